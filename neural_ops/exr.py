@@ -43,8 +43,11 @@ def _split_channel(full: str) -> tuple[str, str, str]:
     return parts[0], ".".join(parts[1:-1]), parts[-1]
 
 
-def read_exr(path: str | os.PathLike, sidecar: bool = True) -> PassSet:
+def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = None) -> PassSet:
     """Read a multilayer EXR (and its JSON sidecar if present) into a :class:`PassSet`.
+
+    A file can hold several layers (view layers, and ``Composite`` when Blender composited):
+    ``layer`` picks one; by default the one with the most passes.
 
     Raises :class:`PassSetError` with the file name for missing, truncated or corrupt files.
     """
@@ -81,13 +84,18 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True) -> PassSet:
     if not grouped:
         raise PassSetError(f"{src}: EXR has no channels")
 
-    layers = {k[0] for k in grouped}
-    ps = PassSet(layer=sorted(layers)[0], header=header, source=src)
-    if len(layers) > 1:
-        # Several view layers in one file: keep the first, say nothing is lost silently.
-        ps.meta["other_layers"] = sorted(layers)[1:]
-    for (layer, pname), letters in grouped.items():
-        if layer != ps.layer:
+    counts: dict[str, int] = {}
+    for lay, _ in grouped:
+        counts[lay] = counts.get(lay, 0) + 1
+    if layer is None:
+        layer = max(counts, key=lambda k: (counts[k], k != "Composite"))
+    elif layer not in counts:
+        raise PassSetError(f"{src}: no layer '{layer}' (has: {', '.join(counts)})")
+    ps = PassSet(layer=layer, header=header, source=src)
+    if len(counts) > 1:
+        ps.meta["other_layers"] = [k for k in counts if k != layer]
+    for (lay, pname), letters in grouped.items():
+        if lay != ps.layer:
             continue
         order = sort_channels(list(letters))
         shapes = {letters[c].shape for c in order}

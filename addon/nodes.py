@@ -1,0 +1,118 @@
+"""Compositor nodes of the "Neural" category (pattern B).
+
+Python cannot run inside Blender's compositor, so each node is a group of built-in nodes: the
+op itself runs in the render hook (:mod:`.render_pass`), which reads the settings stored on
+the node, and the group blends its result with the input image by ``Mix``.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import FloatProperty, PointerProperty
+
+from .props import NEURAL_PG_denoise
+
+DENOISE_GROUP = ".Neural Denoise"
+
+
+def _denoise_group() -> bpy.types.NodeTree:
+    """The inner tree shared by all Neural Denoise nodes: mix(Image, Denoised, Mix)."""
+    tree = bpy.data.node_groups.get(DENOISE_GROUP)
+    if tree is not None:
+        return tree
+    tree = bpy.data.node_groups.new(DENOISE_GROUP, "CompositorNodeTree")
+    iface = tree.interface
+    iface.new_socket(name="Image", in_out="INPUT", socket_type="NodeSocketColor")
+    iface.new_socket(name="Denoised", in_out="INPUT", socket_type="NodeSocketColor")
+    fac = iface.new_socket(name="Mix", in_out="INPUT", socket_type="NodeSocketFloat")
+    fac.default_value, fac.min_value, fac.max_value = 1.0, 0.0, 1.0
+    iface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    gin = tree.nodes.new("NodeGroupInput")
+    gout = tree.nodes.new("NodeGroupOutput")
+    mix = tree.nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    # ShaderNodeMix RGBA sockets: inputs 0 factor, 6 A, 7 B; output 2 result.
+    tree.links.new(gin.outputs["Mix"], mix.inputs[0])
+    tree.links.new(gin.outputs[0], mix.inputs[6])
+    tree.links.new(gin.outputs["Denoised"], mix.inputs[7])
+    tree.links.new(mix.outputs[2], gout.inputs[0])
+    return tree
+
+
+class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Denoise: wire Render Layers 'Image' and 'Neural Denoised' in; settings choose the method."""
+
+    bl_idname = "NeuralDenoiseNode"
+    bl_label = "Neural Denoise"
+    bl_icon = "SHADERFX"
+
+    settings: PointerProperty(type=NEURAL_PG_denoise)
+
+    def init(self, context):
+        self.node_tree = _denoise_group()
+        self.settings.enabled = True
+
+    def draw_buttons(self, context, layout):
+        s = self.settings
+        layout.prop(s, "method", text="")
+        if s.method == "oidn":
+            layout.prop(s, "oidn_quality")
+        elif s.method == "bilateral":
+            layout.prop(s, "radius")
+            layout.prop(s, "sigma_color")
+            layout.prop(s, "despike")
+
+
+class NODE_MT_neural_add(bpy.types.Menu):
+    bl_idname = "NODE_MT_neural_add"
+    bl_label = "Neural"
+
+    def draw(self, context):
+        op = self.layout.operator("node.add_node", text="Neural Denoise")
+        op.type = NeuralDenoiseNode.bl_idname
+        op.use_transform = True
+
+
+def _draw_add_menu(self, context):
+    if getattr(context.space_data, "tree_type", "") == "CompositorNodeTree":
+        self.layout.menu(NODE_MT_neural_add.bl_idname)
+
+
+NODE_CLASSES = (NeuralDenoiseNode,)
+classes = (NeuralDenoiseNode, NODE_MT_neural_add)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+ADD_MENU = "NODE_MT_compositor_node_add_all"
+
+
+def register():
+    _register()
+    menu = getattr(bpy.types, ADD_MENU, None)
+    if menu is not None:
+        menu.append(_draw_add_menu)
+
+
+def unregister():
+    menu = getattr(bpy.types, ADD_MENU, None)
+    if menu is not None:
+        menu.remove(_draw_add_menu)
+    _unregister()
+
+
+def denoise_nodes(scene) -> list:
+    """Unmuted Neural Denoise nodes in the scene's compositor tree (searching nested groups)."""
+    tree = getattr(scene, "compositing_node_group", None)
+    found, seen = [], set()
+
+    def walk(t):
+        if t is None or t.name in seen:
+            return
+        seen.add(t.name)
+        for n in t.nodes:
+            if n.bl_idname == NeuralDenoiseNode.bl_idname and not n.mute:
+                found.append(n)
+            elif n.type == "GROUP" and n.bl_idname != NeuralDenoiseNode.bl_idname:
+                walk(n.node_tree)
+
+    walk(tree)
+    return found

@@ -1,0 +1,73 @@
+"""Panels: draw code only, kept thin (it cannot be tested without a GUI)."""
+
+from __future__ import annotations
+
+import bpy
+
+from .core import missing_deps
+
+
+def draw_missing(layout):
+    missing = missing_deps()
+    if missing:
+        box = layout.box()
+        box.label(text="Missing packages:", icon="ERROR")
+        for mod, pip, why in missing:
+            box.label(text=f"{pip}: needed for {why}")
+        box.operator("neural.install_deps", icon="IMPORT")
+
+
+class NEURAL_PT_render(bpy.types.Panel):
+    bl_label = "Neural Render"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "render"
+    COMPAT_ENGINES = {"CYCLES"}
+
+    def draw(self, context):
+        layout = self.layout
+        nr = context.scene.neural_render
+        draw_missing(layout)
+        d = nr.denoise
+        col = layout.column(heading="Denoise")
+        col.prop(d, "enabled")
+        sub = col.column()
+        sub.active = d.enabled
+        sub.prop(d, "method")
+        if d.method == "oidn":
+            sub.prop(d, "oidn_quality")
+        elif d.method == "bilateral":
+            sub.prop(d, "radius")
+            sub.prop(d, "sigma_color")
+            sub.prop(d, "despike")
+        layout.operator("neural.denoise_file", icon="FILE_IMAGE")
+        e = nr.export
+        col = layout.column(heading="Export")
+        col.prop(e, "directory")
+        col.prop(e, "views")
+        if e.views == "FRAMES":
+            row = col.row(align=True)
+            row.prop(e, "frame_start")
+            row.prop(e, "frame_end")
+        col.prop(e, "spp")
+        col.prop(e, "half")
+        col.prop(e, "overwrite")
+        layout.operator("neural.export_passes", icon="RENDER_STILL")
+
+
+class NEURAL_PT_camera(bpy.types.Panel):
+    bl_label = "Neural Render"
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "data"
+
+    @classmethod
+    def poll(cls, context):
+        return context.camera is not None
+
+    def draw(self, context):
+        self.layout.prop(context.camera.neural_render, "export")
+
+
+classes = (NEURAL_PT_render, NEURAL_PT_camera)
+register, unregister = bpy.utils.register_classes_factory(classes)

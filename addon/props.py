@@ -1,0 +1,94 @@
+"""Settings, one PropertyGroup per op, turned into plain dicts for ``neural_ops`` calls."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from .core import nops
+
+
+def _method_items():
+    return tuple((s.name, s.label, s.description) for s in nops.list_ops("denoise"))
+
+
+# Kept at module level: Blender needs enum items to stay alive.
+_DENOISE_ITEMS = _method_items()
+
+
+class NEURAL_PG_denoise(bpy.types.PropertyGroup):
+    """Denoiser settings, used by the render pass, the compositor node and the operators."""
+
+    enabled: BoolProperty(
+        name="Neural Denoised Pass",
+        description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass",
+        default=False,
+    )
+    method: EnumProperty(name="Method", description="Denoising method", items=_DENOISE_ITEMS, default="oidn")
+    oidn_quality: EnumProperty(
+        name="Quality",
+        description="OIDN quality preset",
+        items=(("high", "High", "Best quality"), ("balanced", "Balanced", ""), ("fast", "Fast", "")),
+        default="high",
+    )
+    radius: IntProperty(name="Radius", description="Cross-bilateral window half-size in pixels", default=6, min=1, max=32)
+    sigma_color: FloatProperty(
+        name="Colour Sigma", description="Cross-bilateral colour tolerance (log space)", default=0.6, min=0.01, max=10.0
+    )
+    despike: BoolProperty(name="Remove Spikes", description="Remove fireflies before filtering", default=True)
+
+    def to_params(self) -> dict:
+        """Only the parameters the chosen method takes."""
+        if self.method == "oidn":
+            return {"quality": self.oidn_quality}
+        if self.method == "bilateral":
+            return {"radius": self.radius, "sigma_color": self.sigma_color, "despike": self.despike}
+        return {}
+
+
+class NEURAL_PG_export(bpy.types.PropertyGroup):
+    """What "Export Neural Passes" renders and where it writes."""
+
+    directory: StringProperty(
+        name="Output Folder", description="Folder for the EXR + JSON pass sets", subtype="DIR_PATH", default="//neural_passes/"
+    )
+    spp: IntProperty(name="Samples", description="Cycles samples per pixel for the exported views", default=4, min=1, max=65536)
+    views: EnumProperty(
+        name="Views",
+        description="Which views to render",
+        items=(
+            ("ACTIVE", "Active Camera", "The scene camera at the current frame"),
+            ("FRAMES", "Frame Range", "The scene camera over the frame range"),
+            ("MARKED", "Marked Cameras", "Every camera marked for export, at the current frame"),
+        ),
+        default="ACTIVE",
+    )
+    frame_start: IntProperty(name="Start", default=1, min=0)
+    frame_end: IntProperty(name="End", default=1, min=0)
+    half: BoolProperty(name="Half Float", description="Store colour passes as float16 (data passes stay float32)", default=True)
+    overwrite: BoolProperty(name="Overwrite", description="Replace existing files", default=False)
+
+
+class NEURAL_PG_camera(bpy.types.PropertyGroup):
+    export: BoolProperty(name="Export Neural Passes", description="Render this camera in 'Marked Cameras' exports", default=False)
+
+
+class NEURAL_PG_scene(bpy.types.PropertyGroup):
+    denoise: PointerProperty(type=NEURAL_PG_denoise)
+    export: PointerProperty(type=NEURAL_PG_export)
+
+
+classes = (NEURAL_PG_denoise, NEURAL_PG_export, NEURAL_PG_camera, NEURAL_PG_scene)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+
+def register():
+    _register()
+    bpy.types.Scene.neural_render = PointerProperty(type=NEURAL_PG_scene)
+    bpy.types.Camera.neural_render = PointerProperty(type=NEURAL_PG_camera)
+
+
+def unregister():
+    del bpy.types.Camera.neural_render
+    del bpy.types.Scene.neural_render
+    _unregister()

@@ -1,0 +1,107 @@
+"""Neural render passes on Cycles renders (pattern A).
+
+We wrap the Cycles engine class: ``update_render_passes`` declares ``Neural Denoised`` so it
+appears on the Render Layers node, and ``render_frame_finish`` fills it once Cycles has the
+whole frame (inside ``render`` the result is still empty when the frame is tiled). Built-in
+compositor nodes then use the pass within the same F12 or animation render.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import bridge
+from .core import nops
+from .nodes import denoise_nodes
+
+DENOISED_PASS = "Neural Denoised"
+
+_originals: dict[str, object] = {}
+
+
+def denoise_settings(scene):
+    """The settings that drive the pass: the first Neural Denoise node's, else the scene's
+    (when its pass is enabled), else None."""
+    nodes = denoise_nodes(scene)
+    if nodes:
+        return nodes[0].settings
+    s = scene.neural_render.denoise
+    return s if s.enabled else None
+
+
+def run_denoise(passes, settings):
+    """The same call the CLI makes: method + params from a settings PropertyGroup."""
+    return nops.denoise(passes, settings.method, **settings.to_params())
+
+
+def _update_render_passes(self, scene=None, renderlayer=None):
+    _originals["update_render_passes"](self, scene, renderlayer)
+    try:
+        if scene is not None and denoise_settings(scene) is not None:
+            self.register_pass(scene, renderlayer, DENOISED_PASS, 4, "RGBA", "COLOR")
+    except Exception as e:  # never break Cycles' own pass list
+        print(f"neural-render: could not register pass: {e}")
+
+
+def _render(self, depsgraph):
+    # Remember which scene this engine renders; render_frame_finish gets no depsgraph.
+    self.neural_scene_name = depsgraph.scene.name
+    _originals["render"](self, depsgraph)
+
+
+def _render_frame_finish(self):
+    _originals["render_frame_finish"](self)
+    if self.is_preview:
+        return
+    try:
+        _fill_passes(self)
+    except Exception as e:
+        # An exception escaping here aborts Blender's render loop: report and go on.
+        msg = f"Neural Denoised pass failed: {e}"
+        print(f"neural-render: {msg}")
+        self.report({"ERROR"}, msg)
+
+
+def _fill_passes(engine):
+    scene = bpy.data.scenes.get(getattr(engine, "neural_scene_name", ""), bpy.context.scene)
+    settings = denoise_settings(scene)
+    if settings is None:
+        return
+    w, h = engine.resolution_x, engine.resolution_y
+    result = engine.get_result()
+    for layer in result.layers:
+        target = layer.passes.find_by_name(DENOISED_PASS, "")
+        if target is None:
+            continue
+        engine.update_stats("", f"Neural denoise ({settings.method}) {layer.name}")
+        passes = bridge.passset_from_render_layer(layer, w, h, {"frame": scene.frame_current})
+        out = run_denoise(passes, settings)
+        alpha = passes.alpha
+        if alpha is not None:
+            import numpy as np
+
+            out = np.concatenate([out, alpha], axis=2)
+        bridge.array_to_pass(target, out)
+
+
+def register():
+    import cycles
+
+    cls = cycles.CyclesRender
+    if _originals:
+        return
+    _originals["update_render_passes"] = cls.update_render_passes
+    _originals["render_frame_finish"] = cls.render_frame_finish
+    _originals["render"] = cls.render
+    cls.update_render_passes = _update_render_passes
+    cls.render = _render
+    cls.render_frame_finish = _render_frame_finish
+
+
+def unregister():
+    import cycles
+
+    cls = cycles.CyclesRender
+    for name, fn in _originals.items():
+        setattr(cls, name, fn)
+    _originals.clear()
