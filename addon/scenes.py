@@ -76,7 +76,7 @@ def build_default_scene(resolution: tuple[int, int] = (256, 256), hdri: str = "i
 
     bpy.ops.object.light_add(type="AREA", location=(1.5, -1.0, 3.5))
     light = bpy.context.object
-    light.data.energy = 250.0
+    light.data.energy = 60.0
     light.data.size = 1.0
     light.rotation_euler = (0.3, 0.3, 0.0)
 
@@ -87,7 +87,7 @@ def build_default_scene(resolution: tuple[int, int] = (256, 256), hdri: str = "i
     env = nt.nodes.new("ShaderNodeTexEnvironment")
     env.image = bpy.data.images.load(str(studiolight(hdri)), check_existing=True)
     bg = nt.nodes.get("Background")
-    bg.inputs["Strength"].default_value = 0.6
+    bg.inputs["Strength"].default_value = 0.25
     nt.links.new(env.outputs["Color"], bg.inputs["Color"])
 
     bpy.ops.object.camera_add(location=(3.6, -4.2, 2.4))

@@ -1,0 +1,213 @@
+"""``neural-render``: one command, one subcommand per job.
+
+File ops (``denoise``, ``info``, ``ops``) need numpy and the op's packages only; ``export``
+and ``demo`` render with the ``bpy`` module (no Blender binary needed) and import it lazily.
+Errors a user can fix print as one line, ``error: ...``, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from .errors import NeuralRenderError, OpError
+
+
+def parse_frames(text: str) -> list[int]:
+    """'1-10', '3', '1,5,9-12' -> frame numbers (ascending ranges, non-negative)."""
+    frames: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if "-" in part:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo or lo < 0:
+                    raise ValueError
+                frames.extend(range(lo, hi + 1))
+            else:
+                if int(part) < 0:
+                    raise ValueError
+                frames.append(int(part))
+    except ValueError:
+        raise NeuralRenderError(f"bad frame list '{text}': use e.g. 1-10 or 1,5,9-12") from None
+    if not frames:
+        raise NeuralRenderError("empty frame list")
+    return frames
+
+
+def parse_params(spec, pairs: list[str]) -> dict:
+    """['radius=4', 'despike=false'] -> typed kwargs for the method's params dataclass."""
+    fields = {f.name: f for f in dataclasses.fields(spec.params)}
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise OpError(f"--param expects NAME=VALUE, got '{pair}'")
+        k, v = pair.split("=", 1)
+        if k not in fields:
+            raise OpError(f"method '{spec.name}' has no parameter '{k}' (valid: {', '.join(fields) or 'none'})")
+        typ = type(fields[k].default)
+        try:
+            if typ is bool:
+                if v.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError
+                out[k] = v.lower() in ("1", "true", "yes", "on")
+            else:
+                out[k] = typ(v)
+        except ValueError:
+            raise OpError(f"parameter '{k}' expects a {typ.__name__}, got '{v}'") from None
+    return out
+
+
+def cmd_ops(args) -> int:
+    from .ops import list_ops
+
+    for s in list_ops(args.kind):
+        reason = s.available()
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(s.params))
+        status = "" if not reason else f"  [unavailable: {reason}]"
+        print(f"{s.kind:8s} {s.name:10s} {s.label}{status}\n{'':20s}{s.description}\n{'':20s}params: {fields or '-'}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .exr import read_exr
+
+    ps = read_exr(args.input)
+    h, w = ps.shape
+    print(f"{args.input}: {w}x{h}, layer '{ps.layer}', {len(ps.passes)} passes")
+    for name, p in ps.passes.items():
+        import numpy as np
+
+        finite = np.isfinite(p.pixels)
+        bad = "" if finite.all() else f"  {int((~finite).any(axis=2).sum())} non-finite pixels"
+        print(f"  {name:24s} {p.channels:5s} {'half' if p.half else 'float'}{bad}")
+    for k in ("frame", "spp", "scene"):
+        if k in ps.meta:
+            print(f"  {k}: {ps.meta[k]}")
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    from .exr import check_writable, read_exr, write_exr
+    from .ops import get_op
+
+    spec = get_op("denoise", args.method)
+    params = spec.make_params(**parse_params(spec, args.param))
+    check_writable(args.output, args.overwrite)  # fail before the slow part
+    ps = read_exr(args.input)
+    t = time.perf_counter()
+    out = spec(ps, params)
+    dt = time.perf_counter() - t
+    name = args.pass_name or spec.pass_name
+    ps.add(name, out, "RGB")
+    write_exr(ps, args.output, overwrite=args.overwrite)
+    h, w = ps.shape
+    print(f"{args.output}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from addon import batch
+
+    frames = parse_frames(args.frames) if args.frames else []
+    paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
+                               half=not args.float32, overwrite=args.overwrite, seed=args.seed)
+    print(f"exported {len(paths)} view(s) to {args.output}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from addon import demo
+
+    demo.run(Path(args.output), resolution=args.resolution, spp=args.spp, ref_spp=args.ref_spp, force=args.force)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    bench.run(width=args.width, height=args.height, repeat=args.repeat)
+    return 0
+
+
+def cmd_build_extension(args) -> int:
+    from addon import package
+
+    path = package.build(Path(args.output))
+    print(f"built {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="neural-render",
+        description="Neural rendering ops on Blender render passes (multilayer EXR + JSON sidecar).",
+        epilog="Run 'neural-render demo' to render the bundled scene and compare every denoiser.",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("denoise", help="denoise a multilayer EXR; the result is added as a pass")
+    s.add_argument("input", help="multilayer EXR with at least Combined (albedo/normal/depth help)")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass)")
+    s.add_argument("--method", default="oidn", help="denoiser (see 'neural-render ops'), default oidn")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
+    s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_denoise)
+
+    s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
+    s.add_argument("scene", help="the .blend file")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--spp", type=int, default=4, help="Cycles samples per pixel (default 4)")
+    s.add_argument("--frames", help="frames, e.g. 1-10 or 1,5,9 (default: the current frame)")
+    s.add_argument("--camera", action="append", default=[], help="camera object name, repeatable (default: scene camera); 'marked' for cameras marked for export")
+    s.add_argument("--seed", type=int, help="Cycles sampling seed")
+    s.add_argument("--float32", action="store_true", help="store colour passes as float32 (default float16)")
+    s.add_argument("--overwrite", action="store_true", help="replace existing files")
+    s.set_defaults(fn=cmd_export)
+
+    s = sub.add_parser("demo", help="render the bundled scene, run every denoiser, write PNG + metrics")
+    s.add_argument("-o", "--output", default="data/demo", help="output folder (default data/demo)")
+    s.add_argument("--resolution", type=int, default=256, help="square resolution (default 256)")
+    s.add_argument("--spp", type=int, default=4, help="noisy samples per pixel (default 4)")
+    s.add_argument("--ref-spp", type=int, default=1024, help="reference samples per pixel (default 1024)")
+    s.add_argument("--force", action="store_true", help="re-render even if renders exist")
+    s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("info", help="list the passes of an EXR and check them")
+    s.add_argument("input")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("ops", help="list the available ops and their parameters")
+    s.add_argument("kind", nargs="?", help="only this kind, e.g. denoise")
+    s.set_defaults(fn=cmd_ops)
+
+    s = sub.add_parser("bench", help="time every denoiser against OIDN on a synthetic frame")
+    s.add_argument("--width", type=int, default=1920)
+    s.add_argument("--height", type=int, default=1080)
+    s.add_argument("--repeat", type=int, default=1)
+    s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("build-extension", help="build the Blender extension zip")
+    s.add_argument("-o", "--output", default="dist", help="output folder (default dist)")
+    s.set_defaults(fn=cmd_build_extension)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except NeuralRenderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
