@@ -6,6 +6,7 @@ Idempotent: renders that exist are reused (``force`` re-renders), the comparison
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from pathlib import Path
@@ -37,8 +38,8 @@ def run(out: Path, resolution: int = 256, spp: int = 4, ref_spp: int = 1024, for
 
 def compare(noisy_path: Path, ref_path: Path, out: Path) -> dict:
     """Run every available denoiser on ``noisy_path``; metrics against ``ref_path``."""
-    from neural_ops import imageio, metrics
-
+    imageio = importlib.import_module(f"{nops.__name__}.imageio")
+    metrics = importlib.import_module(f"{nops.__name__}.metrics")
     ps = nops.read_exr(noisy_path)
     ref = nops.read_exr(ref_path).color
     h, w = ps.shape

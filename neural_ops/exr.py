@@ -8,8 +8,10 @@ A plain EXR with R, G, B[, A] channels reads as a pass set with one ``Combined``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,10 +64,14 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
     try:
         if not OpenEXR.isOpenExrFile(src):
             raise PassSetError(f"{src}: not an OpenEXR file")
-        f = OpenEXR.File(src, separate_channels=True)
-        parts = list(f.parts)
-        # Touch every channel now so a truncated file fails here, inside the try.
-        chans = [(p, {k: np.asarray(v.pixels) for k, v in p.channels.items()}) for p in parts]
+        with _quiet_stderr() as errs:
+            f = OpenEXR.File(src, separate_channels=True)
+            parts = list(f.parts)
+            chans = [(p, {k: np.asarray(v.pixels) for k, v in p.channels.items()}) for p in parts]
+        # The library reports unreadable pixel data on stderr and returns parts without channels.
+        if not parts or any(not c for _, c in chans):
+            detail = next((ln for ln in errs() if ln.strip()), "pixel data missing")
+            raise PassSetError(f"{src}: unreadable EXR (truncated or corrupt): {detail.strip()[:200]}")
     except PassSetError:
         raise
     except Exception as e:  # OpenEXR raises RuntimeError/ValueError with library text
@@ -79,8 +85,8 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
             if k not in _HEADER_SKIP and isinstance(v, str) and k not in header:
                 header[k] = v
         for full, px in channels.items():
-            layer, pname, letter = _split_channel(full)
-            grouped.setdefault((layer, pname), {})[letter] = px
+            lay, pname, letter = _split_channel(full)
+            grouped.setdefault((lay, pname), {})[letter] = px
     if not grouped:
         raise PassSetError(f"{src}: EXR has no channels")
 
@@ -116,6 +122,28 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
         if sp.is_file():
             ps.meta.update(read_sidecar(sp))
     return ps
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Capture what C libraries print on file descriptor 2; yields a getter for the lines."""
+    lines: list[str] = []
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. some embedded consoles)
+        yield lambda: lines
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield lambda: lines
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
