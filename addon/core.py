@@ -49,8 +49,14 @@ def add_deps_to_path() -> None:
 
 def missing_deps() -> list[tuple[str, str, str]]:
     """(module, pip name, what needs it) for each optional dependency that cannot be imported."""
-    return [
-        (mod, pip, why)
-        for mod, (pip, why) in OPTIONAL_DEPS.items()
-        if importlib.util.find_spec(mod) is None
-    ]
+    return [(mod, pip, why) for mod, (pip, why) in OPTIONAL_DEPS.items() if not _importable(mod)]
+
+
+def _importable(mod: str) -> bool:
+    # find_spec does not import (importing torch would take seconds inside a panel's draw).
+    if mod in sys.modules:
+        return sys.modules[mod] is not None
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False

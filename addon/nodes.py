@@ -51,6 +51,10 @@ class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
     def init(self, context):
         self.node_tree = _denoise_group()
         self.settings.enabled = True
+        refresh_render_passes(self.id_data)
+
+    def free(self):
+        refresh_render_passes(self.id_data)
 
     def draw_buttons(self, context, layout):
         s = self.settings
@@ -97,6 +101,14 @@ def unregister():
     if menu is not None:
         menu.remove(_draw_add_menu)
     _unregister()
+
+
+def refresh_render_passes(tree=None) -> None:
+    """Make Render Layers nodes show (or drop) the neural passes of scenes using ``tree``."""
+    for scene in bpy.data.scenes:
+        if tree is None or getattr(scene, "compositing_node_group", None) == tree:
+            for vl in scene.view_layers:
+                vl.update_render_passes()
 
 
 def denoise_nodes(scene) -> list:

@@ -12,6 +12,12 @@ def _method_items():
     return tuple((s.name, s.label, s.description) for s in nops.list_ops("denoise"))
 
 
+def _refresh():
+    from .nodes import refresh_render_passes
+
+    refresh_render_passes()
+
+
 # Kept at module level: Blender needs enum items to stay alive.
 _DENOISE_ITEMS = _method_items()
 
@@ -23,6 +29,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         name="Neural Denoised Pass",
         description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass",
         default=False,
+        update=lambda self, context: _refresh(),
     )
     method: EnumProperty(name="Method", description="Denoising method", items=_DENOISE_ITEMS, default="oidn")
     oidn_quality: EnumProperty(

@@ -21,7 +21,6 @@ def studiolight(name: str = "interior.exr") -> Path:
 
 def _material(name, base=(0.8, 0.8, 0.8), rough=0.5, metal=0.0, transmission=0.0, checker=None):
     m = bpy.data.materials.new(name)
-    m.use_nodes = True
     nt = m.node_tree
     bsdf = nt.nodes.get("Principled BSDF")
     bsdf.inputs["Base Color"].default_value = (*base, 1.0)
@@ -41,7 +40,8 @@ def _material(name, base=(0.8, 0.8, 0.8), rough=0.5, metal=0.0, transmission=0.0
 
 def build_default_scene(resolution: tuple[int, int] = (256, 256), hdri: str = "interior.exr") -> bpy.types.Scene:
     """Replace the current file with the default scene and return it (Cycles, CPU)."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    # read_homefile keeps preferences and enabled add-ons (read_factory_settings would drop them).
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
     scene.name = "NeuralDefault"
     scene.render.engine = "CYCLES"
@@ -82,7 +82,6 @@ def build_default_scene(resolution: tuple[int, int] = (256, 256), hdri: str = "i
 
     world = bpy.data.worlds.new("World")
     scene.world = world
-    world.use_nodes = True
     nt = world.node_tree
     env = nt.nodes.new("ShaderNodeTexEnvironment")
     env.image = bpy.data.images.load(str(studiolight(hdri)), check_existing=True)
