@@ -8,7 +8,7 @@ the node, and the group blends its result with the input image by ``Mix``.
 from __future__ import annotations
 
 import bpy
-from bpy.props import FloatProperty, PointerProperty
+from bpy.props import PointerProperty
 
 from .props import NEURAL_PG_denoise
 

@@ -12,7 +12,7 @@ def draw_missing(layout):
     if missing:
         box = layout.box()
         box.label(text="Missing packages:", icon="ERROR")
-        for mod, pip, why in missing:
+        for _mod, pip, why in missing:
             box.label(text=f"{pip}: needed for {why}")
         box.operator("neural.install_deps", icon="IMPORT")
 

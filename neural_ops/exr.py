@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputExistsError, PassSetError
-from .passset import Pass, PassSet, sort_channels
+from .passset import PassSet, sort_channels
 
 SIDECAR_FORMAT = "neural-render/passset"
 SIDECAR_VERSION = 1

@@ -1,0 +1,64 @@
+"""Speed of every denoiser against OIDN on one frame, measured in the same run.
+
+Prints a Markdown table: seconds, seconds per megapixel and the ratio to OIDN (high). The
+frame is synthetic but shaped like a Cycles render (noisy HDR colour, albedo, normal, depth,
+position), so every op does its full work; image content does not change these timings.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .ops import list_ops
+from .passset import PassSet
+
+
+def synthetic_frame(width: int, height: int, seed: int = 0) -> PassSet:
+    r = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    albedo = np.stack([0.5 + 0.4 * np.sin(xx / 37), 0.5 + 0.4 * np.cos(yy / 23), np.full_like(xx, 0.4)], 2)
+    light = (0.2 + 2.0 * (yy / height))[..., None]
+    noisy = albedo * light * r.gamma(2.0, 0.5, size=(height, width, 1)).astype(np.float32)
+    n = np.stack([np.sin(xx / 200), np.cos(yy / 150), np.ones_like(xx)], 2)
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    depth = (3 + yy / height)[..., None]
+    ps = PassSet(source=f"synthetic {width}x{height}")
+    ps.add("Combined", np.concatenate([noisy, np.ones_like(depth)], 2), "RGBA", half=True)
+    ps.add("Denoising Albedo", albedo, "RGB", half=True)
+    ps.add("Denoising Normal", n, "XYZ")
+    ps.add("Denoising Depth", depth, "Z")
+    ps.add("Position", np.stack([xx / 500, yy / 500, depth[..., 0]], 2), "XYZ")
+    return ps
+
+
+def run(width: int = 1920, height: int = 1080, repeat: int = 1) -> dict[str, float]:
+    ps = synthetic_frame(width, height)
+    mp = width * height / 1e6
+    times: dict[str, float] = {}
+    for spec in list_ops("denoise"):
+        if spec.available():
+            print(f"skipping {spec.name}: {spec.available()}")
+            continue
+        spec(synthetic_frame(64, 64))  # warm-up: library loading and first-call setup
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            spec(ps)
+            best = min(best, time.perf_counter() - t)
+        times[spec.name] = best
+        print(f"  {spec.name}: {best:.2f} s", flush=True)
+    anchor = times.get("oidn")
+    print(f"\n{width}x{height} ({mp:.2f} MP), best of {repeat}, {_threads()}")
+    print("| method | seconds | s/MP | x OIDN |\n|---|---:|---:|---:|")
+    for name, t in times.items():
+        ratio = f"{t / anchor:.2f}" if anchor else "-"
+        print(f"| {name} | {t:.2f} | {t / mp:.2f} | {ratio} |")
+    return times
+
+
+def _threads() -> str:
+    import os
+
+    return f"{os.cpu_count()} CPU cores"
