@@ -57,14 +57,7 @@ class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
         refresh_render_passes(self.id_data)
 
     def draw_buttons(self, context, layout):
-        s = self.settings
-        layout.prop(s, "method", text="")
-        if s.method == "oidn":
-            layout.prop(s, "oidn_quality")
-        elif s.method == "bilateral":
-            layout.prop(s, "radius")
-            layout.prop(s, "sigma_color")
-            layout.prop(s, "despike")
+        self.settings.draw(layout, method_text="")
 
 
 class NODE_MT_neural_add(bpy.types.Menu):

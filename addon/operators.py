@@ -108,20 +108,21 @@ class NEURAL_OT_denoise_file(bpy.types.Operator):
         s = context.scene.neural_render.denoise
         src = Path(bpy.path.abspath(self.filepath))
         dst = src.with_name(f"{src.stem}_denoised.exr")
-        job = lambda: denoise_file(src, dst, s.method, s.to_params())  # noqa: E731
+        method, params = s.method, s.to_params()
         if bpy.app.background:
             try:
-                job()
+                denoise_file(src, dst, method, params)
             except nops.NeuralRenderError as e:
                 self.report({"ERROR"}, str(e))
                 return {"CANCELLED"}
             self.report({"INFO"}, f"Wrote {dst}")
             return {"FINISHED"}
         self._result, self._dst = {}, dst
+        self._cancel = threading.Event()
 
         def work():
             try:
-                job()
+                denoise_file(src, dst, method, params, cancel=self._cancel)
                 self._result["ok"] = True
             except nops.NeuralRenderError as e:
                 self._result["error"] = str(e)
@@ -134,14 +135,21 @@ class NEURAL_OT_denoise_file(bpy.types.Operator):
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
-        context.workspace.status_text_set(f"Denoising {src.name} with {s.method}...")
+        context.workspace.status_text_set(f"Denoising {src.name} with {s.method}... (Esc to cancel)")
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
+        if event.type == "ESC" and not self._cancel.is_set():
+            self._cancel.set()  # the worker finishes its current step and writes nothing
+            context.workspace.status_text_set("Cancelling...")
+            return {"RUNNING_MODAL"}
         if event.type != "TIMER" or self._thread.is_alive():
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
         context.workspace.status_text_set(None)
+        if self._cancel.is_set():
+            self.report({"WARNING"}, "Denoise cancelled; nothing was written")
+            return {"CANCELLED"}
         if "error" in self._result:
             self.report({"ERROR"}, self._result["error"])
             return {"CANCELLED"}
@@ -149,11 +157,20 @@ class NEURAL_OT_denoise_file(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: bool = False) -> Path:
-    """Read a pass set, denoise it, write it back with the result as an extra pass (no bpy)."""
+def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: bool = False, cancel=None) -> Path | None:
+    """Read a pass set, denoise it, write it back with the result as an extra pass.
+
+    Touches no bpy, so it can run in a worker thread; ``cancel`` (a threading.Event) is checked
+    between steps, and a cancelled run writes nothing.
+    """
+    nops.exr.check_writable(dst, overwrite)
     ps = nops.read_exr(src)
     spec = nops.get_op("denoise", method)
+    if cancel is not None and cancel.is_set():
+        return None
     out = spec(ps, **params)
+    if cancel is not None and cancel.is_set():
+        return None
     ps.add(spec.pass_name, out, "RGB")
     return nops.write_exr(ps, dst, overwrite=overwrite)
 

@@ -33,13 +33,7 @@ class NEURAL_PT_render(bpy.types.Panel):
         col.prop(d, "enabled")
         sub = col.column()
         sub.active = d.enabled
-        sub.prop(d, "method")
-        if d.method == "oidn":
-            sub.prop(d, "oidn_quality")
-        elif d.method == "bilateral":
-            sub.prop(d, "radius")
-            sub.prop(d, "sigma_color")
-            sub.prop(d, "despike")
+        d.draw(sub)
         layout.operator("neural.denoise_file", icon="FILE_IMAGE")
         e = nr.export
         col = layout.column(heading="Export")

@@ -19,7 +19,9 @@ def _method_items():
     return tuple((s.name, s.label, s.description) for s in nops.list_ops("denoise"))
 
 
-def _refresh():
+def _refresh(self=None, context=None):
+    # A plain function, not a lambda: Blender evaluates the (postponed) annotations in its own
+    # namespace, where a lambda's global look-ups would fail.
     from .nodes import refresh_render_passes
 
     refresh_render_passes()
@@ -36,7 +38,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         name="Neural Denoised Pass",
         description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass",
         default=False,
-        update=lambda self, context: _refresh(),
+        update=_refresh,
     )
     method: EnumProperty(name="Method", description="Denoising method", items=_DENOISE_ITEMS, default="oidn")
     oidn_quality: EnumProperty(
@@ -50,6 +52,16 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         name="Colour Sigma", description="Cross-bilateral colour tolerance (log space)", default=0.6, min=0.01, max=10.0
     )
     despike: BoolProperty(name="Remove Spikes", description="Remove fireflies before filtering", default=True)
+
+    def draw(self, layout, method_text=None) -> None:
+        """The method and its own settings (shared by the render panel and the node)."""
+        layout.prop(self, "method", **({} if method_text is None else {"text": method_text}))
+        if self.method == "oidn":
+            layout.prop(self, "oidn_quality")
+        elif self.method == "bilateral":
+            layout.prop(self, "radius")
+            layout.prop(self, "sigma_color")
+            layout.prop(self, "despike")
 
     def to_params(self) -> dict:
         """Only the parameters the chosen method takes."""

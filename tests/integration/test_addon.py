@@ -19,10 +19,21 @@ class FakeLayout:
     """Records what a draw function puts on screen (no GUI here)."""
 
     def __init__(self):
-        self.labels, self.operators = [], []
+        self.labels, self.operators, self.props = [], [], []
+        self.active = True
 
     def box(self):
         return self
+
+    def column(self, heading="", align=False):
+        return self
+
+    def row(self, align=False):
+        return self
+
+    def prop(self, data, name, text=None):
+        getattr(data, name)  # a wrong property name fails here, as it would in Blender
+        self.props.append(name)
 
     def label(self, text="", icon="NONE"):
         self.labels.append(text)
@@ -168,3 +179,36 @@ def test_panel_lists_missing_and_offers_install(monkeypatch):
     panels.draw_missing(lay)
     assert any("torch" in t for t in lay.labels)
     assert lay.operators == ["neural.install_deps"]
+
+
+def test_denoise_file_cancel_writes_nothing(tmp_path):
+    import threading
+
+    from addon.operators import denoise_file
+    from tests.conftest import make_passset
+
+    src = write_exr(make_passset(), tmp_path / "v.exr")
+    ev = threading.Event()
+    ev.set()
+    assert denoise_file(src, tmp_path / "o.exr", "bilateral", {}, cancel=ev) is None
+    assert not (tmp_path / "o.exr").exists()
+    assert denoise_file(src, tmp_path / "o.exr", "spikes", {}).exists()
+
+
+def test_panel_and_node_draw(registered, default_scene):
+    from addon import panels
+
+    default_scene.neural_render.denoise.method = "bilateral"
+    default_scene.neural_render.denoise.enabled = True  # its update callback refreshes the passes
+    default_scene.neural_render.export.views = "FRAMES"
+    lay = FakeLayout()
+    ctx = type("C", (), {"scene": default_scene})()
+    panels.NEURAL_PT_render.draw(type("P", (), {"layout": lay})(), ctx)
+    assert {"enabled", "method", "radius", "despike", "spp", "frame_start"} <= set(lay.props)
+    assert {"neural.export_passes", "neural.denoise_file"} <= set(lay.operators)
+    tree = bpy.data.node_groups.new("T", "CompositorNodeTree")
+    node = tree.nodes.new("NeuralDenoiseNode")
+    node.settings.method = "oidn"
+    lay = FakeLayout()
+    bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
+    assert lay.props == ["method", "oidn_quality"]

@@ -68,9 +68,10 @@ def test_pass_registered_only_when_enabled(default_scene, registered):
     scene.compositing_node_group = tree
     rl = tree.nodes.new("CompositorNodeRLayers")
     assert "Neural Denoised" not in rl.outputs or not rl.outputs["Neural Denoised"].enabled
-    scene.neural_render.denoise.enabled = True
-    rl2 = tree.nodes.new("CompositorNodeRLayers")
-    assert "Neural Denoised" in rl2.outputs and rl2.outputs["Neural Denoised"].enabled
+    scene.neural_render.denoise.enabled = True  # the existing node shows the pass at once
+    assert "Neural Denoised" in rl.outputs and rl.outputs["Neural Denoised"].enabled
+    scene.neural_render.denoise.enabled = False
+    assert "Neural Denoised" not in rl.outputs or not rl.outputs["Neural Denoised"].enabled
 
 
 def test_render_pass_in_multilayer_output(tmp_path, default_scene, registered):
