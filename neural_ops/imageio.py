@@ -43,8 +43,22 @@ def write_png(path: str | Path, rgb8: np.ndarray) -> Path:
     return path
 
 
-def side_by_side(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
-    """Concatenate (H, W, 3) uint8 images horizontally with a dark gap between them."""
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    """Put ``text`` in a dark bar above (H, W, 3) uint8 ``img``; unchanged if Pillow is missing
+    (Blender's Python has no Pillow: the strip is still written, just without captions)."""
+    try:
+        from PIL import Image, ImageDraw, ImageFont
+    except ImportError:
+        return img
+    bar = Image.new("RGB", (img.shape[1], 16), (24, 24, 24))
+    ImageDraw.Draw(bar).text((4, 2), text, fill=(235, 235, 235), font=ImageFont.load_default())
+    return np.concatenate([np.asarray(bar, dtype=np.uint8), img], axis=0)
+
+
+def side_by_side(images: list[np.ndarray], gap: int = 4, labels: list[str] | None = None) -> np.ndarray:
+    """Concatenate (H, W, 3) uint8 images horizontally with a dark gap, optionally captioned."""
+    if labels:
+        images = [label(i, t) for i, t in zip(images, labels)]
     h = max(i.shape[0] for i in images)
     cols = []
     for k, img in enumerate(images):

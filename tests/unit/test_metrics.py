@@ -50,3 +50,15 @@ def test_shape_mismatch():
 def test_table_has_row_per_method():
     t = format_table({"a": {"PSNR": 30.0, "SSIM": 0.9}}, {"a": {"s/MP": "1.0"}})
     assert "| a | 30.00 | 0.9000 | 1.0 |" in t
+
+
+def test_png_strip_round_trip(tmp_path, rng):
+    from PIL import Image
+
+    from neural_ops.imageio import side_by_side, to_display, write_png
+
+    a = to_display(rng.random((20, 30, 3)).astype(np.float32))
+    strip = side_by_side([a, a], labels=["noisy", "oidn"])
+    assert strip.shape == (36, 64, 3)
+    p = write_png(tmp_path / "s.png", strip)
+    assert np.array_equal(np.asarray(Image.open(p).convert("RGB")), strip)
