@@ -126,6 +126,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from training import datagen
+
+    cfg = datagen.DataConfig(
+        kind=args.kind, out=args.output, scenes=args.scenes, seed=args.seed, resolution=args.resolution,
+        spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,
+        shard=datagen.parse_shard(args.shard), workers=args.workers,
+    )
+    datagen.generate(cfg, progress=lambda msg: print(msg, flush=True))
+    print(f"dataset in {args.output} (see DATACARD.md)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -176,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ref-spp", type=int, default=1024, help="reference samples per pixel (default 1024)")
     s.add_argument("--force", action="store_true", help="re-render even if renders exist")
     s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("data", help="render a paired training dataset from procedural scenes (bpy)")
+    s.add_argument("kind", choices=["denoise"], help="dataset kind")
+    s.add_argument("-o", "--output", required=True, help="dataset folder (rerun to resume)")
+    s.add_argument("--scenes", type=int, required=True, help="number of samples, one scene each")
+    s.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    s.add_argument("--resolution", type=int, default=128, help="square image size (default 128)")
+    s.add_argument("--spp", default="1,4,16", help="noisy sample counts, comma separated (default 1,4,16)")
+    s.add_argument("--ref-spp", type=int, default=256, help="reference samples per pixel (default 256)")
+    s.add_argument("--shard", default="0/1", help="render only shard i of n, as i/n (default 0/1)")
+    s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    s.set_defaults(fn=cmd_data)
 
     s = sub.add_parser("info", help="list the passes of an EXR and check them")
     s.add_argument("input")

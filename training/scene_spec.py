@@ -1,0 +1,122 @@
+"""Procedural scene descriptions: a pure function of the seed, JSON-serialisable, no bpy.
+
+:func:`scene_spec` decides everything (geometry, materials, lights, camera) with one seeded
+numpy generator; :mod:`training.scene_build` turns a description into a Blender scene. Keeping
+the two apart makes "same seed -> identical scene" testable without rendering, and lets a
+dataset record exactly what each sample shows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+HDRIS = ("city.exr", "courtyard.exr", "forest.exr", "interior.exr", "night.exr", "studio.exr", "sunrise.exr", "sunset.exr")
+EXEMPLARS = ("brick", "grass", "gravel")
+SHAPES = ("sphere", "cube", "cylinder", "cone", "torus", "icosphere", "monkey", "boolean")
+MATERIALS = ("diffuse", "glossy", "metal", "glass", "emission", "textured")
+#: Relative frequency of each material kind (emission and glass are rarer, as in real scenes).
+MATERIAL_WEIGHTS = (0.3, 0.2, 0.15, 0.1, 0.05, 0.2)
+LIGHTS = ("AREA", "POINT", "SPOT", "SUN")
+
+
+def _r(x) -> float:
+    return round(float(x), 5)
+
+
+def _color(rng, lo=0.05, hi=0.95) -> list[float]:
+    # Saturation and value drawn separately so greys and saturated colours both occur.
+    h, s, v = rng.random(), rng.random() ** 1.5, lo + (hi - lo) * rng.random()
+    i = int(h * 6) % 6
+    f = h * 6 - int(h * 6)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+    return [_r(c) for c in rgb]
+
+
+def _material(rng, kind: str) -> dict:
+    m = {"kind": kind, "base_color": _color(rng), "roughness": _r(rng.uniform(0.3, 0.9)), "metallic": 0.0}
+    if kind == "glossy":
+        m["roughness"] = _r(rng.uniform(0.02, 0.3))
+    elif kind == "metal":
+        m.update(metallic=1.0, roughness=_r(rng.uniform(0.05, 0.45)), base_color=_color(rng, 0.5, 1.0))
+    elif kind == "glass":
+        m.update(transmission=1.0, roughness=_r(rng.uniform(0.0, 0.15)), ior=_r(rng.uniform(1.3, 1.6)),
+                 base_color=_color(rng, 0.8, 1.0))
+    elif kind == "emission":
+        m.update(emission_color=_color(rng, 0.7, 1.0), emission_strength=_r(rng.uniform(2.0, 15.0)))
+    elif kind == "textured":
+        m["texture"] = {
+            "exemplar": str(rng.choice(EXEMPLARS)),
+            "seed": int(rng.integers(2**31)),
+            "block": int(rng.choice([16, 24, 32])),
+            "scale": _r(rng.uniform(0.5, 3.0)),
+        }
+    return m
+
+
+def scene_spec(seed: int) -> dict:
+    """A full scene description for ``seed`` (deterministic; lists, floats and strings only)."""
+    rng = np.random.default_rng(seed)
+    kinds = list(MATERIALS)
+    n_obj = int(rng.integers(3, 8))
+    objects = []
+    for i in range(n_obj):
+        ang, rad = rng.uniform(0, 2 * math.pi), rng.uniform(0, 2.2)
+        scale = _r(rng.uniform(0.3, 0.9))
+        objects.append({
+            "name": f"obj{i}",
+            "shape": str(rng.choice(SHAPES)),
+            "location": [_r(rad * math.cos(ang)), _r(rad * math.sin(ang)), scale],
+            "rotation": [_r(rng.uniform(0, 0.4)), _r(rng.uniform(0, 0.4)), _r(rng.uniform(0, 2 * math.pi))],
+            "scale": scale,
+            "subdivide": int(rng.integers(0, 3)),
+            "displace": _r(rng.uniform(0.0, 0.15) if rng.random() < 0.3 else 0.0),
+            "material": _material(rng, str(rng.choice(kinds, p=MATERIAL_WEIGHTS))),
+        })
+    clutter = {
+        "count": int(rng.integers(0, 25)),
+        "shape": str(rng.choice(["cube", "sphere", "icosphere"])),
+        "size": _r(rng.uniform(0.04, 0.15)),
+        "seed": int(rng.integers(2**31)),
+        "material": _material(rng, str(rng.choice(["diffuse", "glossy", "metal"]))),
+    }
+    room = {
+        "floor": _material(rng, str(rng.choice(["diffuse", "textured", "glossy"]))),
+        "walls": int(rng.choice([0, 1, 2, 3], p=[0.2, 0.3, 0.3, 0.2])),
+        "wall": _material(rng, str(rng.choice(["diffuse", "textured"]))),
+        "ceiling": bool(rng.random() < 0.15),
+        "size": _r(rng.uniform(6.0, 10.0)),
+    }
+    world = {
+        "hdri": str(rng.choice(HDRIS)),
+        "rotation": _r(rng.uniform(0, 2 * math.pi)),
+        "strength": _r(np.exp(rng.uniform(np.log(0.1), np.log(2.0)))),
+    }
+    lights = []
+    for _ in range(int(rng.integers(0, 4))):
+        t = str(rng.choice(LIGHTS, p=[0.45, 0.25, 0.2, 0.1]))
+        ang = rng.uniform(0, 2 * math.pi)
+        power = {"AREA": (50, 600), "POINT": (50, 600), "SPOT": (200, 1500), "SUN": (1, 6)}[t]
+        lights.append({
+            "type": t,
+            "location": [_r(3 * math.cos(ang)), _r(3 * math.sin(ang)), _r(rng.uniform(2, 5))],
+            "target": [_r(rng.uniform(-1, 1)), _r(rng.uniform(-1, 1)), 0.0],
+            "color": _color(rng, 0.8, 1.0),
+            "power": _r(rng.uniform(*power)),
+            "size": _r(rng.uniform(0.1, 2.0)),
+        })
+    # Inside the room (walls stand at +-size/2), so the camera never looks at a wall's back.
+    cam_ang, cam_dist = rng.uniform(0, 2 * math.pi), rng.uniform(2.0, 0.45 * room["size"])
+    focus = [_r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(0.2, 0.8))]
+    loc = [_r(cam_dist * math.cos(cam_ang)), _r(cam_dist * math.sin(cam_ang)), _r(rng.uniform(0.8, 4.0))]
+    camera = {
+        "location": loc,
+        "target": focus,
+        "lens": _r(rng.uniform(24, 85)),
+        "dof": {"fstop": _r(rng.uniform(1.4, 5.6))} if rng.random() < 0.2 else None,
+        "motion_blur": {"shift": [_r(v) for v in rng.normal(0, 0.08, 3)]} if rng.random() < 0.15 else None,
+    }
+    return {"seed": int(seed), "version": 1, "objects": objects, "clutter": clutter, "room": room,
+            "world": world, "lights": lights, "camera": camera}
