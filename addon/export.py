@@ -38,6 +38,8 @@ class ExportConfig:
         half: store colour passes as float16 (data passes stay float32, as Blender does).
         overwrite: replace existing files instead of failing.
         seed: Cycles sampling seed (None keeps the scene's).
+        engine: ``CYCLES`` (default), or ``BLENDER_EEVEE`` / ``BLENDER_WORKBENCH`` for raster
+            renders (``spp`` then sets EEVEE's render samples).
     """
 
     directory: str
@@ -47,6 +49,7 @@ class ExportConfig:
     half: bool = True
     overwrite: bool = False
     seed: int | None = None
+    engine: str = "CYCLES"
 
 
 @dataclass
@@ -105,8 +108,9 @@ def export_settings(scene, cfg: ExportConfig) -> Iterator[None]:
 
     r = scene.render
     try:
-        setv(r, "engine", "CYCLES")
+        setv(r, "engine", cfg.engine)
         setv(scene.cycles, "samples", cfg.spp)
+        setv(scene.eevee, "taa_render_samples", cfg.spp)
         setv(scene.cycles, "use_adaptive_sampling", False)
         setv(scene.cycles, "use_denoising", False)
         if cfg.seed is not None:
@@ -147,6 +151,7 @@ def render_view(scene, view: View, cfg: ExportConfig) -> Path:
         "view_layer": scene.view_layers[0].name,
         "frame": view.frame,
         "spp": cfg.spp,
+        "engine": cfg.engine,
         "seed": scene.cycles.seed,
         "normal_space": "world",
         "position_space": "world",

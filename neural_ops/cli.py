@@ -132,7 +132,7 @@ def cmd_data(args) -> int:
     cfg = datagen.DataConfig(
         kind=args.kind, out=args.output, scenes=args.scenes, seed=args.seed, resolution=args.resolution,
         spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,
-        shard=datagen.parse_shard(args.shard), workers=args.workers,
+        shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
     )
     datagen.generate(cfg, progress=lambda msg: print(msg, flush=True))
     print(f"dataset in {args.output} (see DATACARD.md)")
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_demo)
 
     s = sub.add_parser("data", help="render a paired training dataset from procedural scenes (bpy)")
-    s.add_argument("kind", choices=["denoise"], help="dataset kind")
+    s.add_argument("kind", choices=["denoise", "cg2real", "relight", "multiview"], help="dataset kind")
     s.add_argument("-o", "--output", required=True, help="dataset folder (rerun to resume)")
     s.add_argument("--scenes", type=int, required=True, help="number of samples, one scene each")
     s.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ref-spp", type=int, default=256, help="reference samples per pixel (default 256)")
     s.add_argument("--shard", default="0/1", help="render only shard i of n, as i/n (default 0/1)")
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    s.add_argument("--lightings", type=int, default=4, help="relight: lightings per scene (default 4)")
+    s.add_argument("--views", type=int, default=8, help="multiview: views per scene (default 8)")
     s.set_defaults(fn=cmd_data)
 
     s = sub.add_parser("info", help="list the passes of an EXR and check them")

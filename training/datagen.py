@@ -25,7 +25,7 @@ import numpy as np
 
 from neural_ops.errors import NeuralRenderError
 
-KINDS = ("denoise",)
+KINDS = ("denoise", "cg2real", "relight", "multiview")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class DataConfig:
         ref_spp: samples per pixel of the reference target.
         shard: (index, count): this process renders samples i with i % count == index.
         workers: local worker processes (each renders whole samples).
+        lightings: relight: lightings per scene (K).
+        views: multiview: views per scene (V).
     """
 
     kind: str
@@ -53,6 +55,8 @@ class DataConfig:
     ref_spp: int = 256
     shard: tuple[int, int] = (0, 1)
     workers: int = 1
+    lightings: int = 4
+    views: int = 8
 
     def check(self) -> None:
         if self.kind not in KINDS:
@@ -85,8 +89,6 @@ def sample_dir(out: Path, index: int) -> Path:
 
 def render_sample(cfg: DataConfig, index: int) -> dict:
     """Render one complete sample (bpy) and move it into place; returns its record."""
-    from addon import export
-
     from .scene_build import build_scene
     from .scene_spec import scene_spec
 
@@ -104,21 +106,80 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
     scene = build_scene(spec, out / "textures", (cfg.resolution, cfg.resolution))
     scene.render.threads_mode = "FIXED"
     scene.render.threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
-    cam = scene.camera.name
-    timings = {}
-    jobs = [(f"spp{n:04d}.exr", n, seed % 100000 + k) for k, n in enumerate(cfg.spp)]
-    jobs.append(("reference.exr", cfg.ref_spp, seed % 100000 + 99))
-    for name, spp, sampling_seed in jobs:
-        t = time.perf_counter()
-        ecfg = export.ExportConfig(directory=str(tmp), spp=spp, seed=sampling_seed, overwrite=True)
-        with export.export_settings(scene, ecfg):
-            export.render_view(scene, export.View(cam, 1, tmp / name), ecfg)
-        timings[name] = round(time.perf_counter() - t, 3)
-    record = {"index": index, "seed": seed, "spp": cfg.spp, "ref_spp": cfg.ref_spp,
+    timings = KIND_RENDERERS[cfg.kind](scene, cfg, tmp, seed, spec)
+    record = {"index": index, "kind": cfg.kind, "seed": seed, "spp": cfg.spp, "ref_spp": cfg.ref_spp,
               "resolution": cfg.resolution, "seconds": round(time.perf_counter() - t0, 3), "render_seconds": timings}
     (tmp / "sample.json").write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, final)  # atomic: the sample appears whole or not at all
     return record
+
+
+def _render(scene, tmp: Path, name: str, spp: int, seed: int, engine: str = "CYCLES", camera=None) -> float:
+    """Render the scene camera (or ``camera``) with every pass to ``tmp/name``; returns seconds."""
+    from addon import export
+
+    t = time.perf_counter()
+    ecfg = export.ExportConfig(directory=str(tmp), spp=spp, seed=seed % 2**31, overwrite=True, engine=engine)
+    with export.export_settings(scene, ecfg):
+        export.render_view(scene, export.View((camera or scene.camera).name, 1, tmp / name), ecfg)
+    return round(time.perf_counter() - t, 3)
+
+
+def _render_denoise(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
+    """Noisy inputs at each spp (independent sampling seeds) and a high-spp reference."""
+    timings = {f"spp{n:04d}.exr": _render(scene, tmp, f"spp{n:04d}.exr", n, seed % 100000 + k)
+               for k, n in enumerate(cfg.spp)}
+    timings["reference.exr"] = _render(scene, tmp, "reference.exr", cfg.ref_spp, seed % 100000 + 99)
+    return timings
+
+
+def _render_cg2real(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
+    """The raster images (EEVEE with its passes, Workbench) and the Cycles image of the same camera."""
+    return {
+        "eevee.exr": _render(scene, tmp, "eevee.exr", max(cfg.spp), seed, engine="BLENDER_EEVEE"),
+        "workbench.exr": _render(scene, tmp, "workbench.exr", 1, seed, engine="BLENDER_WORKBENCH"),
+        "cycles.exr": _render(scene, tmp, "cycles.exr", cfg.ref_spp, seed % 100000),
+    }
+
+
+def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
+    """The same scene and camera under K lightings; each lit image carries the G-buffer passes
+    and ``lighting_k.json`` describes its lighting (HDRI file, rotation, strength; lights)."""
+    from .scene_build import apply_lighting, studiolight_path
+    from .scene_spec import lighting_variant
+
+    timings = {}
+    for k in range(cfg.lightings):
+        light = lighting_variant(sample_seed(seed, k)) if k else spec  # lighting 0: the scene's own
+        light = {"world": light["world"], "lights": light["lights"]}
+        apply_lighting(scene, light)
+        desc = {**light, "hdri_path": studiolight_path(light["world"]["hdri"]), "index": k}
+        (tmp / f"lighting_{k}.json").write_text(json.dumps(desc, indent=1) + "\n")
+        # One sampling seed for all lightings: the same pixel samples, so the G-buffer passes are
+        # identical across lightings and only the light differs.
+        timings[f"lit_{k}.exr"] = _render(scene, tmp, f"lit_{k}.exr", cfg.ref_spp, seed % 100000)
+    return timings
+
+
+def _render_multiview(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
+    """V views on a ring around the scene, with colour, depth, normal, albedo and a nerfstudio /
+    BlenderNeRF ``transforms.json``."""
+    from .multiview import add_ring_cameras, write_transforms
+
+    cams = add_ring_cameras(scene, cfg.views, spec["camera"]["target"], np.random.default_rng(seed))
+    timings = {}
+    for v, cam in enumerate(cams):
+        timings[f"r_{v:03d}.exr"] = _render(scene, tmp, f"r_{v:03d}.exr", cfg.ref_spp, seed % 100000 + v, camera=cam)
+    write_transforms(tmp, scene, cams)
+    return timings
+
+
+KIND_RENDERERS = {
+    "denoise": _render_denoise,
+    "cg2real": _render_cg2real,
+    "relight": _render_relight,
+    "multiview": _render_multiview,
+}
 
 
 def _worker(args):

@@ -17,7 +17,8 @@ from mathutils import Vector
 from .quilting import quilt
 
 
-def _studiolight(name: str) -> str:
+def studiolight_path(name: str) -> str:
+    """Absolute path of an HDRI bundled with Blender."""
     return str(Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world")) / name)
 
 
@@ -105,6 +106,45 @@ def _look_at(ob, target) -> None:
     ob.rotation_euler = d.to_track_quat("-Z", "Y").to_euler()
 
 
+def apply_lighting(scene, lighting: dict) -> None:
+    """Replace the scene's world and lights with ``lighting`` (``world`` + ``lights`` keys)."""
+    for ob in [o for o in scene.objects if o.type == "LIGHT"]:
+        data = ob.data
+        bpy.data.objects.remove(ob)
+        if data.users == 0:
+            bpy.data.lights.remove(data)
+    w = lighting["world"]
+    world = bpy.data.worlds.new("world")
+    scene.world = world
+    nt = world.node_tree
+    env = nt.nodes.new("ShaderNodeTexEnvironment")
+    env.image = bpy.data.images.load(studiolight_path(w["hdri"]), check_existing=True)
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Rotation"].default_value = (0, 0, w["rotation"])
+    coord = nt.nodes.new("ShaderNodeTexCoord")
+    nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+    nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    bg = nt.nodes.get("Background")
+    bg.inputs["Strength"].default_value = w["strength"]
+    nt.links.new(env.outputs["Color"], bg.inputs["Color"])
+
+    for i, li in enumerate(lighting["lights"]):
+        data = bpy.data.lights.new(f"light{i}", li["type"])
+        data.color = li["color"]
+        data.energy = li["power"]
+        if li["type"] == "AREA":
+            data.size = li["size"]
+        elif li["type"] in ("POINT", "SPOT"):
+            data.shadow_soft_size = li["size"] * 0.25
+        else:
+            data.angle = li["size"] * 0.1
+        ob = bpy.data.objects.new(f"light{i}", data)
+        scene.collection.objects.link(ob)
+        ob.location = li["location"]
+        _look_at(ob, li["target"])
+
+
+
 def build_scene(spec: dict, cache: Path, resolution: tuple[int, int] = (128, 128)) -> bpy.types.Scene:
     """Replace the current file with the scene described by ``spec``."""
     cache = Path(cache)
@@ -163,35 +203,7 @@ def build_scene(spec: dict, cache: Path, resolution: tuple[int, int] = (128, 128
             inst.location = (r * math.cos(a), r * math.sin(a), cl["size"] / 2)
             inst.rotation_euler = tuple(rng.uniform(0, math.pi, 3))
 
-    w = spec["world"]
-    world = bpy.data.worlds.new("world")
-    scene.world = world
-    nt = world.node_tree
-    env = nt.nodes.new("ShaderNodeTexEnvironment")
-    env.image = bpy.data.images.load(_studiolight(w["hdri"]), check_existing=True)
-    mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Rotation"].default_value = (0, 0, w["rotation"])
-    coord = nt.nodes.new("ShaderNodeTexCoord")
-    nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
-    nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
-    bg = nt.nodes.get("Background")
-    bg.inputs["Strength"].default_value = w["strength"]
-    nt.links.new(env.outputs["Color"], bg.inputs["Color"])
-
-    for i, li in enumerate(spec["lights"]):
-        data = bpy.data.lights.new(f"light{i}", li["type"])
-        data.color = li["color"]
-        data.energy = li["power"]
-        if li["type"] == "AREA":
-            data.size = li["size"]
-        elif li["type"] in ("POINT", "SPOT"):
-            data.shadow_soft_size = li["size"] * 0.25
-        else:
-            data.angle = li["size"] * 0.1
-        ob = bpy.data.objects.new(f"light{i}", data)
-        scene.collection.objects.link(ob)
-        ob.location = li["location"]
-        _look_at(ob, li["target"])
+    apply_lighting(scene, spec)
 
     c = spec["camera"]
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))

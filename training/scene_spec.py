@@ -56,6 +56,34 @@ def _material(rng, kind: str) -> dict:
     return m
 
 
+def lighting_spec(rng: np.random.Generator) -> dict:
+    """World (bundled HDRI, rotation, strength) and 0-3 lights of random type, colour, power, size."""
+    world = {
+        "hdri": str(rng.choice(HDRIS)),
+        "rotation": _r(rng.uniform(0, 2 * math.pi)),
+        "strength": _r(np.exp(rng.uniform(np.log(0.1), np.log(2.0)))),
+    }
+    lights = []
+    for _ in range(int(rng.integers(0, 4))):
+        t = str(rng.choice(LIGHTS, p=[0.45, 0.25, 0.2, 0.1]))
+        ang = rng.uniform(0, 2 * math.pi)
+        power = {"AREA": (50, 600), "POINT": (50, 600), "SPOT": (200, 1500), "SUN": (1, 6)}[t]
+        lights.append({
+            "type": t,
+            "location": [_r(3 * math.cos(ang)), _r(3 * math.sin(ang)), _r(rng.uniform(2, 5))],
+            "target": [_r(rng.uniform(-1, 1)), _r(rng.uniform(-1, 1)), 0.0],
+            "color": _color(rng, 0.8, 1.0),
+            "power": _r(rng.uniform(*power)),
+            "size": _r(rng.uniform(0.1, 2.0)),
+        })
+    return {"world": world, "lights": lights}
+
+
+def lighting_variant(seed: int) -> dict:
+    """A lighting on its own (for relighting datasets): a pure function of ``seed``."""
+    return lighting_spec(np.random.default_rng(seed))
+
+
 def scene_spec(seed: int) -> dict:
     """A full scene description for ``seed`` (deterministic; lists, floats and strings only)."""
     rng = np.random.default_rng(seed)
@@ -89,24 +117,7 @@ def scene_spec(seed: int) -> dict:
         "ceiling": bool(rng.random() < 0.15),
         "size": _r(rng.uniform(6.0, 10.0)),
     }
-    world = {
-        "hdri": str(rng.choice(HDRIS)),
-        "rotation": _r(rng.uniform(0, 2 * math.pi)),
-        "strength": _r(np.exp(rng.uniform(np.log(0.1), np.log(2.0)))),
-    }
-    lights = []
-    for _ in range(int(rng.integers(0, 4))):
-        t = str(rng.choice(LIGHTS, p=[0.45, 0.25, 0.2, 0.1]))
-        ang = rng.uniform(0, 2 * math.pi)
-        power = {"AREA": (50, 600), "POINT": (50, 600), "SPOT": (200, 1500), "SUN": (1, 6)}[t]
-        lights.append({
-            "type": t,
-            "location": [_r(3 * math.cos(ang)), _r(3 * math.sin(ang)), _r(rng.uniform(2, 5))],
-            "target": [_r(rng.uniform(-1, 1)), _r(rng.uniform(-1, 1)), 0.0],
-            "color": _color(rng, 0.8, 1.0),
-            "power": _r(rng.uniform(*power)),
-            "size": _r(rng.uniform(0.1, 2.0)),
-        })
+    lighting = lighting_spec(rng)
     # Inside the room (walls stand at +-size/2), so the camera never looks at a wall's back.
     cam_ang, cam_dist = rng.uniform(0, 2 * math.pi), rng.uniform(2.0, 0.45 * room["size"])
     focus = [_r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(0.2, 0.8))]
@@ -119,4 +130,4 @@ def scene_spec(seed: int) -> dict:
         "motion_blur": {"shift": [_r(v) for v in rng.normal(0, 0.08, 3)]} if rng.random() < 0.15 else None,
     }
     return {"seed": int(seed), "version": 1, "objects": objects, "clutter": clutter, "room": room,
-            "world": world, "lights": lights, "camera": camera}
+            **lighting, "camera": camera}

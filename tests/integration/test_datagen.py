@@ -122,3 +122,55 @@ def test_shards_partition_the_samples(tmp_path):
                                             ref_spp=2, shard=shard), progress=lambda m: None)
     man = json.loads((tmp_path / "manifest.json").read_text())
     assert [s["index"] for s in man["samples"]] == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def multiview(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mv")
+    datagen.generate(datagen.DataConfig(kind="multiview", out=str(out), scenes=1, resolution=40, spp=[1], ref_spp=2, views=3),
+                     progress=lambda m: None)
+    return datagen.sample_dir(out, 0)
+
+
+def test_multiview_transforms_project_world_points_to_their_pixels(multiview):
+    from neural_ops import read_exr
+
+    tf = json.loads((multiview / "transforms.json").read_text())
+    assert {"camera_angle_x", "fl_x", "fl_y", "cx", "cy", "w", "h", "frames"} <= set(tf)
+    assert len(tf["frames"]) == 3
+    for fr in tf["frames"]:
+        assert (multiview / fr["file_path"]).suffix == ".png" and (multiview / fr["file_path"]).exists()
+        assert np.load(multiview / fr["depth_file_path"]).shape == (40, 40)
+        c2w = np.array(fr["transform_matrix"])
+        pos = read_exr(multiview / fr["exr_file_path"]).position
+        depth = read_exr(multiview / fr["exr_file_path"]).get("Depth")[..., 0]
+        hits = np.argwhere(depth < 1e9)
+        for v, u in hits[:: max(1, len(hits) // 25)]:
+            p = np.linalg.inv(c2w) @ np.append(pos[v, u], 1.0)  # camera space: looks down -Z, +Y up
+            uu = tf["cx"] + tf["fl_x"] * p[0] / -p[2]
+            vv = tf["cy"] - tf["fl_y"] * p[1] / -p[2]
+            assert abs(uu - (u + 0.5)) < 0.75 and abs(vv - (v + 0.5)) < 0.75
+
+
+def test_relight_and_cg2real_samples(tmp_path):
+    datagen.generate(datagen.DataConfig(kind="relight", out=str(tmp_path / "r"), scenes=1, resolution=24, spp=[1],
+                                        ref_spp=2, lightings=2), progress=lambda m: None)
+    d = datagen.sample_dir(tmp_path / "r", 0)
+    from neural_ops import read_exr
+
+    lit = [read_exr(d / f"lit_{k}.exr") for k in range(2)]
+    assert all({"Denoising Albedo", "Normal", "Position", "Depth"} <= set(p.passes) for p in lit)
+    assert np.array_equal(lit[0].get("Normal"), lit[1].get("Normal"))  # same geometry and camera
+    desc = [json.loads((d / f"lighting_{k}.json").read_text()) for k in range(2)]
+    assert desc[0] != desc[1] and Path(desc[1]["hdri_path"]).is_file()
+    assert {"hdri", "rotation", "strength"} <= set(desc[1]["world"])
+    for li in desc[1]["lights"]:
+        assert {"type", "location", "color", "power"} <= set(li)
+
+    datagen.generate(datagen.DataConfig(kind="cg2real", out=str(tmp_path / "c"), scenes=1, resolution=24, spp=[1],
+                                        ref_spp=2), progress=lambda m: None)
+    d = datagen.sample_dir(tmp_path / "c", 0)
+    ee, cy = read_exr(d / "eevee.exr"), read_exr(d / "cycles.exr")
+    assert ee.meta["engine"] == "BLENDER_EEVEE" and cy.meta["engine"] == "CYCLES"
+    assert {"Normal", "Depth", "Diffuse Color"} <= set(ee.passes)
+    assert (d / "workbench.exr").exists()
