@@ -44,6 +44,7 @@ class DataConfig:
         workers: local worker processes (each renders whole samples).
         lightings: relight: lightings per scene (K).
         views: multiview: views per scene (V).
+        from_blend: a user's .blend to vary (camera and lighting) instead of procedural scenes.
     """
 
     kind: str
@@ -57,12 +58,15 @@ class DataConfig:
     workers: int = 1
     lightings: int = 4
     views: int = 8
+    from_blend: str | None = None
 
     def check(self) -> None:
         if self.kind not in KINDS:
             raise NeuralRenderError(f"unknown dataset kind '{self.kind}' (available: {', '.join(KINDS)})")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
             raise NeuralRenderError("need --scenes >= 1, --resolution >= 16 and positive spp")
+        if self.from_blend and not Path(self.from_blend).is_file():
+            raise NeuralRenderError(f"{self.from_blend}: no such .blend file")
         i, n = self.shard
         if not 0 <= i < n:
             raise NeuralRenderError(f"bad shard {i}/{n}: use i/n with 0 <= i < n")
@@ -101,9 +105,14 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
     seed = sample_seed(cfg.seed, index)
-    spec = scene_spec(seed)
+    if cfg.from_blend:
+        from .user_scene import build_from
+
+        scene, spec = build_from(cfg.from_blend, seed, (cfg.resolution, cfg.resolution))
+    else:
+        spec = scene_spec(seed)
+        scene = build_scene(spec, out / "textures", (cfg.resolution, cfg.resolution))
     (tmp / "scene.json").write_text(json.dumps(spec, indent=1) + "\n")
-    scene = build_scene(spec, out / "textures", (cfg.resolution, cfg.resolution))
     scene.render.threads_mode = "FIXED"
     scene.render.threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
     timings = KIND_RENDERERS[cfg.kind](scene, cfg, tmp, seed, spec)

@@ -174,3 +174,17 @@ def test_relight_and_cg2real_samples(tmp_path):
     assert ee.meta["engine"] == "BLENDER_EEVEE" and cy.meta["engine"] == "CYCLES"
     assert {"Normal", "Depth", "Diffuse Color"} <= set(ee.passes)
     assert (d / "workbench.exr").exists()
+
+
+def test_dataset_from_user_blend(tmp_path, blend):
+    from neural_ops.cli import main
+
+    args = ["data", "denoise", "--from", str(blend), "--scenes", "2", "--resolution", "24", "--spp", "1",
+            "--ref-spp", "2"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    specs = [json.loads((datagen.sample_dir(tmp_path / "a", i) / "scene.json").read_text()) for i in range(2)]
+    assert specs[0]["from"] == str(blend) and specs[0]["camera"] != specs[1]["camera"]
+    assert main([*args, "-o", str(tmp_path / "b"), "--scenes", "1"]) == 0
+    again = json.loads((datagen.sample_dir(tmp_path / "b", 0) / "scene.json").read_text())
+    assert again == specs[0]  # same seed, same variation
+    assert main([*args[:2], "--from", str(tmp_path / "none.blend"), *args[4:], "-o", str(tmp_path / "c")]) == 2
