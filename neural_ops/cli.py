@@ -134,6 +134,7 @@ def cmd_data(args) -> int:
         spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,
         shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
+        executor=args.executor, address=args.address,
     )
     datagen.generate(cfg, progress=lambda msg: print(msg, flush=True))
     print(f"dataset in {args.output} (see DATACARD.md)")
@@ -203,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     s.add_argument("--lightings", type=int, default=4, help="relight: lightings per scene (default 4)")
     s.add_argument("--views", type=int, default=8, help="multiview: views per scene (default 8)")
+    s.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local worker processes (default) or tasks on a Ray cluster")
+    s.add_argument("--address", help="Ray cluster address host:port (with --executor ray)")
     s.add_argument("--from", dest="from_blend", metavar="SCENE.blend",
                    help="vary cameras and lights over this scene instead of procedural scenes")
     s.set_defaults(fn=cmd_data)

@@ -45,6 +45,9 @@ class DataConfig:
         lightings: relight: lightings per scene (K).
         views: multiview: views per scene (V).
         from_blend: a user's .blend to vary (camera and lighting) instead of procedural scenes.
+        executor: ``local`` (worker processes here) or ``ray`` (tasks on a Ray cluster; every
+            node needs this package installed and ``out`` on shared storage).
+        address: Ray cluster address (``host:port``; None starts a local Ray).
     """
 
     kind: str
@@ -59,12 +62,16 @@ class DataConfig:
     lightings: int = 4
     views: int = 8
     from_blend: str | None = None
+    executor: str = "local"
+    address: str | None = None
 
     def check(self) -> None:
         if self.kind not in KINDS:
             raise NeuralRenderError(f"unknown dataset kind '{self.kind}' (available: {', '.join(KINDS)})")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
             raise NeuralRenderError("need --scenes >= 1, --resolution >= 16 and positive spp")
+        if self.executor not in ("local", "ray"):
+            raise NeuralRenderError(f"unknown executor '{self.executor}' (local or ray)")
         if self.from_blend and not Path(self.from_blend).is_file():
             raise NeuralRenderError(f"{self.from_blend}: no such .blend file")
         i, n = self.shard
@@ -212,7 +219,10 @@ def generate(cfg: DataConfig, progress=print) -> list[dict]:
     progress(f"{cfg.kind}: {len(mine)} samples in shard {i}/{n}, {len(mine) - len(todo)} done, {len(todo)} to render")
     records, errors, t0 = [], [], time.perf_counter()
     if todo:
-        if cfg.workers > 1:
+        if cfg.executor == "ray":
+            for j, rec in enumerate(_run_ray(cfg, todo), 1):
+                _report(rec, j, len(todo), t0, records, errors, progress)
+        elif cfg.workers > 1:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")  # bpy must start fresh in each worker
@@ -227,6 +237,32 @@ def generate(cfg: DataConfig, progress=print) -> list[dict]:
     if errors:
         raise NeuralRenderError(f"{len(errors)} sample(s) failed, first: sample {errors[0]['index']}: {errors[0]['error']}")
     return records
+
+
+def _run_ray(cfg: DataConfig, todo: list[int]):
+    """Yield sample records as Ray tasks finish; Ctrl-C cancels the tasks still pending."""
+    try:
+        import ray
+    except ImportError:
+        raise NeuralRenderError("--executor ray needs the 'ray' package: pip install ray") from None
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        ray.init(address=cfg.address, ignore_reinit_error=True, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": root}})
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise NeuralRenderError(f"cannot connect to Ray at {cfg.address or 'a new local cluster'}: {e}") from None
+    task = ray.remote(num_cpus=1, max_retries=2)(_worker)
+    pending = [task.remote((cfg, k)) for k in todo]
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        ray.shutdown()
 
 
 def _report(rec, j, total, t0, records, errors, progress):
