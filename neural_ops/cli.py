@@ -134,7 +134,7 @@ def cmd_data(args) -> int:
         spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,
         shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
-        executor=args.executor, address=args.address,
+        executor=args.executor, address=args.address, target=args.target,
     )
     datagen.generate(cfg, progress=lambda msg: print(msg, flush=True))
     print(f"dataset in {args.output} (see DATACARD.md)")
@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     s.add_argument("--lightings", type=int, default=4, help="relight: lightings per scene (default 4)")
     s.add_argument("--views", type=int, default=8, help="multiview: views per scene (default 8)")
+    s.add_argument("--target", choices=["reference", "noise2noise"], default="reference",
+                   help="denoise: high-spp reference, or an independent noisy target at --ref-spp (Noise2Noise)")
     s.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local worker processes (default) or tasks on a Ray cluster")
     s.add_argument("--address", help="Ray cluster address host:port (with --executor ray)")

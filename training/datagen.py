@@ -45,6 +45,8 @@ class DataConfig:
         lightings: relight: lightings per scene (K).
         views: multiview: views per scene (V).
         from_blend: a user's .blend to vary (camera and lighting) instead of procedural scenes.
+        target: denoise targets: ``reference`` (one render at ``ref_spp``) or ``noise2noise``
+            (an independent noisy render at ``ref_spp``, typically low, e.g. 16).
         executor: ``local`` (worker processes here) or ``ray`` (tasks on a Ray cluster; every
             node needs this package installed and ``out`` on shared storage).
         address: Ray cluster address (``host:port``; None starts a local Ray).
@@ -62,6 +64,7 @@ class DataConfig:
     lightings: int = 4
     views: int = 8
     from_blend: str | None = None
+    target: str = "reference"
     executor: str = "local"
     address: str | None = None
 
@@ -70,6 +73,8 @@ class DataConfig:
             raise NeuralRenderError(f"unknown dataset kind '{self.kind}' (available: {', '.join(KINDS)})")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
             raise NeuralRenderError("need --scenes >= 1, --resolution >= 16 and positive spp")
+        if self.target not in ("reference", "noise2noise"):
+            raise NeuralRenderError(f"unknown target '{self.target}' (reference or noise2noise)")
         if self.executor not in ("local", "ray"):
             raise NeuralRenderError(f"unknown executor '{self.executor}' (local or ray)")
         if self.from_blend and not Path(self.from_blend).is_file():
@@ -123,7 +128,7 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
     scene.render.threads_mode = "FIXED"
     scene.render.threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
     timings = KIND_RENDERERS[cfg.kind](scene, cfg, tmp, seed, spec)
-    record = {"index": index, "kind": cfg.kind, "seed": seed, "spp": cfg.spp, "ref_spp": cfg.ref_spp,
+    record = {"index": index, "kind": cfg.kind, "target": cfg.target, "seed": seed, "spp": cfg.spp, "ref_spp": cfg.ref_spp,
               "resolution": cfg.resolution, "seconds": round(time.perf_counter() - t0, 3), "render_seconds": timings}
     (tmp / "sample.json").write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, final)  # atomic: the sample appears whole or not at all
@@ -142,10 +147,13 @@ def _render(scene, tmp: Path, name: str, spp: int, seed: int, engine: str = "CYC
 
 
 def _render_denoise(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
-    """Noisy inputs at each spp (independent sampling seeds) and a high-spp reference."""
+    """Noisy inputs at each spp (independent sampling seeds) and the target: a high-spp
+    reference, or for Noise2Noise an independent noisy render (its noise is uncorrelated with
+    every input's, which is what lets it stand in for the clean image in an L2 loss)."""
     timings = {f"spp{n:04d}.exr": _render(scene, tmp, f"spp{n:04d}.exr", n, seed % 100000 + k)
                for k, n in enumerate(cfg.spp)}
-    timings["reference.exr"] = _render(scene, tmp, "reference.exr", cfg.ref_spp, seed % 100000 + 99)
+    name = "reference.exr" if cfg.target == "reference" else "n2n_target.exr"
+    timings[name] = _render(scene, tmp, name, cfg.ref_spp, seed % 100000 + 99)
     return timings
 
 

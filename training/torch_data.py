@@ -28,11 +28,13 @@ class DenoiseDataset(torch.utils.data.Dataset):
         augment: random flips, transposes and exposure (x 2^U(-2, 2)).
         indices: restrict to these sample indices (e.g. a train/validation split).
         seed: seed of the augmentation generator.
+        target: ``reference`` or ``noise2noise`` (reads ``n2n_target.exr``).
 
     Shape of items: ``input`` (10, crop, crop), ``target`` (3, crop, crop), float32.
     """
 
-    def __init__(self, root, spp: int = 4, crop: int | None = 64, augment: bool = True, indices=None, seed: int = 0):
+    def __init__(self, root, spp: int = 4, crop: int | None = 64, augment: bool = True, indices=None, seed: int = 0,
+                 target: str = "reference"):
         self.root = Path(root)
         dirs = sorted((self.root / "samples").glob("[0-9]*"))
         if indices is not None:
@@ -42,6 +44,7 @@ class DenoiseDataset(torch.utils.data.Dataset):
             raise PassSetError(f"{self.root}: no samples (generate them with 'neural-render data')")
         self.dirs, self.spp, self.crop, self.augment = dirs, spp, crop, augment
         self.rng = np.random.default_rng(seed)
+        self.target_file = "reference.exr" if target == "reference" else "n2n_target.exr"
 
     def __len__(self) -> int:
         return len(self.dirs)
@@ -51,7 +54,7 @@ class DenoiseDataset(torch.utils.data.Dataset):
         d = self.dirs[i]
         try:
             ps = read_exr(d / f"spp{self.spp:04d}.exr")
-            ref = read_exr(d / "reference.exr")
+            ref = read_exr(d / self.target_file)
             ps.validate(("Combined", ("Denoising Albedo",), ("Denoising Normal",), ("Denoising Depth",)))
             ref.validate(("Combined",))
             if ref.shape != ps.shape:

@@ -217,3 +217,15 @@ def test_ray_executor_on_local_cluster(tmp_path, ray_cluster):
     # The same samples as a local run: scene descriptions depend on the seed only.
     spec = json.loads((datagen.sample_dir(tmp_path, 1) / "scene.json").read_text())
     assert spec == scene_spec(datagen.sample_seed(0, 1))
+
+
+def test_noise2noise_targets(tmp_path):
+    from training.torch_data import DenoiseDataset
+
+    cfg = datagen.DataConfig(kind="denoise", out=str(tmp_path), scenes=1, resolution=24, spp=[1], ref_spp=1,
+                             target="noise2noise")
+    datagen.generate(cfg, progress=lambda m: None)
+    d = datagen.sample_dir(tmp_path, 0)
+    assert (d / "n2n_target.exr").exists() and not (d / "reference.exr").exists()
+    item = DenoiseDataset(tmp_path, spp=1, crop=None, augment=False, target="noise2noise")[0]
+    assert not np.array_equal(item["input"][:3].numpy(), item["target"].numpy())  # independent noise
