@@ -61,6 +61,17 @@ def parse_params(spec, pairs: list[str]) -> dict:
     return out
 
 
+def _needs_bpy(module: str):
+    """Import a module that renders; a clear error when the bpy module is not installed."""
+    import importlib
+
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise NeuralRenderError("this command renders with Blender's bpy module: pip install bpy==5.0.1 (Python 3.11)") from None
+    return importlib.import_module(module)
+
+
 def cmd_ops(args) -> int:
     from .ops import list_ops
 
@@ -110,8 +121,7 @@ def cmd_denoise(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from addon import batch
-
+    batch = _needs_bpy("addon.batch")
     frames = parse_frames(args.frames) if args.frames else []
     paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
                                half=not args.float32, overwrite=args.overwrite, seed=args.seed)
@@ -120,15 +130,13 @@ def cmd_export(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from addon import demo
-
+    demo = _needs_bpy("addon.demo")
     demo.run(Path(args.output), resolution=args.resolution, spp=args.spp, ref_spp=args.ref_spp, force=args.force)
     return 0
 
 
 def cmd_data(args) -> int:
-    from training import datagen
-
+    datagen = _needs_bpy("training.datagen")
     cfg = datagen.DataConfig(
         kind=args.kind, out=args.output, scenes=args.scenes, seed=args.seed, resolution=args.resolution,
         spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,

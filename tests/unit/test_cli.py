@@ -52,3 +52,11 @@ def test_parse_frames():
     for bad in ("3-1", "a", "", "-2"):
         with pytest.raises(NeuralRenderError):
             parse_frames(bad)
+
+
+def test_render_commands_without_bpy(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bpy", None)  # as on a machine without the bpy wheel
+    assert main(["export", "x.blend", "-o", "out"]) == 2
+    assert "pip install bpy==5.0.1" in capsys.readouterr().err
