@@ -171,9 +171,14 @@ def export_views(scene, cfg: ExportConfig, progress=None) -> list[Path]:
             if progress:
                 progress(i, len(views), v)
             written.append(render_view(scene, v, cfg))
-    manifest = Path(bpy.path.abspath(cfg.directory)) / "export.json"
-    manifest.write_text(
-        json.dumps({"spp": cfg.spp, "views": [{"camera": v.camera, "frame": v.frame, "file": v.path.name} for v in views]}, indent=2)
-        + "\n"
-    )
+    write_manifest(cfg, views)
     return written
+
+
+def write_manifest(cfg: ExportConfig, views: list[View]) -> Path:
+    """``export.json``: spp and the view list, so batch tools can find every file."""
+    path = Path(bpy.path.abspath(cfg.directory)) / "export.json"
+    data = {"spp": cfg.spp, "engine": cfg.engine,
+            "views": [{"camera": v.camera, "frame": v.frame, "file": v.path.name} for v in views]}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path

@@ -78,6 +78,7 @@ class NEURAL_OT_export_passes(bpy.types.Operator):
         self._i += 1
         context.window_manager.progress_update(self._i)
         if self._i == len(self._views):
+            export.write_manifest(self._cfg, self._views)
             return self._finish(context, f"Exported {self._i} view(s) to {v.path.parent}")
         return {"RUNNING_MODAL"}
 
