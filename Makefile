@@ -12,7 +12,7 @@ env: $(BIN)/neural-render
 $(BIN)/neural-render: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[ops,blender,dev]'
+	$(BIN)/pip install -q -e '.[ops,blender,train,dev]'
 	touch $(BIN)/neural-render
 
 demo: env

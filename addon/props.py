@@ -40,7 +40,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         default=False,
         update=_refresh,
     )
-    method: EnumProperty(name="Method", description="Denoising method", items=_DENOISE_ITEMS, default="oidn")
+    method: EnumProperty(name="Method", description="Denoising method", items=_DENOISE_ITEMS, default="neural")
     oidn_quality: EnumProperty(
         name="Quality",
         description="OIDN quality preset",
@@ -52,6 +52,17 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         name="Colour Sigma", description="Cross-bilateral colour tolerance (log space)", default=0.6, min=0.01, max=10.0
     )
     despike: BoolProperty(name="Remove Spikes", description="Remove fireflies before filtering", default=True)
+    model_weights: StringProperty(
+        name="Weights",
+        description="A .safetensors file you trained or fine-tuned (its .json card beside it); empty: the shipped model",
+        subtype="FILE_PATH",
+        default="",
+    )
+    tile: IntProperty(
+        name="Tile Size",
+        description="Learned denoiser tile side in pixels: bounds memory on big frames (0: whole frame at once)",
+        default=512, min=0, max=8192,
+    )
 
     def draw(self, layout, method_text=None) -> None:
         """The method and its own settings (shared by the render panel and the node)."""
@@ -62,6 +73,9 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
             layout.prop(self, "radius")
             layout.prop(self, "sigma_color")
             layout.prop(self, "despike")
+        elif self.method == "neural":
+            layout.prop(self, "model_weights")
+            layout.prop(self, "tile")
 
     def to_params(self) -> dict:
         """Only the parameters the chosen method takes."""
@@ -69,6 +83,9 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
             return {"quality": self.oidn_quality}
         if self.method == "bilateral":
             return {"radius": self.radius, "sigma_color": self.sigma_color, "despike": self.despike}
+        if self.method == "neural":
+            return {"weights": bpy.path.abspath(self.model_weights) if self.model_weights else "",
+                    "tile": self.tile if self.tile == 0 else max(64, self.tile)}
         return {}
 
 

@@ -33,7 +33,28 @@ def synthetic_frame(width: int, height: int, seed: int = 0) -> PassSet:
     return ps
 
 
-def run(width: int = 1920, height: int = 1080, repeat: int = 1) -> dict[str, float]:
+def peak_memory(method: str, width: int, height: int) -> float:
+    """Peak resident memory in GB of a fresh process that builds the frame and runs ``method``
+    (``none``: only builds the frame, the floor every method shares)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        "from neural_ops.bench import synthetic_frame\n"
+        "from neural_ops.ops import get_op\n"
+        f"ps = synthetic_frame({width}, {height})\n"
+        f"m = {method!r}\n"
+        "if m != 'none': get_op('denoise', m)(ps)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if r.returncode != 0:
+        return float("nan")
+    return int(r.stdout.strip().splitlines()[-1]) / 1024**2  # KiB -> GiB
+
+
+def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = False) -> dict[str, float]:
     ps = synthetic_frame(width, height)
     mp = width * height / 1e6
     times: dict[str, float] = {}
@@ -50,11 +71,21 @@ def run(width: int = 1920, height: int = 1080, repeat: int = 1) -> dict[str, flo
         times[spec.name] = best
         print(f"  {spec.name}: {best:.2f} s", flush=True)
     anchor = times.get("oidn")
+    mem = {}
+    if memory:
+        mem["frame only"] = peak_memory("none", width, height)
+        for name in times:
+            mem[name] = peak_memory(name, width, height)
+            print(f"  {name}: peak {mem[name]:.2f} GiB", flush=True)
     print(f"\n{width}x{height} ({mp:.2f} MP), best of {repeat}, {_threads()}")
-    print("| method | seconds | s/MP | x OIDN |\n|---|---:|---:|---:|")
+    head = "| method | seconds | s/MP | x OIDN |" + (" peak GiB |" if memory else "")
+    print(head + "\n|---|---:|---:|---:|" + ("---:|" if memory else ""))
     for name, t in times.items():
         ratio = f"{t / anchor:.2f}" if anchor else "-"
-        print(f"| {name} | {t:.2f} | {t / mp:.2f} | {ratio} |")
+        extra = f" {mem[name]:.2f} |" if memory else ""
+        print(f"| {name} | {t:.2f} | {t / mp:.2f} | {ratio} |{extra}")
+    if memory:
+        print(f"| (frame only) | | | | {mem['frame only']:.2f} |")
     return times
 
 

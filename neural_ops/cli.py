@@ -149,10 +149,54 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _needs_torch(module: str):
+    """Import a module that trains or evaluates models; a clear error without torch."""
+    import importlib
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise NeuralRenderError("this command needs torch: pip install torch==2.13.0") from None
+    return importlib.import_module(module)
+
+
+def _model_config(args):
+    from .nn.denoiser import DenoiserConfig
+
+    cfg = DenoiserConfig(head=args.head, base=args.base, channels=[int(c) for c in args.channels.split(",")])
+    try:
+        cfg.check()
+    except ValueError as e:
+        raise NeuralRenderError(str(e)) from None
+    return cfg
+
+
+def cmd_train(args) -> int:
+    tr = _needs_torch("training.denoise_train")
+    if not Path(args.data).is_dir():
+        raise NeuralRenderError(f"{args.data}: no such dataset folder")
+    cfg = tr.TrainConfig(
+        data=args.data, out=args.output, model=_model_config(args), spp=[int(s) for s in args.spp.split(",")],
+        loss=args.loss, steps=args.steps, minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr,
+        val_count=args.val_count, seed=args.seed, init=args.init or "", target=args.target,
+        max_samples=args.max_samples,
+    )
+    tr.train(cfg, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    ev = _needs_torch("training.denoise_eval")
+    cfg = ev.EvalConfig(data=args.data, out=args.output, spp=[int(s) for s in args.spp.split(",")],
+                        models=args.model, max_samples=args.max_samples)
+    ev.evaluate(cfg, log=lambda m: print(m, flush=True))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
-    bench.run(width=args.width, height=args.height, repeat=args.repeat)
+    bench.run(width=args.width, height=args.height, repeat=args.repeat, memory=args.memory)
     return 0
 
 
@@ -221,6 +265,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vary cameras and lights over this scene instead of procedural scenes")
     s.set_defaults(fn=cmd_data)
 
+    s = sub.add_parser("train", help="train a learned op on a dataset folder (torch)")
+    s.add_argument("kind", choices=["denoise"], help="which op to train")
+    s.add_argument("--data", required=True, help="dataset folder from 'neural-render data denoise'")
+    s.add_argument("-o", "--output", default="data/runs/denoise", help="run folder; rerun to resume (default data/runs/denoise)")
+    s.add_argument("--head", default="direct", choices=["direct", "kernel", "bilateral"],
+                   help="direct prediction, per-pixel kernels at 3 scales, or per-pixel cross-bilateral parameters (Kalantari 2015)")
+    s.add_argument("--base", default="noisy", choices=["noisy", "oidn", "despiked"],
+                   help="image the model refines: the noisy colour, OIDN's output (ensemble) or the spike-removed colour")
+    s.add_argument("--channels", default="16,32,48,64", help="U-Net channels per level, finest first")
+    s.add_argument("--loss", default="l1log", choices=["l1log", "smape", "relmse", "l1msssim"])
+    s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
+    s.add_argument("--steps", type=int, default=4000)
+    s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--crop", type=int, default=64)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--val-count", type=int, default=12, help="samples held out for validation")
+    s.add_argument("--max-samples", type=int, default=0, help="train on at most this many samples (0: all)")
+    s.add_argument("--target", choices=["reference", "noise2noise"], default="reference")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--init", help="start from these weights (shipped model name or .safetensors): fine-tune")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate learned ops against the baselines on held-out data")
+    s.add_argument("kind", choices=["denoise"], help="which op to evaluate")
+    s.add_argument("--data", required=True, help="held-out dataset folder (a seed never used in training)")
+    s.add_argument("-o", "--output", default="data/eval/denoise", help="folder for eval.md/json and grids")
+    s.add_argument("--spp", default="1,4,16", help="input sample counts (default 1,4,16)")
+    s.add_argument("--model", action="append", default=[], metavar="LABEL=NAME|PATH",
+                   help="learned model to include, repeatable (default: the shipped one as 'ours')")
+    s.add_argument("--max-samples", type=int, default=0)
+    s.set_defaults(fn=cmd_eval)
+
     s = sub.add_parser("info", help="list the passes of an EXR and check them")
     s.add_argument("input")
     s.set_defaults(fn=cmd_info)
@@ -233,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=int, default=1920)
     s.add_argument("--height", type=int, default=1080)
     s.add_argument("--repeat", type=int, default=1)
+    s.add_argument("--memory", action="store_true", help="also measure each op's peak memory in a fresh process")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("build-extension", help="build the Blender extension zip")

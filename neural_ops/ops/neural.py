@@ -1,0 +1,143 @@
+"""The learned denoiser as an op: shipped (or user-trained) weights, tiled CPU inference.
+
+Models whose base is ``oidn`` refine OIDN's output (an ensemble: OIDN runs first, the network
+corrects it with the noisy colour and the guide passes); ``noisy`` models denoise on their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OpError
+from ..passset import PassSet
+from .registry import OpSpec, register
+
+#: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
+DEFAULT_MODEL = "unet"
+
+_cache: dict[str, tuple] = {}
+_lock = threading.Lock()
+
+
+@dataclass
+class NeuralParams:
+    """Settings of the learned denoiser.
+
+    Attributes:
+        model: name of a shipped model (``neural-render ops`` lists them); empty: the default.
+        weights: path to a user-trained ``.safetensors`` (its ``.json`` card beside it);
+            overrides ``model``.
+        tile: tile side in pixels for bounded memory (0: whole frame at once).
+        oidn_quality: OIDN quality for ensemble models (``high``, ``balanced``, ``fast``).
+    """
+
+    model: str = ""
+    weights: str = ""
+    tile: int = 512
+    oidn_quality: str = "high"
+
+    def check(self) -> None:
+        if self.tile < 0 or (0 < self.tile < 64):
+            raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
+        if self.oidn_quality not in ("high", "balanced", "fast"):
+            raise OpError(f"oidn_quality must be high, balanced or fast, got '{self.oidn_quality}'")
+
+
+def torch_unavailable() -> str | None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        return f"the 'torch' package is not installed ({e}); pip install torch==2.13.0"
+    return None
+
+
+def load_denoiser(model: str = "", weights: str = ""):
+    """(DenoiserNet in eval mode, model card) for a shipped model name or a weights path; cached."""
+    from ..nn.denoiser import DenoiserConfig, DenoiserNet
+    from ..nn.weights import load_state, read_card, weights_paths
+
+    if weights:
+        wpath = Path(weights)
+        cpath = wpath.with_suffix(".json")
+        key = str(wpath.resolve())
+    else:
+        name = model or DEFAULT_MODEL
+        wpath, cpath = weights_paths("denoise", name)
+        key = f"shipped:{name}"
+        if not wpath.exists():
+            from ..nn.weights import available_models
+
+            raise OpError(f"no shipped denoiser model '{name}' (available: {', '.join(available_models('denoise')) or 'none'})")
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        if not wpath.exists():
+            raise OpError(f"{wpath}: no such weights file")
+        if not cpath.exists():
+            raise OpError(f"{wpath}: its model card {cpath.name} is missing (it holds the architecture)")
+        card = read_card(cpath)
+        try:
+            cfg = DenoiserConfig.from_dict(card.get("config", {}))
+            net = DenoiserNet(cfg)
+            net.load_state_dict(load_state(wpath))
+        except (ValueError, RuntimeError, TypeError) as e:
+            raise OpError(f"{wpath}: weights do not match the model card: {str(e).splitlines()[0]}") from None
+        import torch
+
+        net.eval().to(memory_format=torch.channels_last)
+        _cache[key] = (net, card)
+        return net, card
+
+
+def compute_base(passes: PassSet, base: str, oidn_quality: str = "high") -> np.ndarray | None:
+    """The image a model refines (raw channels 10:13): None for ``noisy`` (the colour itself),
+    OIDN's output for ``oidn``, the spike-removed colour for ``despiked``."""
+    if base == "oidn":
+        from .oidn import OIDNParams, oidn_denoise
+
+        return oidn_denoise(passes, OIDNParams(quality=oidn_quality))
+    if base == "despiked":
+        from .spikes import remove_spikes
+
+        return remove_spikes(np.maximum(passes.color, 0.0))
+    return None
+
+
+def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress=None) -> np.ndarray:
+    """Denoise ``Combined`` with the learned model.
+
+    Args:
+        passes: ``Combined``, ``Denoising Albedo``, ``Denoising Normal``, ``Denoising Depth``
+            (or their fallbacks ``Diffuse Color``, ``Normal``, ``Depth``).
+        progress: optional ``progress(done, total)`` per tile; returning True cancels.
+    Returns:
+        (H, W, 3) float32 linear HDR.
+    """
+    from ..nn.features import raw_inputs
+    from ..nn.tiling import run_tiled, set_threads
+
+    p = params or NeuralParams()
+    net, _card = load_denoiser(p.model, p.weights)
+    raw = raw_inputs(passes, compute_base(passes, net.cfg.base, p.oidn_quality))
+    set_threads()
+    return run_tiled(net, raw, tile=p.tile, overlap=64, multiple=net.multiple, progress=progress)
+
+
+register(
+    OpSpec(
+        kind="denoise",
+        name="neural",
+        label="Neural (learned U-Net)",
+        description="Our learned denoiser (U-Net on demodulated log radiance with albedo, normal, depth), tiled on the CPU.",
+        fn=neural_denoise,
+        params=NeuralParams,
+        requires=("Combined", ("Denoising Albedo", "Diffuse Color"), ("Denoising Normal", "Normal"),
+                  ("Denoising Depth", "Depth")),
+        pass_name="Denoised Neural",
+        available=torch_unavailable,
+    )
+)
