@@ -58,6 +58,12 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         subtype="FILE_PATH",
         default="",
     )
+    temporal: BoolProperty(
+        name="Temporal",
+        description="Animations: blend each frame with the previous result reprojected by the Vector pass, "
+        "to cut flicker (needs the Vector pass and no motion blur)",
+        default=False,
+    )
     tile: IntProperty(
         name="Tile Size",
         description="Learned denoiser tile side in pixels: bounds memory on big frames (0: whole frame at once)",
@@ -76,6 +82,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         elif self.method == "neural":
             layout.prop(self, "model_weights")
             layout.prop(self, "tile")
+        layout.prop(self, "temporal")
 
     def to_params(self) -> dict:
         """Only the parameters the chosen method takes."""

@@ -17,6 +17,8 @@ from .nodes import denoise_nodes
 DENOISED_PASS = "Neural Denoised"
 
 _originals: dict[str, object] = {}
+#: Temporal filters of animation renders, per (scene, view layer); reset on frame jumps.
+_temporal: dict[tuple[str, str], object] = {}
 
 
 def denoise_settings(scene):
@@ -76,6 +78,12 @@ def _fill_passes(engine):
         engine.update_stats("", f"Neural denoise ({settings.method}) {layer.name}")
         passes = bridge.passset_from_render_layer(layer, w, h, {"frame": scene.frame_current})
         out = run_denoise(passes, settings)
+        if getattr(settings, "temporal", False):
+            if "Vector" not in passes:
+                engine.report({"WARNING"}, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes)")
+            else:
+                tf = _temporal.setdefault((scene.name, layer.name), nops.temporal.TemporalFilter())
+                out = tf.step(passes, out)
         alpha = passes.alpha
         if alpha is not None:
             import numpy as np

@@ -107,16 +107,37 @@ def cmd_denoise(args) -> int:
 
     spec = get_op("denoise", args.method)
     params = spec.make_params(**parse_params(spec, args.param))
-    check_writable(args.output, args.overwrite)  # fail before the slow part
-    ps = read_exr(args.input)
-    t = time.perf_counter()
-    out = spec(ps, params)
-    dt = time.perf_counter() - t
-    name = args.pass_name or spec.pass_name
-    ps.add(name, out, "RGB")
-    write_exr(ps, args.output, overwrite=args.overwrite)
-    h, w = ps.shape
-    print(f"{args.output}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)")
+    inputs = [Path(p) for p in args.input]
+    if len(inputs) > 1 or args.temporal:
+        # A sequence: -o is a folder, one output per input with the same name, frames in name order.
+        inputs.sort()
+        outputs = [Path(args.output) / p.name for p in inputs]
+        if len({o.name for o in outputs}) != len(outputs):
+            raise NeuralRenderError("two inputs share a file name; their outputs would collide in the output folder")
+    else:
+        outputs = [Path(args.output)]
+    for o in outputs:
+        check_writable(o, args.overwrite)  # fail before the slow part
+    temporal = None
+    if args.temporal:
+        from .temporal import TemporalFilter
+
+        temporal = TemporalFilter()
+    name = args.pass_name or (spec.pass_name + (" Temporal" if temporal else ""))
+    for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
+        ps = read_exr(src)
+        t = time.perf_counter()
+        out = spec(ps, params)
+        if temporal is not None:
+            if "Vector" not in ps:
+                raise NeuralRenderError(f"{src}: --temporal needs the 'Vector' pass (export with Cycles' vector pass on, motion blur off)")
+            out = temporal.step(ps, out)
+        dt = time.perf_counter() - t
+        ps.add(name, out, "RGB")
+        write_exr(ps, dst, overwrite=args.overwrite)
+        h, w = ps.shape
+        prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
+        print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
     return 0
 
 
@@ -186,6 +207,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.kind == "temporal":
+        _needs_torch("torch")
+        te = _needs_bpy("training.temporal_eval")
+        te.run(Path(args.output or "data/eval/temporal"), frames=args.frames, resolution=args.resolution,
+               ref_spp=args.ref_spp, log=lambda m: print(m, flush=True))
+        return 0
+    if not args.data:
+        raise NeuralRenderError("eval denoise needs --data DIR (a held-out dataset)")
+    args.output = args.output or "data/eval/denoise"
     ev = _needs_torch("training.denoise_eval")
     cfg = ev.EvalConfig(data=args.data, out=args.output, spp=[int(s) for s in args.spp.split(",")],
                         models=args.model, max_samples=args.max_samples)
@@ -216,10 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("denoise", help="denoise a multilayer EXR; the result is added as a pass")
-    s.add_argument("input", help="multilayer EXR with at least Combined (albedo/normal/depth help)")
-    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass)")
-    s.add_argument("--method", default="oidn", help="denoiser (see 'neural-render ops'), default oidn")
+    s = sub.add_parser("denoise", help="denoise multilayer EXRs; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) with Combined and the denoising passes; several = a sequence")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for a sequence")
+    s.add_argument("--method", default="neural", help="denoiser (see 'neural-render ops'), default neural (our trained model)")
+    s.add_argument("--temporal", action="store_true",
+                   help="animation: blend each frame with the previous result reprojected by the Vector pass (less flicker)")
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
     s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
     s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -289,9 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate learned ops against the baselines on held-out data")
-    s.add_argument("kind", choices=["denoise"], help="which op to evaluate")
-    s.add_argument("--data", required=True, help="held-out dataset folder (a seed never used in training)")
-    s.add_argument("-o", "--output", default="data/eval/denoise", help="folder for eval.md/json and grids")
+    s.add_argument("kind", choices=["denoise", "temporal"],
+                   help="denoise: metrics on held-out samples; temporal: flicker on a rendered camera move (bpy)")
+    s.add_argument("--data", help="held-out dataset folder (a seed never used in training)")
+    s.add_argument("-o", "--output", help="folder for the tables and grids (default data/eval/KIND)")
+    s.add_argument("--frames", type=int, default=12, help="temporal: frames of the camera move")
+    s.add_argument("--resolution", type=int, default=128, help="temporal: square resolution")
+    s.add_argument("--ref-spp", type=int, default=256, help="temporal: reference samples per pixel")
     s.add_argument("--spp", default="1,4,16", help="input sample counts (default 1,4,16)")
     s.add_argument("--model", action="append", default=[], metavar="LABEL=NAME|PATH",
                    help="learned model to include, repeatable (default: the shipped one as 'ours')")
