@@ -72,6 +72,9 @@ def plan_views(scene, cfg: ExportConfig) -> list[View]:
         ob = scene.objects.get(c)
         if ob is None or ob.type != "CAMERA":
             raise ExportError(f"scene '{scene.name}' has no camera object named '{c}'")
+    if not any(o.type not in ("CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE") and not o.hide_render
+               for o in scene.objects):
+        raise ExportError(f"scene '{scene.name}' has no visible objects: nothing to render")
     frames = cfg.frames or [scene.frame_current]
     out = Path(bpy.path.abspath(cfg.directory))
     views = []
@@ -176,9 +179,22 @@ def export_views(scene, cfg: ExportConfig, progress=None) -> list[Path]:
 
 
 def write_manifest(cfg: ExportConfig, views: list[View]) -> Path:
-    """``export.json``: spp and the view list, so batch tools can find every file."""
+    """``export.json``: spp and the view list, so batch tools can find every file.
+
+    An existing manifest in the folder is extended, not replaced (unless ``overwrite``): views
+    exported earlier into the same folder stay listed.
+    """
     path = Path(bpy.path.abspath(cfg.directory)) / "export.json"
-    data = {"spp": cfg.spp, "engine": cfg.engine,
-            "views": [{"camera": v.camera, "frame": v.frame, "file": v.path.name} for v in views]}
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    new = [{"camera": v.camera, "frame": v.frame, "file": v.path.name, "spp": cfg.spp} for v in views]
+    old = []
+    if path.exists() and not cfg.overwrite:
+        try:
+            old = json.loads(path.read_text()).get("views", [])
+        except (OSError, ValueError, AttributeError):
+            old = []
+    names = {v["file"] for v in new}
+    data = {"spp": cfg.spp, "engine": cfg.engine, "views": [v for v in old if v.get("file") not in names] + new}
+    tmp = path.with_name(".export.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
     return path

@@ -47,6 +47,11 @@ class NEURAL_PT_render(bpy.types.Panel):
         col.prop(e, "half")
         col.prop(e, "overwrite")
         layout.operator("neural.export_passes", icon="RENDER_STILL")
+        ds = nr.dataset
+        col = layout.column(heading="Training Data")
+        for prop in ("kind", "directory", "scenes", "seed", "resolution", "spp", "ref_spp"):
+            col.prop(ds, prop)
+        layout.operator("neural.make_dataset", icon="OUTLINER_OB_LIGHTPROBE")
 
 
 class NEURAL_PT_camera(bpy.types.Panel):

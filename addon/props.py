@@ -58,6 +58,12 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         subtype="FILE_PATH",
         default="",
     )
+    per_aov: BoolProperty(
+        name="Per Light Component",
+        description="Denoise diffuse light, glossy light and the rest separately and add them up "
+        "(needs the Diffuse and Glossy Direct/Indirect/Color passes; three times the time)",
+        default=False,
+    )
     temporal: BoolProperty(
         name="Temporal",
         description="Animations: blend each frame with the previous result reprojected by the Vector pass, "
@@ -82,6 +88,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         elif self.method == "neural":
             layout.prop(self, "model_weights")
             layout.prop(self, "tile")
+            layout.prop(self, "per_aov")
         layout.prop(self, "temporal")
 
     def to_params(self) -> dict:
@@ -92,7 +99,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
             return {"radius": self.radius, "sigma_color": self.sigma_color, "despike": self.despike}
         if self.method == "neural":
             return {"weights": bpy.path.abspath(self.model_weights) if self.model_weights else "",
-                    "tile": self.tile if self.tile == 0 else max(64, self.tile)}
+                    "tile": self.tile if self.tile == 0 else max(64, self.tile), "per_aov": self.per_aov}
         return {}
 
 
@@ -119,6 +126,31 @@ class NEURAL_PG_export(bpy.types.PropertyGroup):
     overwrite: BoolProperty(name="Overwrite", description="Replace existing files", default=False)
 
 
+class NEURAL_PG_dataset(bpy.types.PropertyGroup):
+    """What "Make Training Dataset" renders from the open scene (cameras and lights randomised)."""
+
+    kind: EnumProperty(
+        name="Kind",
+        description="Dataset kind",
+        items=(
+            ("denoise", "Denoise", "Noisy renders at several spp and a high-spp reference"),
+            ("cg2real", "CG2Real", "EEVEE and Workbench images with the Cycles image of the same camera"),
+            ("relight", "Relight", "The same camera under several lightings, with their descriptions"),
+            ("multiview", "Multi-view", "Views around the scene with transforms.json (nerfstudio)"),
+        ),
+        default="denoise",
+    )
+    directory: StringProperty(name="Output Folder", description="Dataset folder (run again to resume)",
+                              subtype="DIR_PATH", default="//neural_dataset/")
+    scenes: IntProperty(name="Samples", description="Number of samples, each with its own camera and lighting",
+                        default=20, min=1, max=100000)
+    seed: IntProperty(name="Seed", description="Dataset seed: the same seed gives the same samples", default=0, min=0)
+    resolution: IntProperty(name="Resolution", description="Square image size in pixels", default=128, min=16, max=4096)
+    spp: StringProperty(name="Input Samples", description="Noisy sample counts, comma separated", default="1,4,16")
+    ref_spp: IntProperty(name="Reference Samples", description="Samples per pixel of the target renders",
+                         default=256, min=1, max=65536)
+
+
 class NEURAL_PG_camera(bpy.types.PropertyGroup):
     export: BoolProperty(name="Export Neural Passes", description="Render this camera in 'Marked Cameras' exports", default=False)
 
@@ -126,9 +158,10 @@ class NEURAL_PG_camera(bpy.types.PropertyGroup):
 class NEURAL_PG_scene(bpy.types.PropertyGroup):
     denoise: PointerProperty(type=NEURAL_PG_denoise)
     export: PointerProperty(type=NEURAL_PG_export)
+    dataset: PointerProperty(type=NEURAL_PG_dataset)
 
 
-classes = (NEURAL_PG_denoise, NEURAL_PG_export, NEURAL_PG_camera, NEURAL_PG_scene)
+classes = (NEURAL_PG_denoise, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

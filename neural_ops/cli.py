@@ -160,12 +160,12 @@ def cmd_data(args) -> int:
     datagen = _needs_bpy("training.datagen")
     cfg = datagen.DataConfig(
         kind=args.kind, out=args.output, scenes=args.scenes, seed=args.seed, resolution=args.resolution,
-        spp=[int(v) for v in args.spp.split(",")], ref_spp=args.ref_spp,
+        spp=datagen.parse_spp(args.spp), ref_spp=args.ref_spp,
         shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
         executor=args.executor, address=args.address, target=args.target,
     )
-    datagen.generate(cfg, progress=lambda msg: print(msg, flush=True))
+    datagen.generate(cfg, progress=datagen.ConsoleProgress())  # a bar on a terminal, lines in a log
     print(f"dataset in {args.output} (see DATACARD.md)")
     return 0
 

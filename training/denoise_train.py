@@ -157,11 +157,15 @@ def validate(net: DenoiserNet, store: PairStore) -> dict:
     return {"val_relmse": float(np.mean(rel)), "val_psnr": float(np.mean(ps))}
 
 
-def _lr(step: int, cfg: TrainConfig) -> float:
+def _lr(step: int, cfg: TrainConfig, seconds: float = 0.0) -> float:
+    """Warm-up, then cosine decay over the run; with a time budget, over whichever of steps and
+    minutes runs out first, so a time-limited run still ends at a low learning rate."""
     warm = min(200, cfg.steps // 10)
     if step < warm:
         return cfg.lr * (step + 1) / warm
     t = (step - warm) / max(1, cfg.steps - warm)
+    if cfg.minutes:
+        t = max(t, seconds / (cfg.minutes * 60))
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
@@ -268,7 +272,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                     log(f"time budget of {cfg.minutes} min reached at step {step}")
                     break
                 for g in opt.param_groups:
-                    g["lr"] = _lr(step, cfg)
+                    g["lr"] = _lr(step, cfg, spent)
                 x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
                 loss = loss_fn(net(x), y)
                 opt.zero_grad(set_to_none=True)
@@ -282,7 +286,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 spent += now - t_last
                 t_last = now
                 if step % cfg.val_every == 0 or step == cfg.steps:
-                    row = {"step": step, "loss": run_loss / n_loss, "lr": _lr(step, cfg), "minutes": spent / 60}
+                    row = {"step": step, "loss": run_loss / n_loss, "lr": _lr(step, cfg, spent), "minutes": spent / 60}
                     row.update(validate(net, val_store))
                     t_last = time.perf_counter()  # validation is not training time
                     if row["val_relmse"] < best["val_relmse"]:

@@ -146,7 +146,8 @@ class DenoiserNet(nn.Module):
         lb = torch.log1p(base.clamp(min=0) / a)
         return torch.cat([ln, lb, albedo, normal, depth], dim=1), lb, a
 
-    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+    def forward(self, raw: torch.Tensor, core=None) -> torch.Tensor:
+        """Denoise; ``core`` replaces :meth:`core` (e.g. the same network run by ONNX Runtime)."""
         if raw.shape[1] != RAW_CHANNELS:
             raise ValueError(f"expected {RAW_CHANNELS} raw channels, got {raw.shape[1]}")
         h, w = raw.shape[-2:]
@@ -155,6 +156,21 @@ class DenoiserNet(nn.Module):
         if ph or pw:
             raw = F.pad(raw, [0, pw, 0, ph], mode="replicate")
         x, lb, a = self.features(raw)
+        heads = (core or self.core)(x)
+        if self.cfg.head == "direct":
+            out_l = lb + heads[0]
+        elif self.cfg.head == "bilateral":
+            d = raw[:, 10:13].clamp(min=0) / a  # filtered linearly: the weighted mean keeps energy
+            out = bilateral_filter(d, lb, raw[:, 3:10], heads[0]) * a
+            return out[..., :h, :w]
+        else:
+            out_l = self._kernel_head(heads, lb)
+        out = torch.expm1(out_l.clamp(max=30.0)).clamp(min=0) * a
+        return out[..., :h, :w]
+
+    def core(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The convolutional part: features (B, 13, H, W) -> the head's raw outputs (one tensor
+        per scale). Everything else in :meth:`forward` is cheap per-pixel arithmetic."""
         skips = []
         for i, enc in enumerate(self.enc):
             x = enc(x if i == 0 else F.max_pool2d(x, 2))
@@ -164,21 +180,14 @@ class DenoiserNet(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self.dec[i](torch.cat([x, skips[i]], dim=1))
             dec_feats[i] = x
-        if self.cfg.head == "direct":
-            out_l = lb + self.out(x)
-        elif self.cfg.head == "bilateral":
-            d = raw[:, 10:13].clamp(min=0) / a  # filtered linearly: the weighted mean keeps energy
-            out = bilateral_filter(d, lb, raw[:, 3:10], self.out(x)) * a
-            return out[..., :h, :w]
-        else:
-            out_l = self._kernel_head(dec_feats, lb)
-        out = torch.expm1(out_l.clamp(max=30.0)).clamp(min=0) * a
-        return out[..., :h, :w]
+        if self.cfg.head == "kernel":
+            return self.out(dec_feats[0]), self.out1(dec_feats[1]), self.out2(dec_feats[2])
+        return (self.out(x),)
 
-    def _kernel_head(self, feats, lb: torch.Tensor) -> torch.Tensor:
+    def _kernel_head(self, heads, lb: torch.Tensor) -> torch.Tensor:
         k = self.cfg.kernel_size
         kk = k * k
-        o0, o1, o2 = self.out(feats[0]), self.out1(feats[1]), self.out2(feats[2])
+        o0, o1, o2 = heads
         l1 = F.avg_pool2d(lb, 2)
         l2 = F.avg_pool2d(l1, 2)
         f2 = apply_kernels(l2, o2, k)

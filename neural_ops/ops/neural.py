@@ -33,16 +33,25 @@ class NeuralParams:
             overrides ``model``.
         tile: tile side in pixels for bounded memory (0: whole frame at once).
         oidn_quality: OIDN quality for ensemble models (``high``, ``balanced``, ``fast``).
+        per_aov: denoise the diffuse and glossy light and the rest of ``Combined`` separately
+            and add them up (needs Cycles' Diffuse/Glossy Direct, Indirect and Color passes).
+        backend: ``auto`` (ONNX Runtime when installed: measured about 2x faster than torch on
+            CPU here, see ``neural-render bench``), ``torch`` or ``onnx`` (exported once per
+            weights file and cached).
     """
 
     model: str = ""
     weights: str = ""
     tile: int = 512
     oidn_quality: str = "high"
+    per_aov: bool = False
+    backend: str = "auto"
 
     def check(self) -> None:
         if self.tile < 0 or (0 < self.tile < 64):
             raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
+        if self.backend not in ("auto", "torch", "onnx"):
+            raise OpError(f"backend must be auto, torch or onnx, got '{self.backend}'")
         if self.oidn_quality not in ("high", "balanced", "fast"):
             raise OpError(f"oidn_quality must be high, balanced or fast, got '{self.oidn_quality}'")
 
@@ -89,6 +98,9 @@ def load_denoiser(model: str = "", weights: str = ""):
         import torch
 
         net.eval().to(memory_format=torch.channels_last)
+        import hashlib
+
+        net.weights_digest = hashlib.sha1(wpath.read_bytes()).hexdigest()
         _cache[key] = (net, card)
         return net, card
 
@@ -122,9 +134,59 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
 
     p = params or NeuralParams()
     net, _card = load_denoiser(p.model, p.weights)
-    raw = raw_inputs(passes, compute_base(passes, net.cfg.base, p.oidn_quality))
     set_threads()
-    return run_tiled(net, raw, tile=p.tile, overlap=64, multiple=net.multiple, progress=progress)
+    model = net
+    backend = p.backend
+    if backend == "auto":
+        from ..nn.onnx_backend import onnx_unavailable
+
+        backend = "torch" if onnx_unavailable() else "onnx"
+    if backend == "onnx":
+        from ..nn.onnx_backend import OnnxModel
+
+        key = f"onnx:{net.weights_digest}"
+        with _lock:
+            if key not in _cache:
+                _cache[key] = OnnxModel(net, net.weights_digest)
+            model = _cache[key]
+
+    def run(ps: PassSet) -> np.ndarray:
+        raw = raw_inputs(ps, compute_base(ps, net.cfg.base, p.oidn_quality))
+        return run_tiled(model, raw, tile=p.tile, overlap=64, multiple=net.multiple, progress=progress)
+
+    if p.per_aov:
+        return denoise_per_aov(passes, run)
+    return run(passes)
+
+
+AOV_PASSES = tuple(f"{k} {c}" for k in ("Diffuse", "Glossy") for c in ("Direct", "Indirect", "Color"))
+
+
+def light_components(passes: PassSet) -> dict[str, np.ndarray]:
+    """Split ``Combined`` into diffuse light, glossy light and the rest (emission, transmission,
+    environment, ...), each (H, W, 3); the three add up to ``Combined`` exactly."""
+    missing = [n for n in AOV_PASSES if n not in passes]
+    if missing:
+        raise OpError(f"{passes.source}: per-AOV denoising needs the pass(es) {', '.join(missing)} "
+                      "(enable Diffuse and Glossy Direct/Indirect/Color in the view layer)")
+    comp = {}
+    for k in ("Diffuse", "Glossy"):
+        light = passes.get(f"{k} Direct")[..., :3] + passes.get(f"{k} Indirect")[..., :3]
+        comp[k.lower()] = light * passes.get(f"{k} Color")[..., :3]
+    comp["rest"] = passes.color - comp["diffuse"] - comp["glossy"]
+    return comp
+
+
+def denoise_per_aov(passes: PassSet, run) -> np.ndarray:
+    """Denoise each light component as its own image (same guides) and add the results; the
+    glossy and diffuse noise then never mix, and each keeps its own structure."""
+    out = np.zeros((*passes.shape, 3), np.float32)
+    for _name, img in light_components(passes).items():
+        part = passes.copy()
+        alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
+        part.add("Combined", np.concatenate([np.maximum(img, 0.0), alpha], axis=2), "RGBA")
+        out += run(part)
+    return out
 
 
 register(
@@ -139,5 +201,6 @@ register(
                   ("Denoising Depth", "Depth")),
         pass_name="Denoised Neural",
         available=torch_unavailable,
+        progress_aware=True,
     )
 )

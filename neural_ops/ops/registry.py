@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import OpError
-from ..passset import PassSet
+from ..passset import ALBEDO_PASSES, DEPTH_PASSES, NORMAL_PASSES, PassSet
 
 Required = tuple[str | tuple[str, ...], ...]
+#: Passes any op may read as guides; checked for NaN/Inf whenever present.
+GUIDE_PASSES = (*ALBEDO_PASSES, *NORMAL_PASSES, *DEPTH_PASSES, "Position")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class OpSpec:
         requires: passes the method reads; a tuple entry means "any of these".
         pass_name: name of the pass the result is written to in an EXR.
         available: returns None when the method can run, else the reason it cannot.
+        progress_aware: ``fn`` takes ``progress=callable(done, total) -> cancel?`` (tiled ops).
     """
 
     kind: str
@@ -44,6 +47,7 @@ class OpSpec:
     requires: Required
     pass_name: str
     available: Callable[[], str | None] = lambda: None
+    progress_aware: bool = False
 
     def make_params(self, **overrides: Any) -> Any:
         """Build the params dataclass, rejecting unknown names with the list of valid ones."""
@@ -60,14 +64,22 @@ class OpSpec:
             check()
         return p
 
-    def __call__(self, passes: PassSet, params: Any = None, **overrides: Any) -> np.ndarray:
+    def __call__(self, passes: PassSet, params: Any = None, progress: Callable | None = None,
+                 **overrides: Any) -> np.ndarray:
+        """Run on ``passes``; ``progress(done, total)`` is called during long ops, and a True
+        return cancels them (raises :class:`InterruptedError`)."""
         reason = self.available()
         if reason:
             raise OpError(f"{self.kind} method '{self.name}' is not available: {reason}")
         if params is None:
             params = self.make_params(**overrides)
         passes.validate(self.requires, finite=True)
-        out = self.fn(passes, params)
+        # Guide passes an op reads when present (not only the required ones) must be finite too:
+        # a NaN albedo or normal would otherwise spread silently through the filter.
+        guides = tuple(n for n in GUIDE_PASSES if n in passes)
+        if guides:
+            passes.validate(guides, finite=True)
+        out = self.fn(passes, params, progress=progress) if self.progress_aware else self.fn(passes, params)
         return np.ascontiguousarray(out, dtype=np.float32)
 
 

@@ -76,6 +76,20 @@ def test_denoise_file_operator(tmp_path, registered, default_scene):
     assert not (tmp_path / "bad_denoised.exr").exists()
 
 
+def test_make_dataset_operator_renders_from_the_open_scene(tmp_path, registered, default_scene):
+    ds = default_scene.neural_render.dataset
+    ds.directory, ds.scenes, ds.resolution, ds.spp, ds.ref_spp = str(tmp_path / "ds"), 1, 24, "1", 4
+    assert bpy.ops.neural.make_dataset() == {"FINISHED"}
+    sample = tmp_path / "ds" / "samples" / "000000"
+    assert {"scene.json", "sample.json", "spp0001.exr", "reference.exr"} <= {p.name for p in sample.iterdir()}
+    assert json.loads((sample / "scene.json").read_text())["from"].endswith("source.blend")
+    assert (tmp_path / "ds" / "manifest.json").exists()
+    # A bad setting comes back as one clear line from the process, not a traceback.
+    ds.spp = "1,x"
+    with pytest.raises(RuntimeError, match="spp"):
+        bpy.ops.neural.make_dataset()
+
+
 def test_export_operator_reports_missing_camera(tmp_path, registered, default_scene):
     bpy.data.objects.remove(bpy.data.objects["Camera"])
     default_scene.neural_render.export.directory = str(tmp_path)

@@ -58,6 +58,24 @@ def test_scene_without_camera(tmp_path, default_scene):
     assert not list(tmp_path.iterdir())
 
 
+def test_empty_scene(tmp_path, default_scene):
+    for ob in list(bpy.data.objects):
+        if ob.type not in ("CAMERA", "LIGHT"):
+            bpy.data.objects.remove(ob)
+    with pytest.raises(NeuralRenderError, match="has no visible objects"):
+        export.export_views(default_scene, export.ExportConfig(directory=str(tmp_path)))
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_manifest_keeps_earlier_views(tmp_path, default_scene):
+    import json
+
+    export.export_views(default_scene, export.ExportConfig(directory=str(tmp_path), spp=1, frames=[1]))
+    export.export_views(default_scene, export.ExportConfig(directory=str(tmp_path), spp=1, frames=[2]))
+    views = json.loads((tmp_path / "export.json").read_text())["views"]
+    assert [v["file"] for v in views] == ["frame_0001.exr", "frame_0002.exr"]
+
+
 def test_marked_cameras(tmp_path, default_scene, registered):
     bpy.ops.object.camera_add(location=(0, -6, 1.5), rotation=(1.45, 0, 0))
     side = bpy.context.object

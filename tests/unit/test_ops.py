@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neural_ops import OpError, denoise, get_op, list_ops
+from neural_ops import OpError, PassSetError, denoise, get_op, list_ops
 from neural_ops.ops.bilateral import BilateralParams, cross_bilateral
 from neural_ops.ops.spikes import SpikeParams, remove_spikes, spike_mask
 from tests.conftest import make_passset
@@ -23,8 +23,17 @@ def test_unknown_method_and_parameter_are_clear():
 
 def test_ops_refuse_nonfinite_input(passset):
     passset.get("Combined")[0, 0, 0] = np.inf
-    with pytest.raises(Exception, match="non-finite"):
+    with pytest.raises(PassSetError, match="pass 'Combined' has 1 non-finite"):
         denoise(passset, "bilateral")
+
+
+@pytest.mark.parametrize("name", ["Denoising Albedo", "Denoising Normal", "Denoising Depth", "Position"])
+def test_ops_refuse_nonfinite_guide_passes(name):
+    ps = make_passset()
+    ps.get(name)[3, 2, 0] = np.nan
+    for method in ("spikes", "bilateral"):
+        with pytest.raises(PassSetError, match=f"pass '{name}' has 1 non-finite pixel.*x=2, y=3"):
+            denoise(ps, method)
 
 
 # ---- spikes ---------------------------------------------------------------------------------
