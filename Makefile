@@ -9,10 +9,14 @@ setup: env demo
 
 env: $(BIN)/neural-render
 
-$(BIN)/neural-render: pyproject.toml
+$(BIN)/neural-render: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[ops,blender,train,dev]'
+# nerfstudio's own data parser, for the multi-view interop test, without its heavy deps
+# (torchvision, open3d, viser, gsplat, ...): the package plus what its dataparser imports.
+	$(BIN)/pip install -q --no-deps nerfstudio==1.1.5 jaxtyping==0.3.11 wadler-lindig==0.1.8 \
+		rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
 	touch $(BIN)/neural-render
 
 demo: env

@@ -38,6 +38,22 @@ def parse_frames(text: str) -> list[int]:
     return frames
 
 
+def parse_ints(text: str, option: str) -> list[int]:
+    """'1,4,16' -> [1, 4, 16] (positive integers), a one-line error naming the bad value."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            v = int(part)
+        except ValueError:
+            raise NeuralRenderError(f"{option}: '{part}' is not a whole number (use e.g. 1,4,16)") from None
+        if v < 1:
+            raise NeuralRenderError(f"{option}: values must be positive, got {v}")
+        out.append(v)
+    if not out:
+        raise NeuralRenderError(f"{option}: empty list")
+    return out
+
+
 def parse_params(spec, pairs: list[str]) -> dict:
     """['radius=4', 'despike=false'] -> typed kwargs for the method's params dataclass."""
     fields = {f.name: f for f in dataclasses.fields(spec.params)}
@@ -184,7 +200,7 @@ def _needs_torch(module: str):
 def _model_config(args):
     from .nn.denoiser import DenoiserConfig
 
-    cfg = DenoiserConfig(head=args.head, base=args.base, channels=[int(c) for c in args.channels.split(",")])
+    cfg = DenoiserConfig(head=args.head, base=args.base, channels=parse_ints(args.channels, "--channels"))
     try:
         cfg.check()
     except ValueError as e:
@@ -197,7 +213,7 @@ def cmd_train(args) -> int:
     if not Path(args.data).is_dir():
         raise NeuralRenderError(f"{args.data}: no such dataset folder")
     cfg = tr.TrainConfig(
-        data=args.data, out=args.output, model=_model_config(args), spp=[int(s) for s in args.spp.split(",")],
+        data=args.data, out=args.output, model=_model_config(args), spp=parse_ints(args.spp, "--spp"),
         loss=args.loss, steps=args.steps, minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr,
         val_count=args.val_count, seed=args.seed, init=args.init or "", target=args.target,
         max_samples=args.max_samples,
@@ -217,7 +233,7 @@ def cmd_eval(args) -> int:
         raise NeuralRenderError("eval denoise needs --data DIR (a held-out dataset)")
     args.output = args.output or "data/eval/denoise"
     ev = _needs_torch("training.denoise_eval")
-    cfg = ev.EvalConfig(data=args.data, out=args.output, spp=[int(s) for s in args.spp.split(",")],
+    cfg = ev.EvalConfig(data=args.data, out=args.output, spp=parse_ints(args.spp, "--spp"),
                         models=args.model, max_samples=args.max_samples)
     ev.evaluate(cfg, log=lambda m: print(m, flush=True))
     return 0

@@ -1,6 +1,6 @@
 """Dataset throughput: samples per hour per core and disk per sample, for each kind and size.
 
-Run: ``python -m training.bench`` (or ``neural-render bench-data``). Prints a Markdown table;
+Run: ``python -m training.bench`` (e.g. ``--kinds denoise --resolutions 128``). Prints a Markdown table;
 each cell is measured on freshly rendered samples in a temporary folder.
 """
 

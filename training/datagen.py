@@ -7,16 +7,21 @@ Layout of a dataset folder::
     DIR/samples/000012/reference.exr       high-spp target (kind "denoise")
     DIR/manifest.json, DIR/DATACARD.md     counts, spp, resolution, seconds per sample, size
 
-A sample is rendered into ``.000012.tmp-<pid>`` and renamed when complete, so a killed run
-leaves no half sample and a rerun skips the finished ones. Sample ``i`` of seed ``S`` always
-shows the same scene, whichever shard or worker renders it.
+A sample is rendered into ``.000012.tmp-<host>-<pid>`` and renamed when complete, so a killed
+run leaves no half sample and a rerun skips the finished ones. A rerun removes only stale
+temporary folders (this host's with a dead pid, or any older than ``STALE_TMP_SECONDS``), so
+shards sharing the folder from several processes or machines never delete each other's work.
+Sample ``i`` of seed ``S`` always shows the same scene, whichever shard or worker renders it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +31,10 @@ import numpy as np
 from neural_ops.errors import NeuralRenderError
 
 KINDS = ("denoise", "cg2real", "relight", "multiview")
+
+# A foreign host's temporary sample folder untouched for this long is assumed abandoned: its pid
+# cannot be checked from here, and no single sample takes hours to render.
+STALE_TMP_SECONDS = 6 * 3600
 
 
 @dataclass
@@ -94,6 +103,20 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def parse_spp(text: str) -> list[int]:
+    """'1,4,16' -> [1, 4, 16]; a clear error naming the bad value otherwise."""
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            v = int(part)
+        except ValueError:
+            v = 0
+        if v < 1:
+            raise NeuralRenderError(f"bad --spp '{text}': '{part}' is not a positive integer (use e.g. 1,4,16)")
+        values.append(v)
+    return values
+
+
 def sample_seed(dataset_seed: int, index: int) -> int:
     """Scene seed of sample ``index``: independent streams per sample, stable across shards."""
     return int(np.random.SeedSequence([dataset_seed, index]).generate_state(1)[0])
@@ -101,6 +124,71 @@ def sample_seed(dataset_seed: int, index: int) -> int:
 
 def sample_dir(out: Path, index: int) -> Path:
     return Path(out) / "samples" / f"{index:06d}"
+
+
+def _host() -> str:
+    """This machine's name, safe in a file name (``-`` is kept: the pid is split off at the last one)."""
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+
+
+def tmp_name(index: int) -> str:
+    """Temporary folder name of sample ``index`` rendered by this process: ``.000012.tmp-<host>-<pid>``."""
+    return f".{index:06d}.tmp-{_host()}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (unsure counts as alive: never delete live work)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        k32 = ctypes.windll.kernel32
+        handle = k32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return k32.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        ok = k32.GetExitCodeProcess(handle, ctypes.byref(code))
+        k32.CloseHandle(handle)
+        return not ok or code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def _last_touched(path: Path) -> float:
+    """Newest mtime of a folder and its files: a live render keeps adding files."""
+    times = [path.stat().st_mtime]
+    times += [p.stat().st_mtime for p in path.rglob("*")]
+    return max(times)
+
+
+def is_stale_tmp(path: Path, now: float | None = None) -> bool:
+    """Whether a temporary sample folder was left by a dead run and may be removed.
+
+    This host's folder is stale when its pid is dead; another host's (or an old-style
+    ``.tmp-<pid>`` folder, whose host is unknown) only when untouched for ``STALE_TMP_SECONDS``.
+    """
+    owner = path.name.partition(".tmp-")[2]
+    host, _, pid = owner.rpartition("-")
+    try:
+        if host == _host() and pid.isdigit():
+            return not _pid_alive(int(pid))
+        return (now or time.time()) - _last_touched(path) > STALE_TMP_SECONDS
+    except OSError:  # vanished meanwhile (its owner finished or cleaned it): nothing to remove
+        return False
+
+
+def remove_stale_tmps(out: Path) -> list[Path]:
+    """Delete the stale temporary sample folders in ``out/samples``; returns them."""
+    stale = [p for p in (Path(out) / "samples").glob(".*.tmp-*") if is_stale_tmp(p)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def render_sample(cfg: DataConfig, index: int) -> dict:
@@ -112,7 +200,7 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
     final = sample_dir(out, index)
     if final.exists():
         return json.loads((final / "sample.json").read_text())
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    tmp = final.with_name(tmp_name(index))
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -206,6 +294,17 @@ KIND_RENDERERS = {
 }
 
 
+def _init_worker() -> None:
+    """Let a spawned worker import bpy. It inherits the parent's ``sys.path``, which the parent's
+    ``import bpy`` extended with Blender's script folders; their pure-Python ``bpy`` package
+    (which needs the ``_bpy`` built into a running Blender) would shadow the bpy module. Drop
+    those folders; importing bpy puts them back."""
+    import importlib.util
+
+    if importlib.util.find_spec("_bpy") is None:
+        sys.path[:] = [p for p in sys.path if not os.path.isfile(os.path.join(p, "bpy", "__init__.py"))]
+
+
 def _worker(args):
     cfg, index = args
     try:
@@ -214,33 +313,51 @@ def _worker(args):
         return {"index": index, "error": f"{type(e).__name__}: {e}"}
 
 
-def generate(cfg: DataConfig, progress=print) -> list[dict]:
-    """Render this shard's missing samples with local worker processes, then write the manifest."""
+def generate(cfg: DataConfig, progress=None) -> list[dict]:
+    """Render this shard's missing samples with local worker processes, then write the manifest.
+
+    Args:
+        cfg: what to generate.
+        progress: called with one message string per event (e.g. ``print``; the messages are
+            plain lines with an ETA). An object that also has ``step(done, total, elapsed, record)``
+            and ``close()`` (like ``ConsoleProgress``) gets the per-sample updates through
+            ``step`` instead. Default: ``ConsoleProgress()`` on stdout.
+
+    Returns:
+        the records of the samples rendered by this call.
+    """
     cfg.check()
+    progress = ConsoleProgress() if progress is None else progress
     out = Path(cfg.out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    for stale in (out / "samples").glob(".*.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
+    remove_stale_tmps(out)  # left by killed runs; live shards' folders stay
     i, n = cfg.shard
     mine = [k for k in range(cfg.scenes) if k % n == i]
     todo = [k for k in mine if not sample_dir(out, k).exists()]
     progress(f"{cfg.kind}: {len(mine)} samples in shard {i}/{n}, {len(mine) - len(todo)} done, {len(todo)} to render")
     records, errors, t0 = [], [], time.perf_counter()
     if todo:
-        if cfg.executor == "ray":
-            for j, rec in enumerate(_run_ray(cfg, todo), 1):
-                _report(rec, j, len(todo), t0, records, errors, progress)
-        elif cfg.workers > 1:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")  # bpy must start fresh in each worker
-            with ctx.Pool(cfg.workers, maxtasksperchild=8) as pool:
-                results = pool.imap_unordered(_worker, [(cfg, k) for k in todo])
-                for j, rec in enumerate(results, 1):
+        step = getattr(progress, "step", None)
+        if step:
+            step(0, len(todo), 0.0, None)
+        try:
+            if cfg.executor == "ray":
+                for j, rec in enumerate(_run_ray(cfg, todo), 1):
                     _report(rec, j, len(todo), t0, records, errors, progress)
-        else:
-            for j, k in enumerate(todo, 1):
-                _report(_worker((cfg, k)), j, len(todo), t0, records, errors, progress)
+            elif cfg.workers > 1:
+                import multiprocessing as mp
+
+                ctx = mp.get_context("spawn")  # bpy must start fresh in each worker
+                with ctx.Pool(cfg.workers, initializer=_init_worker, maxtasksperchild=8) as pool:
+                    results = pool.imap_unordered(_worker, [(cfg, k) for k in todo])
+                    for j, rec in enumerate(results, 1):
+                        _report(rec, j, len(todo), t0, records, errors, progress)
+            else:
+                for j, k in enumerate(todo, 1):
+                    _report(_worker((cfg, k)), j, len(todo), t0, records, errors, progress)
+        finally:
+            if hasattr(progress, "close"):
+                progress.close()
     write_manifest(cfg)
     if errors:
         raise NeuralRenderError(f"{len(errors)} sample(s) failed, first: sample {errors[0]['index']}: {errors[0]['error']}")
@@ -276,9 +393,92 @@ def _run_ray(cfg: DataConfig, todo: list[int]):
 def _report(rec, j, total, t0, records, errors, progress):
     (errors if "error" in rec else records).append(rec)
     el = time.perf_counter() - t0
-    eta = el / j * (total - j)
+    step = getattr(progress, "step", None)
+    if step:
+        step(j, total, el, rec)
+    else:
+        progress(progress_line(j, total, el, rec))
+
+
+def progress_line(done: int, total: int, elapsed: float, rec: dict) -> str:
+    """One log line per finished sample: ``[3/10] sample 000007 4.2 s | elapsed 13 s, ETA 30 s``."""
+    eta = elapsed / done * (total - done)
     what = f"failed: {rec['error']}" if "error" in rec else f"{rec['seconds']:.1f} s"
-    progress(f"[{j}/{total}] sample {rec['index']:06d} {what} | elapsed {el:.0f} s, ETA {eta:.0f} s")
+    return f"[{done}/{total}] sample {rec['index']:06d} {what} | elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _rate(per_second: float) -> str:
+    """Samples per second, minute or hour, whichever reads best."""
+    for unit, k in (("s", 1), ("min", 60), ("h", 3600)):
+        if per_second * k >= 1 or unit == "h":
+            return f"{per_second * k:.1f}/{unit}"
+
+
+class ConsoleProgress:
+    """Progress of ``generate`` on a console: a single carriage-return updated bar on a terminal
+    (bar, done/total, rate, ETA), plain lines (``progress_line``) when the stream is a log file
+    or a pipe. Messages and failed samples print as lines above the bar.
+
+    Args:
+        stream: where to write (default ``sys.stdout``).
+        tty: force the bar on or off (default: ``stream.isatty()``).
+    """
+
+    def __init__(self, stream=None, tty: bool | None = None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._bar = ""  # the bar currently on screen, "" when none
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def __call__(self, message: str) -> None:
+        """A message on its own line (above the bar when one is showing)."""
+        if self._bar:
+            self._write("\r\033[K" + message + "\n" + self._bar)
+        else:
+            self._write(message + "\n")
+
+    def step(self, done: int, total: int, elapsed: float, rec: dict | None) -> None:
+        """``done`` of ``total`` samples finished after ``elapsed`` seconds, the last being ``rec``."""
+        if not self.tty:
+            if rec is not None:
+                self(progress_line(done, total, elapsed, rec))
+            return
+        if rec is not None and "error" in rec:
+            self(f"sample {rec['index']:06d} failed: {rec['error']}")
+        self._bar = self.bar(done, total, elapsed)
+        self._write("\r\033[K" + self._bar)
+
+    def bar(self, done: int, total: int, elapsed: float) -> str:
+        rate = done / elapsed if done and elapsed > 0 else 0.0
+        stats = f" {done}/{total} | {_rate(rate) if rate else '-'} | ETA {_hms((total - done) / rate) if rate else '-'}"
+        width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - len(stats) - 3))
+        fill = width * done // max(1, total)
+        return "[" + "#" * fill + "." * (width - fill) + "]" + stats
+
+    def close(self) -> None:
+        """End the bar's line so what follows starts on a new one."""
+        if self._bar:
+            self._write("\n")
+            self._bar = ""
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a per-process temporary file and rename: shards writing the manifest at the
+    same time leave one whole file, never an interleaved or truncated one."""
+    tmp = path.with_name(f".{path.name}.tmp-{_host()}-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _du(path: Path) -> int:
@@ -302,7 +502,7 @@ def write_manifest(cfg: DataConfig) -> dict:
         "bytes": size, "bytes_per_sample": size // max(1, len(samples)),
         "samples": [{"index": s["index"], "seed": s["seed"], "seconds": s["seconds"]} for s in samples],
     }
-    (out / "manifest.json").write_text(json.dumps(man, indent=1) + "\n")
+    _write_atomic(out / "manifest.json", json.dumps(man, indent=1) + "\n")
     card = (
         f"# Dataset card: {cfg.kind}\n\n"
         f"- samples: {len(samples)} of {cfg.scenes} requested (dataset seed {cfg.seed})\n"
@@ -311,5 +511,5 @@ def write_manifest(cfg: DataConfig) -> dict:
         f"- disk: {size / 1e6:.1f} MB ({man['bytes_per_sample'] / 1e6:.2f} MB per sample)\n"
         f"- scenes: procedural (training/scene_spec.py), scene seed of sample i = SeedSequence([seed, i])\n"
     )
-    (out / "DATACARD.md").write_text(card)
+    _write_atomic(out / "DATACARD.md", card)
     return man

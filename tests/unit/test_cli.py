@@ -60,3 +60,12 @@ def test_render_commands_without_bpy(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "bpy", None)  # as on a machine without the bpy wheel
     assert main(["export", "x.blend", "-o", "out"]) == 2
     assert "pip install bpy==5.0.1" in capsys.readouterr().err
+
+
+def test_number_lists_fail_in_one_line(tmp_path, capsys):
+    for argv in (["train", "denoise", "--data", str(tmp_path), "--spp", "1,x"],
+                 ["train", "denoise", "--data", str(tmp_path), "--channels", "8,0,8"],
+                 ["eval", "denoise", "--data", str(tmp_path), "--spp", "4,,y"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
