@@ -33,20 +33,39 @@ def synthetic_frame(width: int, height: int, seed: int = 0) -> PassSet:
     return ps
 
 
-def peak_memory(method: str, width: int, height: int) -> float:
+def _variants():
+    """(label, spec, params overrides): every available op with its defaults, and the learned
+    denoiser once per inference backend, so ONNX Runtime and torch are compared in one run."""
+    for spec in list_ops("denoise"):
+        if spec.available():
+            print(f"skipping {spec.name}: {spec.available()}")
+            continue
+        if spec.name == "neural":
+            from .nn.onnx_backend import onnx_unavailable
+
+            if not onnx_unavailable():
+                yield "neural", spec, {"backend": "onnx"}
+            yield "neural (torch)", spec, {"backend": "torch"}
+        else:
+            yield spec.name, spec, {}
+
+
+def peak_memory(method: str, width: int, height: int, overrides: dict | None = None) -> float:
     """Peak resident memory in GB of a fresh process that builds the frame and runs ``method``
     (``none``: only builds the frame, the floor every method shares)."""
     import subprocess
     import sys
 
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from neural_ops.bench import synthetic_frame\n"
         "from neural_ops.ops import get_op\n"
         f"ps = synthetic_frame({width}, {height})\n"
-        f"m = {method!r}\n"
-        "if m != 'none': get_op('denoise', m)(ps)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        f"m, kw = {method!r}, {dict(overrides or {})!r}\n"
+        "if m != 'none': get_op('denoise', m)(ps, **kw)\n"
+        # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child started by a
+        # big parent would report the parent's peak.
+        "print([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if r.returncode != 0:
@@ -58,24 +77,23 @@ def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = F
     ps = synthetic_frame(width, height)
     mp = width * height / 1e6
     times: dict[str, float] = {}
-    for spec in list_ops("denoise"):
-        if spec.available():
-            print(f"skipping {spec.name}: {spec.available()}")
-            continue
-        spec(synthetic_frame(64, 64))  # warm-up: library loading and first-call setup
+    runs = {}
+    for label, spec, kw in _variants():
+        spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX export, first-call setup
         best = float("inf")
         for _ in range(repeat):
             t = time.perf_counter()
-            spec(ps)
+            spec(ps, **kw)
             best = min(best, time.perf_counter() - t)
-        times[spec.name] = best
-        print(f"  {spec.name}: {best:.2f} s", flush=True)
+        times[label] = best
+        runs[label] = (spec.name, kw)
+        print(f"  {label}: {best:.2f} s", flush=True)
     anchor = times.get("oidn")
     mem = {}
     if memory:
         mem["frame only"] = peak_memory("none", width, height)
         for name in times:
-            mem[name] = peak_memory(name, width, height)
+            mem[name] = peak_memory(runs[name][0], width, height, runs[name][1])
             print(f"  {name}: peak {mem[name]:.2f} GiB", flush=True)
     print(f"\n{width}x{height} ({mp:.2f} MP), best of {repeat}, {_threads()}")
     head = "| method | seconds | s/MP | x OIDN |" + (" peak GiB |" if memory else "")

@@ -322,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default="noisy", choices=["noisy", "oidn", "despiked"],
                    help="image the model refines: the noisy colour, OIDN's output (ensemble) or the spike-removed colour")
     s.add_argument("--channels", default="16,32,48,64", help="U-Net channels per level, finest first")
-    s.add_argument("--loss", default="l1log", choices=["l1log", "smape", "relmse", "l1msssim"])
+    s.add_argument("--loss", default="l1log", choices=["l1log", "smape", "relmse", "relmse_n2n", "l1msssim"],
+                   help="training loss (relmse_n2n: for noisy Noise2Noise targets)")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
@@ -331,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=2e-3)
     s.add_argument("--val-count", type=int, default=12, help="samples held out for validation")
     s.add_argument("--max-samples", type=int, default=0, help="train on at most this many samples (0: all)")
-    s.add_argument("--target", choices=["reference", "noise2noise"], default="reference")
+    s.add_argument("--target", default="reference",
+                   help="reference, noise2noise (n2n_target.exr) or sppN: a sample's own independent N-spp render")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--init", help="start from these weights (shipped model name or .safetensors): fine-tune")
     s.set_defaults(fn=cmd_train)

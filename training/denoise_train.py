@@ -51,7 +51,9 @@ class TrainConfig:
         ckpt_every: steps between checkpoints.
         seed: seed for crops, augmentation and initialisation.
         init: weights to start from (a shipped model name or a .safetensors path): fine-tuning.
-        target: ``reference`` or ``noise2noise`` targets.
+        target: ``reference`` (high-spp render), ``noise2noise`` (``n2n_target.exr``), or
+            ``sppN`` (the sample's own independent N-spp render as a Noise2Noise target; N must
+            not be one of the inputs).
         max_samples: use at most this many samples (0: all), for data-size curves.
     """
 
@@ -84,7 +86,7 @@ class PairStore:
     def __init__(self, root: Path, indices: list[int], spp: list[int], base: str, target: str = "reference",
                  log=print):
         self.raw, self.target, self.keys = [], [], []
-        tname = "reference.exr" if target == "reference" else "n2n_target.exr"
+        tname = target_file(target)
         from neural_ops.ops.neural import compute_base
         t0 = time.perf_counter()
         for k, i in enumerate(indices):
@@ -106,6 +108,17 @@ class PairStore:
 
     def __len__(self) -> int:
         return len(self.raw)
+
+
+def target_file(target: str) -> str:
+    """File name of a sample's training target (see :class:`TrainConfig`)."""
+    if target == "reference":
+        return "reference.exr"
+    if target == "noise2noise":
+        return "n2n_target.exr"
+    if target.startswith("spp") and target[3:].isdigit():
+        return f"spp{int(target[3:]):04d}.exr"
+    raise NeuralRenderError(f"unknown target '{target}' (reference, noise2noise or sppN, e.g. spp16)")
 
 
 def list_samples(root: Path) -> list[int]:
@@ -208,6 +221,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     cfg.model.check()
     get_loss(cfg.loss)
+    target_file(cfg.target)
+    if cfg.target.startswith("spp") and int(cfg.target[3:]) in cfg.spp:
+        raise NeuralRenderError(f"--target {cfg.target} is also an input: its noise would be the input's own, "
+                                "not independent (drop it from --spp)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     set_threads()

@@ -25,6 +25,13 @@ def relmse(pred: torch.Tensor, target: torch.Tensor, eps: float = 0.01) -> torch
     return ((pred - target) ** 2 / (target.detach() ** 2 + eps)).mean()
 
 
+def relmse_n2n(pred: torch.Tensor, target: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
+    """Relative MSE normalised by the (detached) prediction, for noisy targets (Noise2Noise,
+    Lehtinen et al. 2018): L2 keeps the noisy target's mean as the optimum, and a denominator
+    that does not depend on the target's noise keeps that true."""
+    return ((pred - target) ** 2 / (pred.detach() ** 2 + eps)).mean()
+
+
 def _gauss_window(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
     t = torch.arange(size, dtype=torch.float32, device=device) - size // 2
     g = torch.exp(-(t * t) / (2 * sigma * sigma))
@@ -76,7 +83,7 @@ def l1_msssim(pred: torch.Tensor, target: torch.Tensor, alpha: float = 0.84) -> 
     return (1 - alpha) * (p - t).abs().mean() + alpha * (1 - ms_ssim(p, t))
 
 
-LOSSES = {"l1log": l1_log, "smape": smape, "relmse": relmse, "l1msssim": l1_msssim}
+LOSSES = {"l1log": l1_log, "smape": smape, "relmse": relmse, "relmse_n2n": relmse_n2n, "l1msssim": l1_msssim}
 
 
 def get_loss(name: str):

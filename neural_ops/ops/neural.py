@@ -17,7 +17,7 @@ from ..passset import PassSet
 from .registry import OpSpec, register
 
 #: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
-DEFAULT_MODEL = "unet"
+DEFAULT_MODEL = "ensemble"
 
 _cache: dict[str, tuple] = {}
 _lock = threading.Lock()

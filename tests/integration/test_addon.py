@@ -219,10 +219,15 @@ def test_panel_and_node_draw(registered, default_scene):
     ctx = type("C", (), {"scene": default_scene})()
     panels.NEURAL_PT_render.draw(type("P", (), {"layout": lay})(), ctx)
     assert {"enabled", "method", "radius", "despike", "spp", "frame_start"} <= set(lay.props)
-    assert {"neural.export_passes", "neural.denoise_file"} <= set(lay.operators)
+    assert {"neural.export_passes", "neural.denoise_file", "neural.make_dataset"} <= set(lay.operators)
+    assert {"kind", "scenes", "ref_spp"} <= set(lay.props)
     tree = bpy.data.node_groups.new("T", "CompositorNodeTree")
     node = tree.nodes.new("NeuralDenoiseNode")
     node.settings.method = "oidn"
     lay = FakeLayout()
     bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
-    assert lay.props == ["method", "oidn_quality"]
+    assert lay.props == ["method", "oidn_quality", "temporal"]
+    node.settings.method = "neural"
+    lay = FakeLayout()
+    bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
+    assert lay.props == ["method", "model_weights", "tile", "per_aov", "temporal"]

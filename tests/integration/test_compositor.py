@@ -35,7 +35,7 @@ def _tree(scene, method, mix=1.0):
     return tree, fo
 
 
-@pytest.mark.parametrize("method, mix", [("bilateral", 1.0), ("oidn", 0.5)])
+@pytest.mark.parametrize("method, mix", [("bilateral", 1.0), ("oidn", 0.5), ("neural", 1.0)])
 def test_composited_output_equals_op_on_same_passes(tmp_path, default_scene, registered, method, mix):
     scene = default_scene
     vl = scene.view_layers[0]

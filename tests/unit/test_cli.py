@@ -69,3 +69,12 @@ def test_number_lists_fail_in_one_line(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_bench_times_every_available_op_against_oidn(capsys):
+    from neural_ops import bench
+
+    times = bench.run(width=64, height=48)
+    assert {"spikes", "bilateral", "oidn"} <= set(times) and all(t > 0 for t in times.values())
+    out = capsys.readouterr().out
+    assert "| oidn |" in out and "x OIDN" in out

@@ -178,3 +178,12 @@ def test_onnx_backend_equals_torch(head, tmp_path, monkeypatch):
     raw = np.random.default_rng(0).random((40, 56, RAW_CHANNELS)).astype(np.float32)
     np.testing.assert_allclose(run_tiled(om, raw, tile=0), run_tiled(net, raw, tile=0), rtol=1e-4, atol=1e-5)
     assert list(tmp_path.rglob("*.onnx"))  # exported once, cached for the next call
+
+
+def test_power_law_fit_recovers_the_exponent():
+    from training.curves import fit_power_law
+
+    pts = [(n, 2.0 * n**-0.5, f"n{n}") for n in (50, 100, 200)]
+    a, b = fit_power_law(pts)
+    assert abs(b + 0.5) < 1e-9 and abs(np.exp(a) - 2.0) < 1e-9
+    assert fit_power_law(pts[:1]) is None
