@@ -204,7 +204,19 @@ class SampleDataset(torch.utils.data.Dataset):
 
 
 # ---- datasets -------------------------------------------------------------------------------------
-class DenoiseDataset(SampleDataset):
+class InputTargetDataset(SampleDataset):
+    """Datasets whose items are one input stack (radiance in channels 0:3, guides after) and one
+    radiance target; subclasses provide ``load(i) -> ((H, W, C) input, (H, W, 3) target)``."""
+
+    def __getitem__(self, i: int) -> dict:
+        x, y = self.load(i)
+        aug = self.draw(y.shape[:2], self.dirs[i])
+        x = np.concatenate([aug(x[..., :3], radiance=True), aug(x[..., 3:])], axis=2)
+        return {"input": chw(x), "target": chw(aug(y, radiance=True)), "index": int(self.dirs[i].name),
+                "aug": aug.record()}
+
+
+class DenoiseDataset(InputTargetDataset):
     """Noisy pass sets and their references (kind ``denoise``).
 
     Args:
@@ -235,15 +247,9 @@ class DenoiseDataset(SampleDataset):
         x = np.concatenate([ps.color, ps.albedo, ps.normal, np.log1p(clean_depth(ps.depth))], axis=2)
         return x.astype(np.float32), ref.color.astype(np.float32)
 
-    def __getitem__(self, i: int) -> dict:
-        x, y = self.load(i)
-        aug = self.draw(y.shape[:2], self.dirs[i])
-        x = np.concatenate([aug(x[..., :3], radiance=True), aug(x[..., 3:])], axis=2)
-        return {"input": chw(x), "target": chw(aug(y, radiance=True)), "index": int(self.dirs[i].name),
-                "aug": aug.record()}
 
 
-class Cg2RealDataset(SampleDataset):
+class Cg2RealDataset(InputTargetDataset):
     """Raster images with their G-buffer and the path-traced image of the same camera (kind ``cg2real``).
 
     Args:
@@ -286,12 +292,6 @@ class Cg2RealDataset(SampleDataset):
         guides = [np.log1p(clean_depth(g)) if name == "depth" else g for (name, _, _), g in zip(self.guides, guides)]
         return np.concatenate([ps.color, *guides], axis=2).astype(np.float32), ref.color.astype(np.float32)
 
-    def __getitem__(self, i: int) -> dict:
-        x, y = self.load(i)
-        aug = self.draw(y.shape[:2], self.dirs[i])
-        x = np.concatenate([aug(x[..., :3], radiance=True), aug(x[..., 3:])], axis=2)
-        return {"input": chw(x), "target": chw(aug(y, radiance=True)), "index": int(self.dirs[i].name),
-                "aug": aug.record()}
 
 
 class RelightDataset(SampleDataset):
