@@ -35,9 +35,9 @@ class NeuralParams:
         oidn_quality: OIDN quality for ensemble models (``high``, ``balanced``, ``fast``).
         per_aov: denoise the diffuse and glossy light and the rest of ``Combined`` separately
             and add them up (needs Cycles' Diffuse/Glossy Direct, Indirect and Color passes).
-        backend: ``auto`` (ONNX Runtime when installed: measured about 2x faster than torch on
-            CPU here, see ``neural-render bench``), ``torch`` or ``onnx`` (exported once per
-            weights file and cached).
+        backend: ``auto`` (ONNX Runtime when installed: its network pass measured about 15 %
+            faster than torch at 1080p on this 2-core CPU; ``neural-render bench`` times both),
+            ``torch`` or ``onnx`` (exported once per weights file and cached).
     """
 
     model: str = ""
