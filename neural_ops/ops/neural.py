@@ -33,6 +33,8 @@ class NeuralParams:
             overrides ``model``.
         tile: tile side in pixels for bounded memory (0: whole frame at once).
         oidn_quality: OIDN quality for ensemble models (``high``, ``balanced``, ``fast``).
+        oidn_max_memory_mb: OIDN's memory cap for ensemble models (it tiles internally; 0: its
+            default, about 2.8 GB at 3840x2160).
         per_aov: denoise the diffuse and glossy light and the rest of ``Combined`` separately
             and add them up (needs Cycles' Diffuse/Glossy Direct, Indirect and Color passes).
         backend: ``auto`` (ONNX Runtime when installed: its network pass measured about 15 %
@@ -44,6 +46,7 @@ class NeuralParams:
     weights: str = ""
     tile: int = 512
     oidn_quality: str = "high"
+    oidn_max_memory_mb: int = 1024
     per_aov: bool = False
     backend: str = "auto"
 
@@ -105,13 +108,13 @@ def load_denoiser(model: str = "", weights: str = ""):
         return net, card
 
 
-def compute_base(passes: PassSet, base: str, oidn_quality: str = "high") -> np.ndarray | None:
+def compute_base(passes: PassSet, base: str, oidn_quality: str = "high", oidn_max_memory_mb: int = 0) -> np.ndarray | None:
     """The image a model refines (raw channels 10:13): None for ``noisy`` (the colour itself),
     OIDN's output for ``oidn``, the spike-removed colour for ``despiked``."""
     if base == "oidn":
         from .oidn import OIDNParams, oidn_denoise
 
-        return oidn_denoise(passes, OIDNParams(quality=oidn_quality))
+        return oidn_denoise(passes, OIDNParams(quality=oidn_quality, max_memory_mb=oidn_max_memory_mb))
     if base == "despiked":
         from .spikes import remove_spikes
 
@@ -151,7 +154,7 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
             model = _cache[key]
 
     def run(ps: PassSet) -> np.ndarray:
-        raw = raw_inputs(ps, compute_base(ps, net.cfg.base, p.oidn_quality))
+        raw = raw_inputs(ps, compute_base(ps, net.cfg.base, p.oidn_quality, p.oidn_max_memory_mb))
         return run_tiled(model, raw, tile=p.tile, overlap=64, multiple=net.multiple, progress=progress)
 
     if p.per_aov:

@@ -127,3 +127,14 @@ def test_oidn_denoises_with_guides():
 def test_oidn_bad_quality():
     with pytest.raises(OpError, match="quality must be one of"):
         get_op("denoise", "oidn").make_params(quality="ultra")
+
+
+def test_oidn_with_a_memory_cap_gives_the_same_image():
+    from neural_ops.bench import synthetic_frame
+    from neural_ops.ops.oidn import OIDNParams, oidn_denoise
+
+    ps = synthetic_frame(640, 480)
+    capped = oidn_denoise(ps, OIDNParams(max_memory_mb=64))  # small enough to force OIDN's tiling
+    assert np.allclose(capped, oidn_denoise(ps), rtol=1e-5, atol=1e-6)
+    with pytest.raises(OpError, match="max_memory_mb"):
+        get_op("denoise", "oidn").make_params(max_memory_mb=10)
