@@ -249,7 +249,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     step, best, spent = 0, {"val_relmse": float("inf")}, 0.0
     ckpt = out / "checkpoint.pt"
     if ckpt.exists():
-        st = torch.load(ckpt, weights_only=False)  # our own file, written below
+        st = torch.load(ckpt, weights_only=True)  # tensors, numbers and strings only: no code runs
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, best, spent = st["step"], st["best"], st["seconds"]
