@@ -96,6 +96,10 @@ def cmd_ops(args) -> int:
         fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(s.params))
         status = "" if not reason else f"  [unavailable: {reason}]"
         print(f"{s.kind:8s} {s.name:10s} {s.label}{status}\n{'':20s}{s.description}\n{'':20s}params: {fields or '-'}")
+        if any(f.name == "model" for f in dataclasses.fields(s.params)):
+            from .nn.weights import available_models
+
+            print(f"{'':20s}shipped models (--param model=NAME): {', '.join(available_models(s.kind)) or 'none'}")
     return 0
 
 
@@ -140,6 +144,13 @@ def cmd_denoise(args) -> int:
 
         temporal = TemporalFilter()
     name = args.pass_name or (spec.pass_name + (" Temporal" if temporal else ""))
+    # Library loading, weights and ONNX session set-up happen once per process: do them on a
+    # tiny frame first, so the per-frame times printed below are the op's own.
+    from .bench import synthetic_frame
+
+    t = time.perf_counter()
+    spec(synthetic_frame(16, 16), params)
+    print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
     for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
         ps = read_exr(src)
         t = time.perf_counter()
