@@ -13,17 +13,23 @@ from bpy.props import PointerProperty
 from .props import NEURAL_PG_denoise
 
 DENOISE_GROUP = ".Neural Denoise"
+PHOTOREAL_GROUP = ".Neural Photoreal"
 
 
 def _denoise_group() -> bpy.types.NodeTree:
     """The inner tree shared by all Neural Denoise nodes: mix(Image, Denoised, Mix)."""
-    tree = bpy.data.node_groups.get(DENOISE_GROUP)
+    return _mix_group(DENOISE_GROUP, "Denoised")
+
+
+def _mix_group(name: str, second: str) -> bpy.types.NodeTree:
+    """A group of built-in nodes: mix(Image, <second>, Mix)."""
+    tree = bpy.data.node_groups.get(name)
     if tree is not None:
         return tree
-    tree = bpy.data.node_groups.new(DENOISE_GROUP, "CompositorNodeTree")
+    tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
     iface = tree.interface
     iface.new_socket(name="Image", in_out="INPUT", socket_type="NodeSocketColor")
-    iface.new_socket(name="Denoised", in_out="INPUT", socket_type="NodeSocketColor")
+    iface.new_socket(name=second, in_out="INPUT", socket_type="NodeSocketColor")
     fac = iface.new_socket(name="Mix", in_out="INPUT", socket_type="NodeSocketFloat")
     fac.default_value, fac.min_value, fac.max_value = 1.0, 0.0, 1.0
     iface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
@@ -34,7 +40,7 @@ def _denoise_group() -> bpy.types.NodeTree:
     # ShaderNodeMix RGBA sockets: inputs 0 factor, 6 A, 7 B; output 2 result.
     tree.links.new(gin.outputs["Mix"], mix.inputs[0])
     tree.links.new(gin.outputs[0], mix.inputs[6])
-    tree.links.new(gin.outputs["Denoised"], mix.inputs[7])
+    tree.links.new(gin.outputs[second], mix.inputs[7])
     tree.links.new(mix.outputs[2], gout.inputs[0])
     return tree
 
@@ -60,14 +66,32 @@ class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
         self.settings.draw(layout, method_text="")
 
 
+class NeuralPhotorealNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Photoreal: 'Image' is the raster render, 'Photoreal' the helper scene's Render Layers
+    image (the CG2Real result); enabling Neural Photoreal on the scene wires both."""
+
+    bl_idname = "NeuralPhotorealNode"
+    bl_label = "Neural Photoreal"
+    bl_icon = "SHADERFX"
+
+    def init(self, context):
+        self.node_tree = _mix_group(PHOTOREAL_GROUP, "Photoreal")
+
+    def draw_buttons(self, context, layout):
+        pr = context.scene.neural_render.photoreal
+        layout.prop(pr, "enabled")
+        pr.draw(layout)
+
+
 class NODE_MT_neural_add(bpy.types.Menu):
     bl_idname = "NODE_MT_neural_add"
     bl_label = "Neural"
 
     def draw(self, context):
-        op = self.layout.operator("node.add_node", text="Neural Denoise")
-        op.type = NeuralDenoiseNode.bl_idname
-        op.use_transform = True
+        for cls in (NeuralDenoiseNode, NeuralPhotorealNode):
+            op = self.layout.operator("node.add_node", text=cls.bl_label)
+            op.type = cls.bl_idname
+            op.use_transform = True
 
 
 def _draw_add_menu(self, context):
@@ -75,8 +99,8 @@ def _draw_add_menu(self, context):
         self.layout.menu(NODE_MT_neural_add.bl_idname)
 
 
-NODE_CLASSES = (NeuralDenoiseNode,)
-classes = (NeuralDenoiseNode, NODE_MT_neural_add)
+NODE_CLASSES = (NeuralDenoiseNode, NeuralPhotorealNode)
+classes = (NeuralDenoiseNode, NeuralPhotorealNode, NODE_MT_neural_add)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 ADD_MENU = "NODE_MT_compositor_node_add_all"

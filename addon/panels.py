@@ -35,6 +35,12 @@ class NEURAL_PT_render(bpy.types.Panel):
         sub.active = d.enabled
         d.draw(sub)
         layout.operator("neural.denoise_file", icon="FILE_IMAGE")
+        pr = nr.photoreal
+        col = layout.column(heading="Photoreal")
+        col.prop(pr, "enabled")
+        sub = col.column()
+        sub.active = pr.enabled
+        pr.draw(sub)
         e = nr.export
         col = layout.column(heading="Export")
         col.prop(e, "directory")

@@ -103,6 +103,59 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         return {}
 
 
+def _photoreal_toggle(self, context):
+    from . import photoreal
+
+    scene = self.id_data
+    if self.enabled:
+        photoreal.enable(scene)
+    else:
+        photoreal.disable(scene)
+
+
+class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
+    """CG2Real settings: EEVEE (or any raster) renders translated to the Cycles look."""
+
+    enabled: BoolProperty(
+        name="Neural Photoreal",
+        description="Translate each render of this scene to the path-traced look: adds a helper scene, a second "
+        "Render Layers node and a Neural Photoreal node to the compositor (F12, animations and batch renders)",
+        default=False,
+        update=_photoreal_toggle,
+    )
+    model_weights: StringProperty(
+        name="Weights",
+        description="A .safetensors generator you trained (its .json card beside it); empty: the shipped model",
+        subtype="FILE_PATH",
+        default="",
+    )
+    photo_albedo: BoolProperty(
+        name="Photo Albedo",
+        description="Also swap the rendered albedo for a photo-like one (the unpaired stage; needs its weights)",
+        default=False,
+    )
+    albedo_weights: StringProperty(
+        name="Albedo Weights",
+        description="The unpaired stage's .safetensors; empty: the shipped one",
+        subtype="FILE_PATH",
+        default="",
+    )
+    tile: IntProperty(name="Tile Size", description="Tile side in pixels: bounds memory on big frames (0: whole frame)",
+                      default=512, min=0, max=8192)
+
+    def draw(self, layout) -> None:
+        layout.prop(self, "model_weights")
+        layout.prop(self, "photo_albedo")
+        if self.photo_albedo:
+            layout.prop(self, "albedo_weights")
+        layout.prop(self, "tile")
+
+    def to_params(self) -> dict:
+        return {"weights": bpy.path.abspath(self.model_weights) if self.model_weights else "",
+                "tile": self.tile if self.tile == 0 else max(64, self.tile), "photo_albedo": self.photo_albedo,
+                "albedo_weights": bpy.path.abspath(self.albedo_weights) if self.albedo_weights else ""}
+
+
 class NEURAL_PG_export(bpy.types.PropertyGroup):
     """What "Export Neural Passes" renders and where it writes."""
 
@@ -157,11 +210,12 @@ class NEURAL_PG_camera(bpy.types.PropertyGroup):
 
 class NEURAL_PG_scene(bpy.types.PropertyGroup):
     denoise: PointerProperty(type=NEURAL_PG_denoise)
+    photoreal: PointerProperty(type=NEURAL_PG_photoreal)
     export: PointerProperty(type=NEURAL_PG_export)
     dataset: PointerProperty(type=NEURAL_PG_dataset)
 
 
-classes = (NEURAL_PG_denoise, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
+classes = (NEURAL_PG_denoise, NEURAL_PG_photoreal, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

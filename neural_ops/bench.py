@@ -15,7 +15,9 @@ from .ops import list_ops
 from .passset import PassSet
 
 
-def synthetic_frame(width: int, height: int, seed: int = 0) -> PassSet:
+def synthetic_frame(width: int, height: int, seed: int = 0, raster: bool = False) -> PassSet:
+    """A smooth synthetic frame with the denoising passes (noisy colour); ``raster=True`` adds
+    the passes EEVEE writes (``Diffuse Color``, ``Glossy Color``, ``Normal``, ``Depth``)."""
     r = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     albedo = np.stack([0.5 + 0.4 * np.sin(xx / 37), 0.5 + 0.4 * np.cos(yy / 23), np.full_like(xx, 0.4)], 2)
@@ -30,6 +32,11 @@ def synthetic_frame(width: int, height: int, seed: int = 0) -> PassSet:
     ps.add("Denoising Normal", n, "XYZ")
     ps.add("Denoising Depth", depth, "Z")
     ps.add("Position", np.stack([xx / 500, yy / 500, depth[..., 0]], 2), "XYZ")
+    if raster:
+        ps.add("Diffuse Color", albedo, "RGB", half=True)
+        ps.add("Glossy Color", np.full_like(albedo, 0.04), "RGB", half=True)
+        ps.add("Normal", n, "XYZ")
+        ps.add("Depth", depth, "Z")
     return ps
 
 

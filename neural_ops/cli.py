@@ -122,10 +122,20 @@ def cmd_info(args) -> int:
 
 
 def cmd_denoise(args) -> int:
+    return _apply("denoise", args)
+
+
+def cmd_cg2real(args) -> int:
+    args.temporal = False
+    return _apply("cg2real", args)
+
+
+def _apply(kind: str, args) -> int:
+    """Run one op of ``kind`` on each input EXR and write it with the result added as a pass."""
     from .exr import check_writable, read_exr, write_exr
     from .ops import get_op
 
-    spec = get_op("denoise", args.method)
+    spec = get_op(kind, args.method)
     params = spec.make_params(**parse_params(spec, args.param))
     inputs = [Path(p) for p in args.input]
     if len(inputs) > 1 or args.temporal:
@@ -149,7 +159,7 @@ def cmd_denoise(args) -> int:
     from .bench import synthetic_frame
 
     t = time.perf_counter()
-    spec(synthetic_frame(16, 16), params)
+    spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
     print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
     for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
         ps = read_exr(src)
@@ -220,20 +230,63 @@ def _model_config(args):
 
 
 def cmd_train(args) -> int:
-    tr = _needs_torch("training.denoise_train")
     if not Path(args.data).is_dir():
         raise NeuralRenderError(f"{args.data}: no such dataset folder")
+    if args.kind == "cg2real":
+        return _train_cg2real(args)
+    if args.kind == "cg2real-unpaired":
+        if not args.photos:
+            raise NeuralRenderError("train cg2real-unpaired needs --photos DIR (a folder of photographs, or 'skimage')")
+        tr = _needs_torch("training.cg2real_unpaired")
+        cfg = tr.UnpairedConfig(data=args.data, photos=args.photos, out=args.output or "data/runs/cg2real_albedo",
+                                steps=args.steps, minutes=args.minutes, batch=args.batch or 4, crop=args.crop or 64,
+                                lr=args.lr or 2e-4, inception=args.inception or "", seed=args.seed)
+        tr.train(cfg, log=lambda m: print(m, flush=True))
+        return 0
+    tr = _needs_torch("training.denoise_train")
+    args.output = args.output or "data/runs/denoise"
+    args.loss = args.loss or "l1log"
+    if args.loss == "l1":
+        raise NeuralRenderError("--loss l1 is for cg2real; the denoiser takes l1log, smape, relmse, relmse_n2n or l1msssim")
+    args.channels = args.channels or "16,32,48,64"
     cfg = tr.TrainConfig(
         data=args.data, out=args.output, model=_model_config(args), spp=parse_ints(args.spp, "--spp"),
-        loss=args.loss, steps=args.steps, minutes=args.minutes, batch=args.batch, crop=args.crop, lr=args.lr,
-        val_count=args.val_count, seed=args.seed, init=args.init or "", target=args.target,
+        loss=args.loss, steps=args.steps, minutes=args.minutes, batch=args.batch or 16, crop=args.crop or 64,
+        lr=args.lr or 2e-3, val_count=args.val_count, seed=args.seed, init=args.init or "", target=args.target,
         max_samples=args.max_samples,
     )
     tr.train(cfg, log=lambda m: print(m, flush=True))
     return 0
 
 
+def _train_cg2real(args) -> int:
+    tr = _needs_torch("training.cg2real_train")
+    from .nn.cg2real import Cg2RealConfig
+
+    model = Cg2RealConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), norm=args.norm,
+                          factor=not args.no_factor)
+    try:
+        model.check()
+    except ValueError as e:
+        raise NeuralRenderError(str(e)) from None
+    cfg = tr.Cg2RealTrainConfig(
+        data=args.data, out=args.output or "data/runs/cg2real", model=model, loss=args.loss or "l1msssim",
+        gan=args.gan, adv_weight=args.adv_weight, fm_weight=args.fm_weight, steps=args.steps, minutes=args.minutes,
+        batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3, val_count=args.val_count, seed=args.seed,
+        max_samples=args.max_samples, init=args.init or "")
+    tr.train(cfg, log=lambda m: print(m, flush=True))
+    return 0
+
+
 def cmd_eval(args) -> int:
+    if args.kind == "cg2real":
+        if not args.data:
+            raise NeuralRenderError("eval cg2real needs --data DIR (a held-out cg2real dataset)")
+        ev = _needs_torch("training.cg2real_eval")
+        cfg = ev.Cg2RealEvalConfig(data=args.data, out=args.output or "data/eval/cg2real", models=args.model,
+                                   max_samples=args.max_samples)
+        ev.evaluate(cfg, log=lambda m: print(m, flush=True))
+        return 0
     if args.kind == "temporal":
         _needs_torch("torch")
         te = _needs_bpy("training.temporal_eval")
@@ -284,6 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     s.set_defaults(fn=cmd_denoise)
 
+    s = sub.add_parser("cg2real", help="translate raster (EEVEE) EXRs to the Cycles look; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) from EEVEE with Combined, Diffuse Color, Glossy Color, Normal, Depth")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for several inputs")
+    s.add_argument("--method", default="neural", help="method (see 'neural-render ops cg2real'), default neural")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method parameter, repeatable (e.g. model=NAME, weights=PATH, photo_albedo=true)")
+    s.add_argument("--pass-name", help="name of the added pass (default 'Neural Photoreal')")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_cg2real)
+
     s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
     s.add_argument("scene", help="the .blend file")
     s.add_argument("-o", "--output", required=True, help="output folder")
@@ -325,22 +388,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_data)
 
     s = sub.add_parser("train", help="train a learned op on a dataset folder (torch)")
-    s.add_argument("kind", choices=["denoise"], help="which op to train")
-    s.add_argument("--data", required=True, help="dataset folder from 'neural-render data denoise'")
-    s.add_argument("-o", "--output", default="data/runs/denoise", help="run folder; rerun to resume (default data/runs/denoise)")
+    s.add_argument("kind", choices=["denoise", "cg2real", "cg2real-unpaired"],
+                   help="which op to train (cg2real-unpaired: the albedo stage, CycleGAN against --photos)")
+    s.add_argument("--data", required=True, help="dataset folder from 'neural-render data KIND'")
+    s.add_argument("-o", "--output", help="run folder; rerun to resume (default data/runs/KIND)")
     s.add_argument("--head", default="direct", choices=["direct", "kernel", "bilateral"],
                    help="direct prediction, per-pixel kernels at 3 scales, or per-pixel cross-bilateral parameters (Kalantari 2015)")
     s.add_argument("--base", default="noisy", choices=["noisy", "oidn", "despiked"],
                    help="image the model refines: the noisy colour, OIDN's output (ensemble) or the spike-removed colour")
-    s.add_argument("--channels", default="16,32,48,64", help="U-Net channels per level, finest first")
-    s.add_argument("--loss", default="l1log", choices=["l1log", "smape", "relmse", "relmse_n2n", "l1msssim"],
-                   help="training loss (relmse_n2n: for noisy Noise2Noise targets)")
+    s.add_argument("--channels", help="U-Net channels per level, finest first (default denoise 16,32,48,64; cg2real 24,48,64,96)")
+    s.add_argument("--loss", choices=["l1log", "smape", "relmse", "relmse_n2n", "l1msssim", "l1"],
+                   help="training loss (denoise default l1log; relmse_n2n: for noisy Noise2Noise targets; cg2real: l1msssim (default) or l1)")
+    s.add_argument("--norm", default="none", choices=["none", "batch", "spade"],
+                   help="cg2real: normalisation (spade: modulated by the G-buffer at every level)")
+    s.add_argument("--gan", default="none", choices=["none", "patch", "multiscale"],
+                   help="cg2real: adversarial term, a PatchGAN (spectral norm, hinge) at one or two scales (+ feature matching)")
+    s.add_argument("--adv-weight", type=float, default=0.02, help="cg2real: weight of the adversarial term")
+    s.add_argument("--fm-weight", type=float, default=1.0, help="cg2real: weight of feature matching (multiscale)")
+    s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
+    s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")
+    s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
-    s.add_argument("--batch", type=int, default=16)
-    s.add_argument("--crop", type=int, default=64)
-    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--batch", type=int, help="crops per step (default denoise 16, cg2real 8)")
+    s.add_argument("--crop", type=int, help="crop side (default denoise 64, cg2real 96)")
+    s.add_argument("--lr", type=float, help="peak learning rate (default denoise 2e-3, cg2real 1e-3)")
     s.add_argument("--val-count", type=int, default=12, help="samples held out for validation")
     s.add_argument("--max-samples", type=int, default=0, help="train on at most this many samples (0: all)")
     s.add_argument("--target", default="reference",
@@ -350,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate learned ops against the baselines on held-out data")
-    s.add_argument("kind", choices=["denoise", "temporal"],
-                   help="denoise: metrics on held-out samples; temporal: flicker on a rendered camera move (bpy)")
+    s.add_argument("kind", choices=["denoise", "temporal", "cg2real"],
+                   help="denoise / cg2real: metrics on held-out samples; temporal: flicker on a rendered camera move (bpy)")
     s.add_argument("--data", help="held-out dataset folder (a seed never used in training)")
     s.add_argument("-o", "--output", help="folder for the tables and grids (default data/eval/KIND)")
     s.add_argument("--frames", type=int, default=12, help="temporal: frames of the camera move")

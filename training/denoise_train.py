@@ -192,8 +192,9 @@ def _load_init(net: DenoiserNet, init: str) -> None:
     net.load_state_dict(src.state_dict())
 
 
-def plot_log(log_path: Path, png: Path) -> None:
-    """Training loss and validation relMSE against step, as a PNG (skipped without matplotlib)."""
+def plot_log(log_path: Path, png: Path, metric: str = "val_relmse", label: str = "validation relMSE",
+             log_scale: bool = True) -> None:
+    """Training loss and a validation metric against step, as a PNG (skipped without matplotlib)."""
     try:
         import matplotlib
 
@@ -207,9 +208,9 @@ def plot_log(log_path: Path, png: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].plot([r["step"] for r in rows], [r["loss"] for r in rows])
     ax[0].set(xlabel="step", ylabel="training loss", yscale="log")
-    v = [r for r in rows if "val_relmse" in r]
-    ax[1].plot([r["step"] for r in v], [r["val_relmse"] for r in v], marker=".")
-    ax[1].set(xlabel="step", ylabel="validation relMSE", yscale="log")
+    v = [r for r in rows if metric in r]
+    ax[1].plot([r["step"] for r in v], [r[metric] for r in v], marker=".")
+    ax[1].set(xlabel="step", ylabel=label, yscale="log" if log_scale else "linear")
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)

@@ -1,0 +1,122 @@
+"""CG2Real without bpy: the generator, its inputs, the colour-transfer baseline, FID-infinity."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from neural_ops import PassSet, PassSetError  # noqa: E402
+from neural_ops.errors import OpError  # noqa: E402
+from neural_ops.nn.albedo import AlbedoConfig, AlbedoTranslator  # noqa: E402
+from neural_ops.nn.cg2real import RAW_CHANNELS, Cg2RealConfig, Cg2RealNet, raw_inputs  # noqa: E402
+from neural_ops.ops import get_op  # noqa: E402
+from neural_ops.ops.cg2real import lab_stats, reinhard_transfer  # noqa: E402
+from training.fid import fid, fid_infinity, frechet_distance, realism  # noqa: E402
+
+
+def raster(h=24, w=20, seed=0):
+    r = np.random.default_rng(seed)
+    ps = PassSet(source="test raster")
+    ps.add("Combined", np.concatenate([r.uniform(0, 2, (h, w, 3)), np.ones((h, w, 1))], 2).astype(np.float32), "RGBA")
+    ps.add("Diffuse Color", r.uniform(0, 1, (h, w, 3)).astype(np.float32), "RGB")
+    ps.add("Glossy Color", r.uniform(0, 0.2, (h, w, 3)).astype(np.float32), "RGB")
+    n = r.normal(size=(h, w, 3))
+    ps.add("Normal", (n / np.linalg.norm(n, axis=2, keepdims=True)).astype(np.float32), "XYZ")
+    ps.add("Depth", r.uniform(1, 5, (h, w, 1)).astype(np.float32), "Z")
+    return ps
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "spade"])
+def test_generator_shapes_and_identity_at_init(norm):
+    net = Cg2RealNet(Cg2RealConfig(channels=[8, 12, 16], norm=norm)).eval()
+    raw = raw_inputs(raster(23, 19))  # odd sizes: padded inside, cropped back
+    assert raw.shape == (23, 19, RAW_CHANNELS)
+    with torch.inference_mode():
+        out = net(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])
+    assert out.shape == (1, 3, 23, 19)
+    # The output head starts at zero: shading unchanged, so the untrained model returns the raster image.
+    assert np.allclose(out[0].permute(1, 2, 0).numpy(), raw[..., :3], rtol=1e-4, atol=1e-5)
+
+
+def test_generator_rejects_wrong_channels_and_bad_config():
+    with pytest.raises(ValueError, match="13 raw channels"):
+        Cg2RealNet(Cg2RealConfig(channels=[4, 4, 4]))(torch.zeros(1, 10, 8, 8))
+    with pytest.raises(ValueError, match="norm"):
+        Cg2RealConfig(norm="instance").check()
+    with pytest.raises(ValueError, match="levels"):
+        Cg2RealConfig(channels=[8, 8]).check()
+
+
+def test_raw_inputs_name_missing_and_non_finite_passes():
+    ps = raster()
+    del ps.passes["Glossy Color"]
+    with pytest.raises(PassSetError, match="Glossy Color"):
+        raw_inputs(ps)
+    ps = raster()
+    ps.passes["Normal"].pixels[3, 4, 0] = np.nan
+    with pytest.raises(PassSetError, match="Normal"):
+        raw_inputs(ps)
+
+
+def test_op_validates_params_and_missing_model():
+    spec = get_op("cg2real", "neural")
+    with pytest.raises(OpError, match="tile"):
+        spec.make_params(tile=10)
+    with pytest.raises(OpError, match="no shipped cg2real model 'nope'"):
+        spec(raster(), model="nope")
+    with pytest.raises(OpError, match="no such weights file|no such"):
+        spec(raster(), weights="/nonexistent/x.safetensors")
+
+
+def test_reinhard_transfer_matches_target_statistics():
+    r = np.random.default_rng(1)
+    src = r.uniform(0.05, 1.0, (32, 32, 3)).astype(np.float32)
+    tgt = (r.uniform(0.05, 1.0, (32, 32, 3)) * [1.5, 0.8, 0.4]).astype(np.float32)
+    out = reinhard_transfer(src, lab_stats(tgt))
+    m, s = lab_stats(out)
+    tm, ts = lab_stats(tgt)
+    assert np.allclose(m, tm, atol=2e-3) and np.allclose(s, ts, rtol=1e-2)  # float32 output, clipped at 0
+
+
+def test_albedo_translator_starts_as_identity_and_stays_a_reflectance():
+    net = AlbedoTranslator(AlbedoConfig(channels=8, blocks=1))
+    a = torch.rand(2, 3, 16, 16) * 0.9 + 0.05
+    assert torch.allclose(net(a), a, atol=1e-5)
+    torch.nn.init.normal_(net.out.weight, std=5.0)
+    out = net(a)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_frechet_distance_closed_form():
+    # Diagonal Gaussians: FD = |mu1 - mu2|^2 + sum (sqrt(v1) - sqrt(v2))^2.
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    want = 5.0 + (1 + 1 + 4)
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(want, rel=1e-9)
+    assert frechet_distance(mu1, np.diag(v1), mu1, np.diag(v1)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fid_infinity_removes_the_small_sample_bias():
+    """Gaussian features with a known distance: FID at N samples is biased upward; the
+    extrapolation to N -> infinity lands much closer to the truth."""
+    d = 32
+    r = np.random.default_rng(0)
+    a = r.normal(size=(d, d)) / np.sqrt(d)
+    cov1 = a @ a.T + 0.5 * np.eye(d)
+    cov2 = np.diag(r.uniform(0.5, 1.5, d))
+    mu1, mu2 = np.zeros(d), np.full(d, 0.1)
+    truth = frechet_distance(mu1, cov1, mu2, cov2)
+    gen = r.multivariate_normal(mu1, cov1, size=1500)
+    real = r.multivariate_normal(mu2, cov2, size=20000)
+    biased = fid(gen, real)
+    inf, curve = fid_infinity(gen, real, points=12)
+    assert len(curve) >= 8 and curve[0][0] < curve[-1][0]
+    assert biased - truth > 0.05 * truth  # the bias is real at this N
+    assert abs(inf - truth) < 0.35 * (biased - truth)
+    assert abs(inf - truth) < 0.05 * truth
+
+
+def test_realism_without_inception_weights_says_so():
+    img = np.zeros((4, 8, 8, 3), np.uint8)
+    rep = realism(img, img, None)
+    assert rep["fid_inf"] is None and "not available" in rep["note"]

@@ -1,0 +1,389 @@
+"""Train the CG2Real generator (paired stage) on a ``neural-render data cg2real`` folder.
+
+Pairs: the EEVEE frame with its passes (``eevee.exr``) and the Cycles frame of the same camera
+(``cycles.exr``). The target is what a Cycles user ships: the path-traced frame through OIDN
+(albedo + normal), so the network is not asked to reproduce Monte-Carlo noise.
+
+Losses: 0.16 L1 + 0.84 (1 - MS-SSIM) on tonemapped images (``l1msssim``) or plain L1
+(``l1``), plus optionally a conditional PatchGAN (spectral normalisation, hinge loss; Miyato et
+al. 2018) at one scale (``--gan patch``) or two scales with feature matching (``--gan
+multiscale``, pix2pixHD). None needs pretrained weights.
+
+One run is one folder, as for the denoiser: ``checkpoint.pt`` (resume), ``log.jsonl`` and
+``log.png``, ``model.safetensors`` + ``model.json`` (best validation PSNR).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from neural_ops import PassSetError, read_exr
+from neural_ops.errors import NeuralRenderError
+from neural_ops.metrics import psnr
+from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, count_parameters, raw_inputs
+from neural_ops.nn.weights import save_model
+
+from .denoise_train import _data_summary, list_samples, plot_log
+from .losses import l1_msssim, tonemap
+
+GANS = ("none", "patch", "multiscale")
+LOSSES = ("l1msssim", "l1")
+
+
+@dataclass
+class Cg2RealTrainConfig:
+    """A CG2Real training run (paired stage).
+
+    Attributes:
+        data, out: dataset folder and run folder.
+        model: generator architecture.
+        loss: reconstruction loss, ``l1msssim`` or ``l1`` (both on tonemapped images).
+        gan: ``none``, ``patch`` (one conditional PatchGAN) or ``multiscale`` (two, with
+            feature matching).
+        adv_weight: weight of the generator's adversarial term.
+        fm_weight: weight of feature matching (``multiscale`` only).
+        steps, minutes, batch, crop, lr, val_count, val_every, ckpt_every, seed, max_samples:
+            as for the denoiser's trainer.
+        init: weights to fine-tune from (a shipped model name or a .safetensors path).
+    """
+
+    data: str
+    out: str
+    model: Cg2RealConfig = field(default_factory=Cg2RealConfig)
+    loss: str = "l1msssim"
+    gan: str = "none"
+    adv_weight: float = 0.02
+    fm_weight: float = 1.0
+    steps: int = 4000
+    minutes: float = 0.0
+    batch: int = 8
+    crop: int = 96
+    lr: float = 1e-3
+    val_count: int = 12
+    val_every: int = 100
+    ckpt_every: int = 200
+    seed: int = 0
+    max_samples: int = 0
+    init: str = ""
+
+    def check(self) -> None:
+        self.model.check()
+        if self.loss not in LOSSES:
+            raise NeuralRenderError(f"--loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
+        if self.gan not in GANS:
+            raise NeuralRenderError(f"--gan must be one of {', '.join(GANS)}, got '{self.gan}'")
+
+
+def load_pair(d: Path, denoise_target: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """(raw EEVEE input (H, W, 13), Cycles target (H, W, 3), seconds the Cycles render took)."""
+    from neural_ops.ops.oidn import oidn_denoise, oidn_unavailable
+
+    try:
+        raw = raw_inputs(read_exr(d / "eevee.exr"))
+        cy = read_exr(d / "cycles.exr").validate(("Combined",))
+        if cy.shape != raw.shape[:2]:
+            raise PassSetError(f"eevee.exr is {raw.shape[:2]}, cycles.exr is {cy.shape}")
+        target = cy.color
+        if denoise_target and not oidn_unavailable() and "Denoising Albedo" in cy:
+            target = oidn_denoise(cy)
+    except PassSetError as e:
+        raise PassSetError(f"malformed sample {d}: {e}") from None
+    secs = 0.0
+    try:
+        secs = float(json.loads((d / "sample.json").read_text())["render_seconds"]["cycles.exr"])
+    except (OSError, KeyError, ValueError, json.JSONDecodeError):
+        pass
+    return raw, np.ascontiguousarray(target, dtype=np.float32), secs
+
+
+class PairStore:
+    """Every sample of a cg2real dataset in memory (raw inputs and OIDN-cleaned Cycles targets)."""
+
+    def __init__(self, root: Path, indices: list[int], log=print):
+        self.raw, self.target, self.keys = [], [], []
+        t0 = time.perf_counter()
+        for k, i in enumerate(indices):
+            raw, tgt, _ = load_pair(Path(root) / "samples" / f"{i:06d}")
+            self.raw.append(raw)
+            self.target.append(tgt)
+            self.keys.append(i)
+            if log and (k + 1) % 50 == 0:
+                log(f"  loaded {k + 1}/{len(indices)} samples ({time.perf_counter() - t0:.0f} s)")
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops, flips and transposes, and an exposure change of +-1 stop applied to the
+    raster colour and the target alike (light is linear; reflectances and geometry are not scaled)."""
+    xs, ys = [], []
+    for _ in range(batch):
+        j = int(rng.integers(len(store)))
+        x, y = store.raw[j], store.target[j]
+        h, w = y.shape[:2]
+        c = min(crop, h, w)
+        oy, ox = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        x, y = x[oy : oy + c, ox : ox + c], y[oy : oy + c, ox : ox + c]
+        if rng.random() < 0.5:
+            x, y = x[:, ::-1], y[:, ::-1]
+        if rng.random() < 0.5:
+            x, y = x.transpose(1, 0, 2), y.transpose(1, 0, 2)
+        g = np.float32(2.0 ** rng.uniform(-1, 1))
+        x = np.array(x, dtype=np.float32)
+        x[..., 0:3] *= g
+        xs.append(x.transpose(2, 0, 1))
+        ys.append((np.asarray(y) * g).transpose(2, 0, 1))
+    return torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(np.ascontiguousarray(np.stack(ys)))
+
+
+class PatchDiscriminator(nn.Module):
+    """Conditional PatchGAN (pix2pix): strided 4x4 convolutions with spectral normalisation,
+    one real/fake score per overlapping patch. Input: the image (tonemapped) and the condition
+    (tonemapped raster colour + G-buffer)."""
+
+    def __init__(self, cin: int, ch: int = 32, layers: int = 3):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        mods, c = [], cin
+        for i in range(layers):
+            co = ch * 2**i
+            mods.append(nn.Sequential(sn(nn.Conv2d(c, co, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)))
+            c = co
+        mods.append(nn.Sequential(sn(nn.Conv2d(c, c, 3, padding=1)), nn.LeakyReLU(0.2, inplace=True)))
+        self.blocks = nn.ModuleList(mods)
+        self.head = sn(nn.Conv2d(c, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = []
+        for b in self.blocks:
+            x = b(x)
+            feats.append(x)
+        return self.head(x), feats
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """pix2pixHD: the same PatchGAN at full and half resolution."""
+
+    def __init__(self, cin: int, scales: int = 2, ch: int = 32):
+        super().__init__()
+        self.ds = nn.ModuleList([PatchDiscriminator(cin, ch) for _ in range(scales)])
+
+    def forward(self, x: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        outs = []
+        for i, d in enumerate(self.ds):
+            outs.append(d(x if i == 0 else F.avg_pool2d(x, 2**i)))
+        return outs
+
+
+def d_input(img: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """What the discriminator sees: the image and its condition, all in [0, 1] or [-1, 1]."""
+    return torch.cat([tonemap(img), tonemap(raw[:, 0:3]), raw[:, 3:12], raw[:, 12:13] / 4.0], dim=1)
+
+
+def recon_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if name == "l1":
+        return (tonemap(pred) - tonemap(target)).abs().mean()
+    return l1_msssim(pred, target)
+
+
+def validate(net: Cg2RealNet, store: PairStore) -> dict:
+    """Mean PSNR (display images) of the model on whole validation frames."""
+    net.eval()
+    vals = []
+    with torch.inference_mode():
+        for x, y in zip(store.raw, store.target):
+            out = net(torch.from_numpy(x.transpose(2, 0, 1).copy())[None])[0].permute(1, 2, 0).numpy()
+            vals.append(psnr(out, y))
+    net.train()
+    return {"val_psnr": float(np.mean(vals))}
+
+
+def _lr(step: int, cfg: Cg2RealTrainConfig, seconds: float) -> float:
+    warm = min(200, cfg.steps // 10)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = (step - warm) / max(1, cfg.steps - warm)
+    if cfg.minutes:
+        t = max(t, seconds / (cfg.minutes * 60))
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
+    """Train (or resume) and export the best model; returns its model card."""
+    from neural_ops.nn.tiling import set_threads
+
+    cfg.check()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    set_threads()
+    torch.manual_seed(cfg.seed)
+    indices = list_samples(Path(cfg.data))
+    if len(indices) <= cfg.val_count:
+        raise NeuralRenderError(f"{cfg.data}: {len(indices)} samples, need more than --val-count {cfg.val_count}")
+    val_idx, train_idx = indices[-cfg.val_count:], indices[: -cfg.val_count]
+    if cfg.max_samples:
+        train_idx = train_idx[: cfg.max_samples]
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "train_samples": len(train_idx),
+                                                 "val_samples": val_idx}, indent=1) + "\n")
+    log(f"loading {len(train_idx)} training and {len(val_idx)} validation samples from {cfg.data}")
+    train_store = PairStore(Path(cfg.data), train_idx, log)
+    val_store = PairStore(Path(cfg.data), val_idx, None)
+
+    net = Cg2RealNet(cfg.model)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.5, 0.999) if cfg.gan != "none" else (0.9, 0.999),
+                            weight_decay=1e-4)
+    disc = None
+    if cfg.gan != "none":
+        cin = 3 + 3 + 10
+        disc = MultiScaleDiscriminator(cin, scales=2 if cfg.gan == "multiscale" else 1)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    rng = np.random.default_rng(cfg.seed)
+    step, best, spent = 0, {"val_psnr": -float("inf")}, 0.0
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=True)
+        try:
+            net.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            if disc is not None and "disc" in st:
+                disc.load_state_dict(st["disc"])
+                opt_d.load_state_dict(st["opt_d"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise NeuralRenderError(f"{ckpt} was written by a run with other settings ({str(e).splitlines()[0]}); "
+                                    "resume with the same options or use a new -o folder") from None
+        step, best, spent = st["step"], st["best"], st["seconds"]
+        rng.bit_generator.state = st["rng"]
+        log(f"resumed at step {step} ({spent / 60:.1f} min trained)")
+    elif cfg.init:
+        from neural_ops.ops.cg2real import load_cg2real
+
+        src, _ = load_cg2real(weights=cfg.init) if cfg.init.endswith(".safetensors") else load_cg2real(model=cfg.init)
+        if src.cfg.to_dict() != net.cfg.to_dict():
+            raise NeuralRenderError(f"--init {cfg.init}: its architecture {src.cfg.to_dict()} differs from this run's "
+                                    f"{net.cfg.to_dict()}")
+        net.load_state_dict(src.state_dict())
+        log(f"initialised from {cfg.init}")
+    log(f"generator: channels {cfg.model.channels}, norm {cfg.model.norm}, factor {cfg.model.factor}, "
+        f"{count_parameters(net) / 1e6:.2f} M parameters; loss {cfg.loss}, gan {cfg.gan}; {len(train_store)} training pairs")
+
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+        log("stopping after this step (checkpoint will be saved)...")
+
+    old = signal.signal(signal.SIGINT, on_signal)
+    best_state = {k: v.clone() for k, v in net.state_dict().items()}
+    if (out / "best.safetensors").exists():
+        from neural_ops.nn.weights import load_state
+
+        best_state = load_state(out / "best.safetensors")
+
+    def save_ckpt():
+        tmp = ckpt.with_name("checkpoint.pt.tmp")
+        st = {"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+              "seconds": spent, "rng": rng.bit_generator.state}
+        if disc is not None:
+            st.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
+        torch.save(st, tmp)
+        os.replace(tmp, ckpt)
+
+    net.train()
+    t_last, sums, n = time.perf_counter(), {}, 0
+    try:
+        with (out / "log.jsonl").open("a") as logf:
+            while step < cfg.steps and not stop["now"]:
+                if cfg.minutes and spent >= cfg.minutes * 60:
+                    log(f"time budget of {cfg.minutes} min reached at step {step}")
+                    break
+                lr = _lr(step, cfg, spent)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
+                pred = net(x)
+                loss = recon_loss(cfg.loss, pred, y)
+                parts = {"recon": float(loss.detach())}
+                if disc is not None:
+                    # Discriminator step (hinge), then the generator's adversarial + feature-matching terms.
+                    for g in opt_d.param_groups:
+                        g["lr"] = lr
+                    real_in, fake_in = d_input(y, x), d_input(pred.detach(), x)
+                    d_loss = sum(F.relu(1 - dr).mean() + F.relu(1 + df).mean()
+                                 for (dr, _), (df, _) in zip(disc(real_in), disc(fake_in)))
+                    opt_d.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    opt_d.step()
+                    fake_outs = disc(d_input(pred, x))
+                    adv = -sum(o.mean() for o, _ in fake_outs)
+                    loss = loss + cfg.adv_weight * adv
+                    parts.update(d=float(d_loss.detach()), adv=float(adv.detach()))
+                    if cfg.gan == "multiscale":
+                        with torch.no_grad():
+                            real_feats = [f for _, fs in disc(real_in) for f in fs]
+                        fm = sum((a - b).abs().mean() for a, b in zip([f for _, fs in fake_outs for f in fs], real_feats))
+                        fm = fm / len(real_feats)
+                        loss = loss + cfg.fm_weight * fm
+                        parts["fm"] = float(fm.detach())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                opt.step()
+                step += 1
+                parts["loss"] = float(loss.detach())
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n += 1
+                now = time.perf_counter()
+                spent += now - t_last
+                t_last = now
+                if step % cfg.val_every == 0 or step == cfg.steps:
+                    row = {"step": step, **{k: v / n for k, v in sums.items()}, "lr": lr, "minutes": spent / 60}
+                    row.update(validate(net, val_store))
+                    t_last = time.perf_counter()
+                    if row["val_psnr"] > best["val_psnr"]:
+                        best = {**row}
+                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                        from safetensors.torch import save_file
+
+                        save_file(best_state, str(out / "best.safetensors"))
+                    logf.write(json.dumps(row) + "\n")
+                    logf.flush()
+                    eta = spent / step * (cfg.steps - step) / 60
+                    log(f"step {step}/{cfg.steps} loss {row['loss']:.4f} (recon {row['recon']:.4f}) "
+                        f"val PSNR {row['val_psnr']:.2f} | {spent / 60:.1f} min, ETA {eta:.1f} min")
+                    sums, n = {}, 0
+                if step % cfg.ckpt_every == 0:
+                    save_ckpt()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        save_ckpt()
+        plot_log(out / "log.jsonl", out / "log.png", "val_psnr", "validation PSNR (dB)", log_scale=False)
+    net.load_state_dict(best_state)
+    card = {
+        "kind": "cg2real",
+        "command": "neural-render " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
+        "data": _data_summary(Path(cfg.data), train_idx, val_idx),
+        "train": {"steps": step, "minutes": round(spent / 60, 1), "loss": cfg.loss, "gan": cfg.gan,
+                  "adv_weight": cfg.adv_weight, "fm_weight": cfg.fm_weight, "batch": cfg.batch, "crop": cfg.crop,
+                  "lr": cfg.lr, "init": cfg.init or None, "target": "Cycles + OIDN (albedo, normal)",
+                  "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"},
+        "parameters": count_parameters(net),
+        "validation": {k: v for k, v in best.items() if k.startswith("val_") or k == "step"},
+    }
+    save_model(net, card, out / "model.safetensors")
+    log(f"exported {out / 'model.safetensors'} (best validation PSNR {best['val_psnr']:.2f} dB at step {best.get('step')})")
+    return card
