@@ -23,7 +23,11 @@ def open_blend(path: str | Path) -> bpy.types.Scene:
     return bpy.context.scene
 
 
-def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, overwrite=False, seed=None):
+ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
+
+
+def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, overwrite=False, seed=None,
+                 engine="cycles"):
     """Open ``blend`` and export its views; see :class:`export.ExportConfig`."""
     scene = open_blend(blend)
     cams = list(cameras)
@@ -32,7 +36,7 @@ def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, over
         if not cams:
             raise export.ExportError(f"{blend}: no camera is marked for export")
     cfg = export.ExportConfig(directory=str(Path(directory).resolve()), spp=spp, frames=list(frames),
-                              cameras=cams, half=half, overwrite=overwrite, seed=seed)
+                              cameras=cams, half=half, overwrite=overwrite, seed=seed, engine=ENGINES[engine])
     return export.export_views(scene, cfg, progress=_progress)
 
 

@@ -182,7 +182,8 @@ def cmd_export(args) -> int:
     batch = _needs_bpy("addon.batch")
     frames = parse_frames(args.frames) if args.frames else []
     paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
-                               half=not args.float32, overwrite=args.overwrite, seed=args.seed)
+                               half=not args.float32, overwrite=args.overwrite, seed=args.seed,
+                               engine=args.engine)
     print(f"exported {len(paths)} view(s) to {args.output}")
     return 0
 
@@ -350,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
     s.add_argument("scene", help="the .blend file")
     s.add_argument("-o", "--output", required=True, help="output folder")
-    s.add_argument("--spp", type=int, default=4, help="Cycles samples per pixel (default 4)")
+    s.add_argument("--spp", type=int, default=4, help="Cycles samples per pixel, or EEVEE render samples (default 4)")
+    s.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles",
+                   help="render engine (eevee: raster passes for 'neural-render cg2real'; default cycles)")
     s.add_argument("--frames", help="frames, e.g. 1-10 or 1,5,9 (default: the current frame)")
     s.add_argument("--camera", action="append", default=[], help="camera object name, repeatable (default: scene camera); 'marked' for cameras marked for export")
     s.add_argument("--seed", type=int, help="Cycles sampling seed")

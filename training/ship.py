@@ -20,7 +20,12 @@ def ship(run: Path, kind: str, name: str, eval_json: Path | None = None, label: 
          notes: str = "", dest: Path = WEIGHTS_DIR) -> Path:
     run = Path(run)
     card = json.loads((run / "model.json").read_text())
-    if eval_json:
+    if eval_json and kind == "cg2real":
+        ev = json.loads(Path(eval_json).read_text())
+        card["evaluation"] = {k: ev.get(k) for k in ("data", "samples", "dataset_seed", "ref_spp", "resolution",
+                                                      "eevee_timing", "mean", "timing")}
+        card["evaluation"]["label_in_eval"] = label
+    elif eval_json:
         ev = json.loads(Path(eval_json).read_text())
         card["evaluation"] = {
             "data": ev["data"], "samples": ev["samples"], "dataset_seed": ev.get("dataset_seed"),
@@ -37,7 +42,50 @@ def ship(run: Path, kind: str, name: str, eval_json: Path | None = None, label: 
     return w
 
 
+def render_cg2real_card(name: str, card: dict) -> str:
+    cfg, tr, data = card.get("config", {}), card.get("train", {}), card.get("data", {})
+    if card.get("kind") == "cg2real-albedo":
+        lines = [f"# Model card: cg2real `{name}` (unpaired albedo stage)", "",
+                 f"- architecture: residual CNN on reflectance logits, {cfg.get('channels')} channels, {cfg.get('blocks')} blocks",
+                 f"- trained with: `{card.get('command', '')}`",
+                 f"- training: {tr.get('steps')} steps, {tr.get('minutes')} min on {tr.get('machine')}; CycleGAN "
+                 f"(hinge PatchGANs with spectral norm), cycle {tr.get('cycle')}, identity {tr.get('identity')}",
+                 f"- data: {data.get('rendered_images')} rendered albedo images from {data.get('rendered')}, "
+                 f"{data.get('photo_images')} photographs from {data.get('photos')}",
+                 f"- realism (FID-infinity against the photographs): {card.get('realism', {}).get('note') or card.get('realism')}"]
+        return "\n".join(lines + ["", card.get("notes", "")]) + "\n"
+    lines = [
+        f"# Model card: cg2real `{name}`", "",
+        f"- architecture: U-Net generator, channels {cfg.get('channels')}, normalisation `{cfg.get('norm')}`, "
+        f"shading x albedo split {cfg.get('factor')}; {card.get('parameters', 0) / 1e6:.2f} M parameters",
+        f"- trained with: `{card.get('command', '')}`",
+        f"- training: {tr.get('steps')} steps, {tr.get('minutes')} min on {tr.get('machine')}; loss `{tr.get('loss')}`, "
+        f"adversarial `{tr.get('gan')}` (weight {tr.get('adv_weight')}, feature matching {tr.get('fm_weight')}), "
+        f"batch {tr.get('batch')} crops of {tr.get('crop')} px",
+        f"- data: {data.get('train_samples')} training + {data.get('val_samples')} validation scenes from dataset seed "
+        f"{data.get('dataset_seed')} ({data.get('resolution')} px); target {tr.get('target')} at {data.get('ref_spp')} spp",
+        f"- validation PSNR {card.get('validation', {}).get('val_psnr', float('nan')):.2f} dB",
+    ]
+    ev = card.get("evaluation")
+    if ev:
+        lines += ["", f"## Held-out evaluation ({ev['samples']} scenes, dataset seed {ev['dataset_seed']}, reference "
+                  f"Cycles {ev['ref_spp']} spp + OIDN; never seen in training)", "",
+                  "| method | PSNR | SSIM | FLIP |", "|---|---:|---:|---:|"]
+        for m, v in ev["mean"].items():
+            lines.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} |")
+        t = (ev.get("timing") or {}).get(ev.get("label_in_eval"))
+        if t:
+            lines += ["", f"Per frame at {ev['resolution'][0]}x{ev['resolution'][1]}: EEVEE {t['eevee_s']:.2f} s "
+                      f"({ev.get('eevee_timing')}) + network {t['net_s']:.2f} s, against Cycles {t['cycles_s']:.1f} s: "
+                      f"{t['speedup']:.1f}x faster."]
+    if card.get("notes"):
+        lines += ["", "## Notes", "", card["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 def render_card(kind: str, name: str, card: dict) -> str:
+    if kind == "cg2real":
+        return render_cg2real_card(name, card)
     cfg, tr, data = card.get("config", {}), card.get("train", {}), card.get("data", {})
     lines = [
         f"# Model card: {kind} `{name}`", "",

@@ -149,3 +149,14 @@ def test_f12_photoreal_without_passes_passes_the_raster_through(tmp_path, regist
     composite = read_exr(tmp_path / "composite.exr").color
     raster = read_exr(photoreal.last_input[photoreal.helper_name(scene)]).color
     assert np.abs(composite - raster).max() < 1e-6
+
+
+def test_export_eevee_then_cg2real_cli(tmp_path, blend, tiny_run):
+    out = tmp_path / "passes"
+    assert main(["export", str(blend), "-o", str(out), "--engine", "eevee", "--spp", "1"]) == 0
+    exr = next(out.glob("*.exr"))
+    ps = read_exr(exr)
+    assert ps.meta.get("engine") == "BLENDER_EEVEE" and {"Diffuse Color", "Glossy Color", "Normal", "Depth"} <= set(ps.passes)
+    assert main(["cg2real", str(exr), "-o", str(tmp_path / "out.exr"), "--param",
+                 f"weights={tiny_run / 'model.safetensors'}"]) == 0
+    assert "Neural Photoreal" in read_exr(tmp_path / "out.exr")
