@@ -256,7 +256,9 @@ def _render_cg2real(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
 
 def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
     """The same scene and camera under K lightings; each lit image carries the G-buffer passes
-    and ``lighting_k.json`` describes its lighting (HDRI file, rotation, strength; lights)."""
+    and ``lighting_k.json`` describes its lighting (HDRI file, rotation, strength; lights).
+    Then ``grad_a.exr`` / ``grad_b.exr``: the frame under spherical gradient illumination
+    (world colour (1 +- w) / 2 per axis, no lights), for the gradient-illumination route."""
     from .scene_build import apply_lighting, studiolight_path
     from .scene_spec import lighting_variant
 
@@ -270,6 +272,13 @@ def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
         # One sampling seed for all lightings: the same pixel samples, so the G-buffer passes are
         # identical across lightings and only the light differs.
         timings[f"lit_{k}.exr"] = _render(scene, tmp, f"lit_{k}.exr", cfg.ref_spp, seed % 100000)
+    # The capture route (Relightables): the same frame under a spherical gradient world and its
+    # complement, nothing else lit; albedo, photometric normal and gloss are recovered from them.
+    from .scene_build import apply_gradient_world
+
+    for name, sign in (("grad_a.exr", 1.0), ("grad_b.exr", -1.0)):
+        apply_gradient_world(scene, sign)
+        timings[name] = _render(scene, tmp, name, cfg.ref_spp, seed % 100000)
     return timings
 
 

@@ -145,6 +145,35 @@ def apply_lighting(scene, lighting: dict) -> None:
 
 
 
+def apply_gradient_world(scene, sign: float) -> None:
+    """Spherical gradient illumination (Ma et al. 2007; Guo et al. 2019, Relightables): remove
+    the lights and make the world radiance, in direction w, the colour ((1 + s wx) / 2,
+    (1 + s wy) / 2, (1 + s wz) / 2) for s = +1 or -1 (the gradient and its complement; their
+    sum is a uniform white world)."""
+    for ob in [o for o in scene.objects if o.type == "LIGHT"]:
+        data = ob.data
+        bpy.data.objects.remove(ob)
+        if data.users == 0:
+            bpy.data.lights.remove(data)
+    world = bpy.data.worlds.new(f"gradient_{'a' if sign > 0 else 'b'}")
+    scene.world = world
+    nt = world.node_tree
+    coord = nt.nodes.new("ShaderNodeTexCoord")
+    sep = nt.nodes.new("ShaderNodeSeparateXYZ")
+    comb = nt.nodes.new("ShaderNodeCombineColor")
+    nt.links.new(coord.outputs["Generated"], sep.inputs["Vector"])
+    for axis, out in zip("XYZ", ("Red", "Green", "Blue")):
+        m = nt.nodes.new("ShaderNodeMath")
+        m.operation = "MULTIPLY_ADD"
+        m.inputs[1].default_value = 0.5 * sign
+        m.inputs[2].default_value = 0.5
+        nt.links.new(sep.outputs[axis], m.inputs[0])
+        nt.links.new(m.outputs[0], comb.inputs[out])
+    bg = nt.nodes.get("Background")
+    bg.inputs["Strength"].default_value = 1.0
+    nt.links.new(comb.outputs["Color"], bg.inputs["Color"])
+
+
 def build_scene(spec: dict, cache: Path, resolution: tuple[int, int] = (128, 128)) -> bpy.types.Scene:
     """Replace the current file with the scene described by ``spec``."""
     cache = Path(cache)
