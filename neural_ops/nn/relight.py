@@ -1,0 +1,143 @@
+"""Relighting network: the G-buffer and analytic shading under the target lighting -> the frame
+under that lighting (Deep Shading, Nalbach et al. 2017, with the analytic part computed first).
+
+Analytic re-shading (:mod:`neural_ops.relight.shading`) gets the unoccluded light right: SH
+irradiance from the HDRI and a microfacet highlight per light. What it misses is what needs the
+rest of the scene: shadows, interreflection, reflections of other objects. The network sees the
+analytic buffers and the G-buffer, optionally the original frame under its own lighting together
+with that lighting's analytic image (their ratio is a visibility hint: where the source image is
+darker than its analytic prediction, something occludes), and predicts a log-space correction of
+the analytic image plus an additive term.
+
+Raw channel layout, (H, W, RAW_CHANNELS) float32 (built by :func:`raw_inputs`):
+
+======  ===================================================================
+0:3     analytic diffuse under the target lighting, linear
+3:6     analytic glossy under the target lighting, linear
+6:9     diffuse reflectance (``Diffuse Color``)
+9:12    specular reflectance (``Glossy Color``)
+12:15   world-space normal
+15      depth feature: log(depth / median), misses = +4
+16:19   source frame (the original render), linear; zeros without one
+19:22   analytic image under the source lighting; zeros without one
+======  ===================================================================
+
+Lighting conditioning (measured against each other in the model card): ``buffers`` (the analytic
+buffers only) or ``film`` (also a FiLM scale and shift of every decoder level from an encoding of
+the target lighting, Perez et al. 2018).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .cg2real import _Block
+
+RAW_CHANNELS = 22
+CONDITIONS = ("buffers", "film")
+
+
+def raw_inputs(diffuse: np.ndarray, glossy: np.ndarray, diffuse_color: np.ndarray, glossy_color: np.ndarray,
+               normal: np.ndarray, depth_feat: np.ndarray, source: np.ndarray | None = None,
+               source_analytic: np.ndarray | None = None) -> np.ndarray:
+    """Stack the buffers (each (H, W, C)) into the raw layout above."""
+    h, w = normal.shape[:2]
+    z = np.zeros((h, w, 3), np.float32)
+    src = z if source is None else np.maximum(source[..., :3], 0)
+    sa = z if source_analytic is None else np.maximum(source_analytic[..., :3], 0)
+    x = np.concatenate([np.maximum(diffuse[..., :3], 0), np.maximum(glossy[..., :3], 0),
+                        np.clip(diffuse_color[..., :3], 0, 1), np.clip(glossy_color[..., :3], 0, 1),
+                        np.clip(normal[..., :3], -1, 1), depth_feat[..., :1], src, sa], axis=2)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@dataclass
+class RelightConfig:
+    """Architecture: U-Net ``channels`` (finest first), lighting ``condition`` (``buffers`` or
+    ``film``) and the size of the lighting code FiLM reads (``lighting_dim``)."""
+
+    channels: list[int] = field(default_factory=lambda: [24, 48, 64, 96])
+    condition: str = "buffers"
+    lighting_dim: int = 0
+
+    def check(self) -> None:
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
+        if self.condition == "film" and self.lighting_dim < 1:
+            raise ValueError("film conditioning needs lighting_dim >= 1")
+        if len(self.channels) < 3 or min(self.channels) < 4:
+            raise ValueError(f"need >= 3 levels of >= 4 channels, got {self.channels}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RelightConfig:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class RelightNet(nn.Module):
+    """(B, 22, H, W) raw [+ (B, lighting_dim) code for FiLM] -> (B, 3, H, W) linear HDR."""
+
+    def __init__(self, cfg: RelightConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or RelightConfig()
+        cfg.check()
+        ch = list(cfg.channels)
+        self.levels = len(ch)
+        n_in = 3 + 3 + 3 + 3 + 3 + 3 + 1 + 3 + 1  # log analytic image, log diffuse, log glossy, 2 reflectances, normal, depth, log ratio, has-source
+        self.enc = nn.ModuleList([_Block(n_in, ch[0], "none")] + [_Block(ch[i - 1], ch[i], "none") for i in range(1, len(ch))])
+        self.dec = nn.ModuleList([_Block(ch[i + 1] + ch[i], ch[i], "none") for i in range(len(ch) - 1)])
+        if cfg.condition == "film":
+            self.film = nn.ModuleList([nn.Linear(cfg.lighting_dim, 2 * c) for c in ch])
+            for lin in self.film:
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
+        self.out = nn.Conv2d(ch[0], 6, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.levels - 1)
+
+    def forward(self, raw: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        if raw.shape[1] != RAW_CHANNELS:
+            raise ValueError(f"expected {RAW_CHANNELS} raw channels, got {raw.shape[1]}")
+        if self.cfg.condition == "film" and code is None:
+            raise ValueError("this model is FiLM-conditioned: pass the target lighting's code")
+        h, w = raw.shape[-2:]
+        m = self.multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            raw = F.pad(raw, [0, pw, 0, ph], mode="replicate")
+        diff, gloss = raw[:, 0:3].clamp(min=0), raw[:, 3:6].clamp(min=0)
+        analytic = diff + gloss
+        la = torch.log1p(analytic)
+        src, sa = raw[:, 16:19].clamp(min=0), raw[:, 19:22].clamp(min=0)
+        has_src = (sa.sum(dim=1, keepdim=True) > 0).float()
+        ratio = (torch.log1p(src) - torch.log1p(sa)) * has_src
+        x = torch.cat([la, torch.log1p(diff), torch.log1p(gloss), raw[:, 6:16], ratio, has_src], dim=1)
+        skips = []
+        for i, enc in enumerate(self.enc):
+            x = enc(x if i == 0 else F.max_pool2d(x, 2), None)
+            skips.append(x)
+        x = self._film(x, code, self.levels - 1)
+        for i in range(self.levels - 2, -1, -1):
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self._film(self.dec[i](torch.cat([x, skips[i]], dim=1), None), code, i)
+        o = self.out(x)
+        out = torch.expm1((la + o[:, 0:3]).clamp(max=30.0)) + o[:, 3:6]
+        return out.clamp(min=0)[..., :h, :w]
+
+    def _film(self, x: torch.Tensor, code, level: int) -> torch.Tensor:
+        if self.cfg.condition != "film":
+            return x
+        g, b = self.film[level](code).chunk(2, dim=1)
+        return x * (1 + g[:, :, None, None]) + b[:, :, None, None]
