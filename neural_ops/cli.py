@@ -125,6 +125,15 @@ def cmd_denoise(args) -> int:
     return _apply("denoise", args)
 
 
+def cmd_relight(args) -> int:
+    args.temporal = False
+    for name in ("hdri", "rotation", "strength", "lights", "lighting", "source_lighting"):
+        v = getattr(args, name)
+        if v is not None:
+            args.param.append(f"{name}={v}")
+    return _apply("relight", args)
+
+
 def cmd_cg2real(args) -> int:
     args.temporal = False
     return _apply("cg2real", args)
@@ -159,7 +168,10 @@ def _apply(kind: str, args) -> int:
     from .bench import synthetic_frame
 
     t = time.perf_counter()
-    spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
+    if kind == "relight":
+        spec.make_params(**parse_params(spec, args.param)).target_lighting()  # a bad lighting fails here, before any work
+    else:
+        spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
     print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
     for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
         ps = read_exr(src)
@@ -235,6 +247,18 @@ def cmd_train(args) -> int:
         raise NeuralRenderError(f"{args.data}: no such dataset folder")
     if args.kind == "cg2real":
         return _train_cg2real(args)
+    if args.kind == "relight":
+        tr = _needs_torch("training.relight_train")
+        from .nn.relight import RelightConfig
+
+        cfg = tr.RelightTrainConfig(
+            data=args.data, out=args.output or "data/runs/relight",
+            model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition),
+            steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
+            source_dropout=args.source_dropout, val_count=args.val_count if args.val_count != 12 else 8, seed=args.seed,
+            max_samples=args.max_samples)
+        tr.train(cfg, log=lambda m: print(m, flush=True))
+        return 0
     if args.kind == "cg2real-unpaired":
         if not args.photos:
             raise NeuralRenderError("train cg2real-unpaired needs --photos DIR (a folder of photographs, or 'skimage')")
@@ -280,6 +304,15 @@ def _train_cg2real(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.kind == "relight":
+        if not args.data:
+            raise NeuralRenderError("eval relight needs --data DIR (a held-out relight dataset)")
+        ev = _needs_torch("training.relight_eval")
+        cfg = ev.RelightEvalConfig(data=args.data, out=args.output or "data/eval/relight", models=args.model,
+                                   spp=parse_ints(args.spp, "--spp")[0] if args.spp != "1,4,16" else 16,
+                                   max_samples=args.max_samples)
+        ev.evaluate(cfg, log=lambda m: print(m, flush=True))
+        return 0
     if args.kind == "cg2real":
         if not args.data:
             raise NeuralRenderError("eval cg2real needs --data DIR (a held-out cg2real dataset)")
@@ -348,6 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     s.set_defaults(fn=cmd_cg2real)
 
+    s = sub.add_parser("relight", help="relight rendered EXRs under a new HDRI and lights; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) with Combined, Diffuse Color, Normal, Position, Depth (+ JSON sidecar)")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for several inputs")
+    s.add_argument("--hdri", help="target environment: an HDRI file, or a bundled studio light name (e.g. forest.exr)")
+    s.add_argument("--rotation", type=float, help="HDRI rotation about Z in degrees (default 0)")
+    s.add_argument("--strength", type=float, help="world strength (default 1)")
+    s.add_argument("--lights", help="target lights: JSON list (inline or a file) of {type, location, target, color, power, size}")
+    s.add_argument("--lighting", help="a whole lighting JSON {world, lights} (inline or a file); overrides the four above")
+    s.add_argument("--source-lighting", dest="source_lighting",
+                   help="the input's own lighting (same format): lets the model see where the input is shadowed")
+    s.add_argument("--method", default="neural", help="neural (default), analytic, or gradient (needs --param grad_a=.. grad_b=..)")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
+    s.add_argument("--pass-name", help="name of the added pass (default 'Neural Relit')")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_relight)
+
     s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
     s.add_argument("scene", help="the .blend file")
     s.add_argument("-o", "--output", required=True, help="output folder")
@@ -391,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_data)
 
     s = sub.add_parser("train", help="train a learned op on a dataset folder (torch)")
-    s.add_argument("kind", choices=["denoise", "cg2real", "cg2real-unpaired"],
+    s.add_argument("kind", choices=["denoise", "cg2real", "cg2real-unpaired", "relight"],
                    help="which op to train (cg2real-unpaired: the albedo stage, CycleGAN against --photos)")
     s.add_argument("--data", required=True, help="dataset folder from 'neural-render data KIND'")
     s.add_argument("-o", "--output", help="run folder; rerun to resume (default data/runs/KIND)")
@@ -408,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cg2real: adversarial term, a PatchGAN (spectral norm, hinge) at one or two scales (+ feature matching)")
     s.add_argument("--adv-weight", type=float, default=0.02, help="cg2real: weight of the adversarial term")
     s.add_argument("--fm-weight", type=float, default=1.0, help="cg2real: weight of feature matching (multiscale)")
+    s.add_argument("--condition", default="buffers", choices=["buffers", "film"],
+                   help="relight: lighting conditioning, the analytic buffers only or also FiLM from a lighting code")
+    s.add_argument("--source-dropout", type=float, default=0.3, help="relight: share of pairs trained without the original frame")
     s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")
     s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
@@ -426,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate learned ops against the baselines on held-out data")
-    s.add_argument("kind", choices=["denoise", "temporal", "cg2real"],
+    s.add_argument("kind", choices=["denoise", "temporal", "cg2real", "relight"],
                    help="denoise / cg2real: metrics on held-out samples; temporal: flicker on a rendered camera move (bpy)")
     s.add_argument("--data", help="held-out dataset folder (a seed never used in training)")
     s.add_argument("-o", "--output", help="folder for the tables and grids (default data/eval/KIND)")

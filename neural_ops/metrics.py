@@ -117,7 +117,7 @@ def format_table(rows: dict[str, dict[str, float]], extra: dict[str, dict[str, s
 
 
 def _fmt(name: str, v: float) -> str:
-    if name == "PSNR":
+    if name.endswith("PSNR"):
         return f"{v:.2f}"
     if name == "relMSE":
         return f"{v:.5f}"

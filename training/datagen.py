@@ -257,6 +257,7 @@ def _render_cg2real(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
 def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
     """The same scene and camera under K lightings; each lit image carries the G-buffer passes
     and ``lighting_k.json`` describes its lighting (HDRI file, rotation, strength; lights).
+    ``lit_k_sppNNNN.exr``: the same lighting at each (lower) ``spp``, an independent sampling seed.
     Then ``grad_a.exr`` / ``grad_b.exr``: the frame under spherical gradient illumination
     (world colour (1 +- w) / 2 per axis, no lights), for the gradient-illumination route."""
     from .scene_build import apply_lighting, studiolight_path
@@ -272,6 +273,11 @@ def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
         # One sampling seed for all lightings: the same pixel samples, so the G-buffer passes are
         # identical across lightings and only the light differs.
         timings[f"lit_{k}.exr"] = _render(scene, tmp, f"lit_{k}.exr", cfg.ref_spp, seed % 100000)
+        # Cheap re-renders under the same lighting (e.g. 16 spp, for "re-render + OIDN" baselines).
+        for n in cfg.spp:
+            if n < cfg.ref_spp:
+                name = f"lit_{k}_spp{n:04d}.exr"
+                timings[name] = _render(scene, tmp, name, n, seed % 100000 + 1 + n)
     # The capture route (Relightables): the same frame under a spherical gradient world and its
     # complement, nothing else lit; albedo, photometric normal and gloss are recovered from them.
     from .scene_build import apply_gradient_world

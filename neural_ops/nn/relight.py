@@ -40,6 +40,36 @@ from .cg2real import _Block
 
 RAW_CHANNELS = 22
 CONDITIONS = ("buffers", "film")
+#: Lights the lighting code describes (the strongest first); the procedural lightings have 0-3.
+CODE_LIGHTS = 3
+_LIGHT_TYPES = ("AREA", "POINT", "SPOT", "SUN")
+#: Length of :func:`lighting_code`: 27 SH numbers, then per light presence, type, direction,
+#: log distance, log power and colour.
+CODE_DIM = 27 + CODE_LIGHTS * (1 + 4 + 3 + 1 + 1 + 3)
+
+
+def lighting_code(lighting) -> np.ndarray:
+    """(CODE_DIM,) float32 description of a :class:`~neural_ops.relight.Lighting` for FiLM:
+    the world's 9 RGB SH radiance coefficients (signed log), and the strongest lights."""
+    from ..relight import world_sh
+
+    sh = world_sh(lighting.world).ravel()
+    parts = [np.sign(sh) * np.log1p(np.abs(sh))]
+    lights = sorted(lighting.lights, key=lambda li: -li.power * float(np.mean(li.color)))[:CODE_LIGHTS]
+    for k in range(CODE_LIGHTS):
+        v = np.zeros(13)
+        if k < len(lights):
+            li = lights[k]
+            loc = np.asarray(li.location, float)
+            dist = float(np.linalg.norm(loc))
+            v[0] = 1.0
+            v[1 + _LIGHT_TYPES.index(li.type)] = 1.0
+            v[5:8] = loc / max(dist, 1e-6)
+            v[8] = np.log1p(dist)
+            v[9] = np.log1p(li.power)
+            v[10:13] = li.color
+        parts.append(v)
+    return np.concatenate(parts).astype(np.float32)
 
 
 def raw_inputs(diffuse: np.ndarray, glossy: np.ndarray, diffuse_color: np.ndarray, glossy_color: np.ndarray,

@@ -108,4 +108,4 @@ def list_ops(kind: str | None = None) -> list[OpSpec]:
 
 def _load_builtin() -> None:
     # Imported for their registration side effect; cheap (torch-based ops import torch lazily).
-    from . import bilateral, cg2real, neural, oidn, spikes  # noqa: F401
+    from . import bilateral, cg2real, neural, oidn, relight, spikes  # noqa: F401

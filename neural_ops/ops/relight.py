@@ -1,0 +1,190 @@
+"""Relighting as an op: a rendered frame's passes + a target lighting -> the frame under it.
+
+Methods: ``neural`` (our model: analytic buffers + G-buffer [+ the original frame] through a
+U-Net), ``analytic`` (re-shading alone, the baseline) and ``gradient`` (the capture route, from
+two renders under spherical gradient illumination). The target lighting is an HDRI file with
+rotation and strength plus lights, or a whole lighting JSON (see
+:func:`neural_ops.relight.parse_lighting`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OpError
+from ..passset import PassSet
+from .cg2real import load_model
+from .registry import OpSpec, register
+
+DEFAULT_MODEL = "default"
+GBUFFER = ("Combined", ("Diffuse Color", "Denoising Albedo"), ("Normal", "Denoising Normal"), "Position", ("Depth",))
+
+
+def _json_arg(text: str, what: str):
+    """A JSON value given inline or as a file path."""
+    if not text:
+        return None
+    p = Path(text)
+    try:
+        if text.lstrip()[:1] in "[{":
+            return json.loads(text)
+        if not p.is_file():
+            raise OpError(f"{what}: no such file '{text}'")
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise OpError(f"{what}: not valid JSON ({e})") from None
+
+
+@dataclass
+class RelightParams:
+    """Settings of a relighting method.
+
+    Attributes:
+        hdri: target environment: an HDRI file (or a name of Blender's bundled studio lights,
+            e.g. ``forest.exr``); empty with no ``lighting``: a black world.
+        rotation: rotation of the HDRI about the world Z axis, in degrees.
+        strength: the world's strength (>= 0).
+        lights: target lights, a JSON list (inline or a file) of ``{"type", "location",
+            "target", "color", "power", "size"}``.
+        lighting: a whole lighting JSON (``{"world": ..., "lights": [...]}``, inline or a file);
+            overrides the four settings above.
+        source_lighting: the input frame's own lighting (same format); lets the model compare
+            the frame with its analytic prediction, a hint of shadows. Optional.
+        use_source: give the model the input frame (with ``source_lighting``).
+        model, weights: shipped model name or a ``.safetensors`` path (``neural`` only).
+        tile: tile side in pixels (0: whole frame).
+        grad_a, grad_b: the two gradient-illumination renders (``gradient`` only).
+    """
+
+    hdri: str = ""
+    rotation: float = 0.0
+    strength: float = 1.0
+    lights: str = ""
+    lighting: str = ""
+    source_lighting: str = ""
+    use_source: bool = True
+    model: str = ""
+    weights: str = ""
+    tile: int = 512
+    grad_a: str = ""
+    grad_b: str = ""
+
+    def check(self) -> None:
+        if self.tile < 0 or (0 < self.tile < 64):
+            raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
+        if not math.isfinite(self.strength) or self.strength < 0:
+            raise OpError(f"strength must be a finite number >= 0, got {self.strength}")
+        if not math.isfinite(self.rotation):
+            raise OpError(f"rotation must be finite, got {self.rotation}")
+
+    def target_lighting(self):
+        from ..relight import parse_lighting
+
+        d = _json_arg(self.lighting, "lighting")
+        if d is None:
+            lights = _json_arg(self.lights, "lights") or []
+            if isinstance(lights, dict):
+                lights = lights.get("lights", [])
+            world = {"hdri": self.hdri, "rotation": math.radians(self.rotation), "strength": self.strength} if self.hdri else None
+            d = {"world": world, "lights": lights}
+        return parse_lighting(d)
+
+    def source(self):
+        from ..relight import parse_lighting
+
+        d = _json_arg(self.source_lighting, "source_lighting")
+        return None if d is None else parse_lighting(d)
+
+
+def _torch_unavailable() -> str | None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        return f"the 'torch' package is not installed ({e}); pip install torch==2.13.0"
+    return None
+
+
+def load_relight(model: str = "", weights: str = ""):
+    from ..nn.relight import RelightConfig, RelightNet
+
+    return load_model("relight", lambda card: RelightNet(RelightConfig.from_dict(card.get("config", {}))), model,
+                      weights, default=DEFAULT_MODEL)
+
+
+def network_inputs(passes: PassSet, target, source=None, use_source: bool = True) -> np.ndarray:
+    """The raw layout of :mod:`neural_ops.nn.relight` for ``passes`` relit under ``target``."""
+    from ..nn.features import depth_feature
+    from ..nn.relight import raw_inputs
+    from ..relight import analytic_shading
+
+    sh = analytic_shading(passes, target)
+    src = sa = None
+    if use_source and source is not None:
+        src, sa = passes.color, analytic_shading(passes, source)["image"]
+    glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
+    return raw_inputs(sh["diffuse"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
+                      glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],
+                      depth_feature(passes.get("Depth")), src, sa)
+
+
+def neural_relight(passes: PassSet, params: RelightParams | None = None, progress=None) -> np.ndarray:
+    """Our model: analytic shading under the target lighting, corrected by the network."""
+    import torch
+
+    from ..nn.relight import lighting_code
+    from ..nn.tiling import run_tiled, set_threads
+
+    p = params or RelightParams()
+    net, _ = load_relight(p.model, p.weights)
+    set_threads()
+    target = p.target_lighting()
+    raw = network_inputs(passes, target, p.source(), p.use_source)
+    code = torch.from_numpy(lighting_code(target))[None] if net.cfg.condition == "film" else None
+    return run_tiled(lambda x: net(x, code), raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
+
+
+def analytic_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:
+    from ..relight import analytic_shading
+
+    p = params or RelightParams()
+    return analytic_shading(passes, p.target_lighting())["image"]
+
+
+def gradient_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:
+    from ..exr import read_exr
+    from ..relight.gradient import relight
+
+    p = params or RelightParams()
+    if not p.grad_a or not p.grad_b:
+        raise OpError("the gradient method needs grad_a=FILE and grad_b=FILE: the frame under the spherical "
+                      "gradient and its complement ('neural-render data relight' writes grad_a.exr / grad_b.exr)")
+    a, b = read_exr(p.grad_a), read_exr(p.grad_b)
+    if a.shape != passes.shape:
+        raise OpError(f"{p.grad_a}: {a.shape[1]}x{a.shape[0]}, the frame is {passes.shape[1]}x{passes.shape[0]}")
+    return relight(a, b, p.target_lighting(), _camera(passes))
+
+
+def _camera(passes: PassSet):
+    from ..relight import camera_position_from_meta
+
+    return camera_position_from_meta(passes.meta)
+
+
+for _spec in (
+    OpSpec(kind="relight", name="neural", label="Neural Relight",
+           description="Analytic re-shading under the target lighting, corrected by a U-Net (shadows, interreflection).",
+           fn=neural_relight, params=RelightParams, requires=GBUFFER, pass_name="Neural Relit",
+           available=_torch_unavailable, progress_aware=True),
+    OpSpec(kind="relight", name="analytic", label="Analytic re-shading",
+           description="SH irradiance from the HDRI + a GGX highlight per light, no shadows (the baseline).",
+           fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic"),
+    OpSpec(kind="relight", name="gradient", label="Gradient illumination (capture route)",
+           description="Albedo, photometric normal and gloss from two spherical-gradient renders, then re-shaded.",
+           fn=gradient_relight, params=RelightParams, requires=("Combined", "Position"), pass_name="Relit Gradient"),
+):
+    register(_spec)
