@@ -110,11 +110,10 @@ def evaluate(cfg: RelightEvalConfig, log=print) -> dict:
             t = time.perf_counter()
             imgs["unchanged"] = src.color
             secs["unchanged"].append(time.perf_counter() - t)
-            for m, fn in (("analytic", lambda: get_op("relight", "analytic")(src, lighting=lighting)),
-                          ("gradient", lambda: get_op("relight", "gradient")(src, lighting=lighting, grad_a=str(d / "grad_a.exr"),
-                                                                            grad_b=str(d / "grad_b.exr")))):
+            grads = {"grad_a": str(d / "grad_a.exr"), "grad_b": str(d / "grad_b.exr")}
+            for m, kw in (("analytic", {}), ("gradient", grads)):
                 t = time.perf_counter()
-                imgs[m] = fn()
+                imgs[m] = get_op("relight", m)(src, lighting=lighting, **kw)
                 secs[m].append(time.perf_counter() - t)
             cheap_ps = read_exr(cheap_path)
             t = time.perf_counter()
