@@ -11,9 +11,9 @@ from . import core
 
 core.add_deps_to_path()
 
-from . import nodes, operators, panels, photoreal, preferences, props, render_pass  # noqa: E402
+from . import nodes, operators, panels, photoreal, preferences, props, relight, render_pass  # noqa: E402
 
-_modules = (props, preferences, nodes, render_pass, photoreal, operators, panels)
+_modules = (props, preferences, nodes, render_pass, photoreal, relight, operators, panels)
 
 
 def register():

@@ -20,6 +20,7 @@ READ_PASSES = {
     "Normal": "XYZ",
     "Position": "XYZ",
     "Diffuse Color": "RGB",
+    "Glossy Color": "RGB",
     "Vector": "XYZW",
 }
 

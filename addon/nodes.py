@@ -10,10 +10,11 @@ from __future__ import annotations
 import bpy
 from bpy.props import PointerProperty
 
-from .props import NEURAL_PG_denoise
+from .props import NEURAL_PG_denoise, NEURAL_PG_relight
 
 DENOISE_GROUP = ".Neural Denoise"
 PHOTOREAL_GROUP = ".Neural Photoreal"
+RELIGHT_GROUP = ".Neural Relight"
 
 
 def _denoise_group() -> bpy.types.NodeTree:
@@ -83,12 +84,35 @@ class NeuralPhotorealNode(bpy.types.CompositorNodeCustomGroup):
         pr.draw(layout)
 
 
+class NeuralRelightNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Relight: wire Render Layers 'Image' and 'Neural Relit' in; the settings choose the target lighting."""
+
+    bl_idname = "NeuralRelightNode"
+    bl_label = "Neural Relight"
+    bl_icon = "LIGHT_SUN"
+
+    settings: PointerProperty(type=NEURAL_PG_relight)
+
+    def init(self, context):
+        self.node_tree = _mix_group(RELIGHT_GROUP, "Relit")
+        from .relight import enable_passes
+
+        enable_passes(context.scene if context and getattr(context, "scene", None) else None)
+        refresh_render_passes(self.id_data)
+
+    def free(self):
+        refresh_render_passes(self.id_data)
+
+    def draw_buttons(self, context, layout):
+        self.settings.draw(layout)
+
+
 class NODE_MT_neural_add(bpy.types.Menu):
     bl_idname = "NODE_MT_neural_add"
     bl_label = "Neural"
 
     def draw(self, context):
-        for cls in (NeuralDenoiseNode, NeuralPhotorealNode):
+        for cls in (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode):
             op = self.layout.operator("node.add_node", text=cls.bl_label)
             op.type = cls.bl_idname
             op.use_transform = True
@@ -99,8 +123,8 @@ def _draw_add_menu(self, context):
         self.layout.menu(NODE_MT_neural_add.bl_idname)
 
 
-NODE_CLASSES = (NeuralDenoiseNode, NeuralPhotorealNode)
-classes = (NeuralDenoiseNode, NeuralPhotorealNode, NODE_MT_neural_add)
+NODE_CLASSES = (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode)
+classes = (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode, NODE_MT_neural_add)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 ADD_MENU = "NODE_MT_compositor_node_add_all"
@@ -130,6 +154,15 @@ def refresh_render_passes(tree=None) -> None:
 
 def denoise_nodes(scene) -> list:
     """Unmuted Neural Denoise nodes in the scene's compositor tree (searching nested groups)."""
+    return _find_nodes(scene, NeuralDenoiseNode.bl_idname)
+
+
+def relight_nodes(scene) -> list:
+    """Unmuted Neural Relight nodes in the scene's compositor tree (searching nested groups)."""
+    return _find_nodes(scene, NeuralRelightNode.bl_idname)
+
+
+def _find_nodes(scene, idname: str) -> list:
     tree = getattr(scene, "compositing_node_group", None)
     found, seen = [], set()
 
@@ -138,9 +171,9 @@ def denoise_nodes(scene) -> list:
             return
         seen.add(t.name)
         for n in t.nodes:
-            if n.bl_idname == NeuralDenoiseNode.bl_idname and not n.mute:
+            if n.bl_idname == idname and not n.mute:
                 found.append(n)
-            elif n.type == "GROUP" and n.bl_idname != NeuralDenoiseNode.bl_idname:
+            elif n.type == "GROUP" and n.bl_idname not in {c.bl_idname for c in NODE_CLASSES}:
                 walk(n.node_tree)
 
     walk(tree)

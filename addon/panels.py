@@ -35,6 +35,15 @@ class NEURAL_PT_render(bpy.types.Panel):
         sub.active = d.enabled
         d.draw(sub)
         layout.operator("neural.denoise_file", icon="FILE_IMAGE")
+        rl = nr.relight
+        col = layout.column(heading="Relight")
+        col.prop(rl, "enabled")
+        sub = col.column()
+        sub.active = rl.enabled
+        rl.draw(sub)
+        row = layout.row(align=True)
+        row.operator("neural.relight_last", icon="LIGHT_SUN")
+        row.operator("neural.relight_file", icon="FILE_IMAGE")
         pr = nr.photoreal
         col = layout.column(heading="Photoreal")
         col.prop(pr, "enabled")

@@ -156,6 +156,91 @@ class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
                 "albedo_weights": bpy.path.abspath(self.albedo_weights) if self.albedo_weights else ""}
 
 
+def _relight_toggle(self, context=None):
+    if self.enabled:
+        from .relight import enable_passes
+
+        enable_passes(self.id_data if isinstance(self.id_data, bpy.types.Scene) else None)
+    _refresh()
+
+
+class NEURAL_PG_relight(bpy.types.PropertyGroup):
+    """Relighting settings: the target lighting and the method (render pass, node, operators)."""
+
+    enabled: BoolProperty(
+        name="Neural Relit Pass",
+        description="After each Cycles render, relight the frame under the target lighting and add a 'Neural Relit' "
+        "render pass (enables the Position, Normal, Diffuse/Glossy Color and Z passes it reads)",
+        default=False,
+        update=_relight_toggle,
+    )
+    method: EnumProperty(
+        name="Method",
+        items=(("neural", "Neural", "Analytic shading corrected by our trained network (shadows, interreflection)"),
+               ("analytic", "Analytic", "Re-shading from the G-buffer alone, no shadows")),
+        default="neural",
+    )
+    target: EnumProperty(
+        name="Target Lighting",
+        items=(("HDRI", "HDRI", "An HDRI file with rotation and strength, plus optional lights from a JSON file"),
+               ("SCENE", "Scene", "Another scene's world (an Environment Texture HDRI) and lights")),
+        default="HDRI",
+    )
+    hdri: StringProperty(name="HDRI", description="Environment image (.exr/.hdr), or a bundled studio light name "
+                         "such as forest.exr", subtype="FILE_PATH", default="forest.exr")
+    rotation: FloatProperty(name="Rotation", description="HDRI rotation about Z", subtype="ANGLE", default=0.0)
+    strength: FloatProperty(name="Strength", description="World strength", default=1.0, min=0.0, soft_max=10.0)
+    lights_json: StringProperty(name="Lights", description="Optional JSON file listing lights "
+                                "({type, location, target, color, power, size})", subtype="FILE_PATH", default="")
+    scene: PointerProperty(name="Scene", type=bpy.types.Scene, description="Scene whose world and lights to relight with")
+    use_source: BoolProperty(name="Use Rendered Frame", description="Let the network compare the rendered frame with "
+                             "its own analytic shading (shows it where shadows are)", default=True)
+    model_weights: StringProperty(name="Weights", description="A .safetensors model you trained; empty: the shipped one",
+                                  subtype="FILE_PATH", default="")
+    tile: IntProperty(name="Tile Size", description="Tile side in pixels (0: whole frame)", default=512, min=0, max=8192)
+
+    def draw(self, layout) -> None:
+        layout.prop(self, "method")
+        layout.prop(self, "target")
+        if self.target == "HDRI":
+            layout.prop(self, "hdri")
+            layout.prop(self, "rotation")
+            layout.prop(self, "strength")
+            layout.prop(self, "lights_json")
+        else:
+            layout.prop(self, "scene")
+        if self.method == "neural":
+            layout.prop(self, "use_source")
+            layout.prop(self, "model_weights")
+            layout.prop(self, "tile")
+
+    def to_params(self, scene) -> dict:
+        """Parameters of the relight op for frames of ``scene`` (whose own lighting is the source)."""
+        import json
+        import math
+
+        from .relight import scene_lighting
+
+        p = {}
+        if self.target == "SCENE":
+            if self.scene is None:
+                raise nops.OpError("Neural Relight: choose the scene whose lighting to use")
+            p["lighting"] = json.dumps(scene_lighting(self.scene))
+        else:
+            p.update(hdri=bpy.path.abspath(self.hdri) if ("/" in self.hdri or "\\" in self.hdri) else self.hdri,
+                     rotation=math.degrees(self.rotation), strength=self.strength,
+                     lights=bpy.path.abspath(self.lights_json) if self.lights_json else "")
+        if self.method == "neural":
+            p.update(weights=bpy.path.abspath(self.model_weights) if self.model_weights else "",
+                     tile=self.tile if self.tile == 0 else max(64, self.tile), use_source=self.use_source)
+            if self.use_source:
+                try:
+                    p["source_lighting"] = json.dumps(scene_lighting(scene))
+                except nops.OpError:
+                    p["use_source"] = False  # a world we cannot describe: relight from the G-buffer alone
+        return p
+
+
 class NEURAL_PG_export(bpy.types.PropertyGroup):
     """What "Export Neural Passes" renders and where it writes."""
 
@@ -211,11 +296,12 @@ class NEURAL_PG_camera(bpy.types.PropertyGroup):
 class NEURAL_PG_scene(bpy.types.PropertyGroup):
     denoise: PointerProperty(type=NEURAL_PG_denoise)
     photoreal: PointerProperty(type=NEURAL_PG_photoreal)
+    relight: PointerProperty(type=NEURAL_PG_relight)
     export: PointerProperty(type=NEURAL_PG_export)
     dataset: PointerProperty(type=NEURAL_PG_dataset)
 
 
-classes = (NEURAL_PG_denoise, NEURAL_PG_photoreal, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
+classes = (NEURAL_PG_denoise, NEURAL_PG_photoreal, NEURAL_PG_relight, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

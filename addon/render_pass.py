@@ -13,6 +13,7 @@ import bpy
 from . import bridge
 from .core import nops
 from .nodes import denoise_nodes
+from .relight import RELIT_PASS, last_render, relight_passes, relight_settings
 
 DENOISED_PASS = "Neural Denoised"
 
@@ -41,6 +42,8 @@ def _update_render_passes(self, scene=None, renderlayer=None):
     try:
         if scene is not None and denoise_settings(scene) is not None:
             self.register_pass(scene, renderlayer, DENOISED_PASS, 4, "RGBA", "COLOR")
+        if scene is not None and relight_settings(scene) is not None:
+            self.register_pass(scene, renderlayer, RELIT_PASS, 4, "RGBA", "COLOR")
     except Exception as e:  # never break Cycles' own pass list
         print(f"neural-render: could not register pass: {e}")
 
@@ -67,29 +70,46 @@ def _render_frame_finish(self):
 def _fill_passes(engine):
     scene = bpy.data.scenes.get(getattr(engine, "neural_scene_name", ""), bpy.context.scene)
     settings = denoise_settings(scene)
-    if settings is None:
+    relight = relight_settings(scene)
+    if settings is None and relight is None:
         return
     w, h = engine.resolution_x, engine.resolution_y
     result = engine.get_result()
+    meta = {"frame": scene.frame_current, "camera": bridge.camera_meta(scene)}
     for layer in result.layers:
-        target = layer.passes.find_by_name(DENOISED_PASS, "")
-        if target is None:
-            continue
-        engine.update_stats("", f"Neural denoise ({settings.method}) {layer.name}")
-        passes = bridge.passset_from_render_layer(layer, w, h, {"frame": scene.frame_current})
-        out = run_denoise(passes, settings)
-        if getattr(settings, "temporal", False):
-            if "Vector" not in passes:
-                engine.report({"WARNING"}, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes)")
-            else:
-                tf = _temporal.setdefault((scene.name, layer.name), nops.temporal.TemporalFilter())
-                out = tf.step(passes, out)
+        passes = bridge.passset_from_render_layer(layer, w, h, meta)
+        if relight is not None:
+            last_render[scene.name] = passes  # for "Relight Last Render" (the pixels are gone after the render)
         alpha = passes.alpha
-        if alpha is not None:
-            import numpy as np
+        target = layer.passes.find_by_name(DENOISED_PASS, "")
+        if settings is not None and target is not None:
+            engine.update_stats("", f"Neural denoise ({settings.method}) {layer.name}")
+            out = run_denoise(passes, settings)
+            if getattr(settings, "temporal", False):
+                if "Vector" not in passes:
+                    engine.report({"WARNING"}, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes)")
+                else:
+                    tf = _temporal.setdefault((scene.name, layer.name), nops.temporal.TemporalFilter())
+                    out = tf.step(passes, out)
+            bridge.array_to_pass(target, _with_alpha(out, alpha))
+        target = layer.passes.find_by_name(RELIT_PASS, "")
+        if relight is not None and target is not None:
+            engine.update_stats("", f"Neural relight ({relight.method}) {layer.name}")
+            try:
+                out = relight_passes(passes, relight, scene)
+            except Exception as e:  # report and leave the pass black; the other passes stay valid
+                engine.report({"ERROR"}, f"Neural Relit pass failed: {e}")
+                print(f"neural-render: Neural Relit pass failed: {e}")
+                continue
+            bridge.array_to_pass(target, _with_alpha(out, alpha))
 
-            out = np.concatenate([out, alpha], axis=2)
-        bridge.array_to_pass(target, out)
+
+def _with_alpha(out, alpha):
+    if alpha is None:
+        return out
+    import numpy as np
+
+    return np.concatenate([out, alpha], axis=2)
 
 
 def register():
