@@ -42,15 +42,15 @@ def add_ring_cameras(scene, count: int, target, rng: np.random.Generator) -> lis
 
 
 def intrinsics(scene, cam) -> dict:
-    """Pinhole intrinsics in pixels (square pixels, principal point from the lens shift)."""
-    r = scene.render
-    w = int(r.resolution_x * r.resolution_percentage / 100)
-    h = int(r.resolution_y * r.resolution_percentage / 100)
-    angle_x = cam.data.angle_x if w >= h or cam.data.sensor_fit == "HORIZONTAL" else 2 * math.atan(
-        math.tan(cam.data.angle_y / 2) * w / h)
-    fl = 0.5 * w / math.tan(0.5 * angle_x)
-    return {"camera_angle_x": angle_x, "fl_x": fl, "fl_y": fl,
-            "cx": 0.5 * w - cam.data.shift_x * max(w, h), "cy": 0.5 * h + cam.data.shift_y * max(w, h), "w": w, "h": h}
+    """Pinhole intrinsics in pixels, from Blender's view-plane rules (sensor fit, pixel aspect,
+    lens shift; :meth:`neural_ops.ibr.Camera.from_sidecar`, checked against Blender's own
+    projection matrix)."""
+    from addon.bridge import camera_meta
+    from neural_ops.ibr.cameras import Camera
+
+    c = Camera.from_sidecar(camera_meta(scene, cam))
+    return {"camera_angle_x": 2 * math.atan(0.5 * c.w / c.fx), "fl_x": c.fx, "fl_y": c.fy, "cx": c.cx, "cy": c.cy,
+            "w": c.w, "h": c.h}
 
 
 def write_transforms(folder: Path, scene, cams: list) -> Path:
