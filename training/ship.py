@@ -20,7 +20,12 @@ def ship(run: Path, kind: str, name: str, eval_json: Path | None = None, label: 
          notes: str = "", dest: Path = WEIGHTS_DIR) -> Path:
     run = Path(run)
     card = json.loads((run / "model.json").read_text())
-    if eval_json and kind == "cg2real":
+    if eval_json and kind == "relight":
+        ev = json.loads(Path(eval_json).read_text())
+        card["evaluation"] = {k: ev.get(k) for k in ("data", "samples", "dataset_seed", "ref_spp", "resolution", "mean",
+                                                      "seconds", "cycles_ref_seconds", "cycles_cheap_seconds")}
+        card["evaluation"]["label_in_eval"] = label
+    elif eval_json and kind == "cg2real":
         ev = json.loads(Path(eval_json).read_text())
         card["evaluation"] = {k: ev.get(k) for k in ("data", "samples", "dataset_seed", "ref_spp", "resolution",
                                                       "eevee_timing", "mean", "timing")}
@@ -83,9 +88,38 @@ def render_cg2real_card(name: str, card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_relight_card(name: str, card: dict) -> str:
+    cfg, tr, data = card.get("config", {}), card.get("train", {}), card.get("data", {})
+    lines = [
+        f"# Model card: relight `{name}`", "",
+        f"- architecture: U-Net over analytic shading + G-buffer (+ the source frame), channels {cfg.get('channels')}, "
+        f"lighting conditioning `{cfg.get('condition')}`; {card.get('parameters', 0) / 1e6:.2f} M parameters",
+        f"- trained with: `{card.get('command', '')}`",
+        f"- training: {tr.get('steps')} steps, {tr.get('minutes')} min on {tr.get('machine')}; loss `{tr.get('loss')}`, "
+        f"batch {tr.get('batch')} crops of {tr.get('crop')} px, source dropout {tr.get('source_dropout')}",
+        f"- data: {data.get('train_samples')} training + {data.get('val_samples')} validation scenes from dataset seed "
+        f"{data.get('dataset_seed')} ({data.get('resolution')} px), each under several lightings; targets "
+        f"{tr.get('target')} at {data.get('ref_spp')} spp",
+        f"- validation PSNR {card.get('validation', {}).get('val_psnr', float('nan')):.2f} dB",
+    ]
+    ev = card.get("evaluation")
+    if ev:
+        lines += ["", f"## Held-out evaluation ({ev['samples']} scenes, dataset seed {ev['dataset_seed']}, reference "
+                  f"Cycles {ev['ref_spp']} spp + OIDN; never seen in training)", "",
+                  "| method | PSNR | SSIM | FLIP | shadow PSNR | s/frame |", "|---|---:|---:|---:|---:|---:|"]
+        for m, v in ev["mean"].items():
+            lines.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | {v['shadow PSNR']:.2f} | "
+                         f"{ev['seconds'].get(m, float('nan')):.3f} |")
+    if card.get("notes"):
+        lines += ["", "## Notes", "", card["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 def render_card(kind: str, name: str, card: dict) -> str:
     if kind == "cg2real":
         return render_cg2real_card(name, card)
+    if kind == "relight":
+        return render_relight_card(name, card)
     cfg, tr, data = card.get("config", {}), card.get("train", {}), card.get("data", {})
     lines = [
         f"# Model card: {kind} `{name}`", "",
