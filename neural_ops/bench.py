@@ -40,9 +40,10 @@ def synthetic_frame(width: int, height: int, seed: int = 0, raster: bool = False
     return ps
 
 
-def _variants():
-    """(label, spec, params overrides): every available op with its defaults, and the learned
-    denoiser once per inference backend, so ONNX Runtime and torch are compared in one run."""
+def _variants(models=()):
+    """(label, spec, params overrides): every available op with its defaults, the learned
+    denoiser once per inference backend, so ONNX Runtime and torch are compared in one run, and
+    any other shipped ``models`` (fastest backend)."""
     for spec in list_ops("denoise"):
         if spec.available():
             print(f"skipping {spec.name}: {spec.available()}")
@@ -53,6 +54,8 @@ def _variants():
             if not onnx_unavailable():
                 yield "neural", spec, {"backend": "onnx"}
             yield "neural (torch)", spec, {"backend": "torch"}
+            for m in models:
+                yield f"neural model={m}", spec, {"model": m}
         else:
             yield spec.name, spec, {}
 
@@ -80,12 +83,12 @@ def peak_memory(method: str, width: int, height: int, overrides: dict | None = N
     return int(r.stdout.strip().splitlines()[-1]) / 1024**2  # KiB -> GiB
 
 
-def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = False) -> dict[str, float]:
+def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = False, models=()) -> dict[str, float]:
     ps = synthetic_frame(width, height)
     mp = width * height / 1e6
     times: dict[str, float] = {}
     runs = {}
-    for label, spec, kw in _variants():
+    for label, spec, kw in _variants(models):
         spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX export, first-call setup
         best = float("inf")
         for _ in range(repeat):

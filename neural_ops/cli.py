@@ -340,7 +340,7 @@ def cmd_eval(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
-    bench.run(width=args.width, height=args.height, repeat=args.repeat, memory=args.memory)
+    bench.run(width=args.width, height=args.height, repeat=args.repeat, memory=args.memory, models=args.model)
     return 0
 
 
@@ -504,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=int, default=1080)
     s.add_argument("--repeat", type=int, default=1)
     s.add_argument("--memory", action="store_true", help="also measure each op's peak memory in a fresh process")
+    s.add_argument("--model", action="append", default=[], help="also time this shipped denoiser model, repeatable")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("build-extension", help="build the Blender extension zip")
