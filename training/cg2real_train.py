@@ -16,11 +16,6 @@ One run is one folder, as for the denoiser: ``checkpoint.pt`` (resume), ``log.js
 from __future__ import annotations
 
 import json
-import math
-import os
-import shlex
-import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +31,7 @@ from neural_ops.metrics import psnr
 from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, count_parameters, raw_inputs
 from neural_ops.nn.weights import save_model
 
-from .denoise_train import _data_summary, list_samples, plot_log
+from .denoise_train import _data_summary, list_samples
 from .losses import l1_msssim, tonemap
 
 GANS = ("none", "patch", "multiscale")
@@ -212,19 +207,11 @@ def validate(net: Cg2RealNet, store: PairStore) -> dict:
     return {"val_psnr": float(np.mean(vals))}
 
 
-def _lr(step: int, cfg: Cg2RealTrainConfig, seconds: float) -> float:
-    warm = min(200, cfg.steps // 10)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(1, cfg.steps - warm)
-    if cfg.minutes:
-        t = max(t, seconds / (cfg.minutes * 60))
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
 def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns its model card."""
     from neural_ops.nn.tiling import set_threads
+
+    from . import loop
 
     cfg.check()
     out = Path(cfg.out)
@@ -244,31 +231,15 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
     val_store = PairStore(Path(cfg.data), val_idx, None)
 
     net = Cg2RealNet(cfg.model)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.5, 0.999) if cfg.gan != "none" else (0.9, 0.999),
-                            weight_decay=1e-4)
-    disc = None
-    if cfg.gan != "none":
-        cin = 3 + 3 + 10
-        disc = MultiScaleDiscriminator(cin, scales=2 if cfg.gan == "multiscale" else 1)
+    gan = cfg.gan != "none"
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.5, 0.999) if gan else (0.9, 0.999), weight_decay=1e-4)
+    extra, disc, opt_d = {}, None, None
+    if gan:
+        disc = MultiScaleDiscriminator(3 + 3 + 10, scales=2 if cfg.gan == "multiscale" else 1)
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        extra = {"disc": disc, "opt_d": opt_d}
     rng = np.random.default_rng(cfg.seed)
-    step, best, spent = 0, {"val_psnr": -float("inf")}, 0.0
-    ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, weights_only=True)
-        try:
-            net.load_state_dict(st["model"])
-            opt.load_state_dict(st["opt"])
-            if disc is not None and "disc" in st:
-                disc.load_state_dict(st["disc"])
-                opt_d.load_state_dict(st["opt_d"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise NeuralRenderError(f"{ckpt} was written by a run with other settings ({str(e).splitlines()[0]}); "
-                                    "resume with the same options or use a new -o folder") from None
-        step, best, spent = st["step"], st["best"], st["seconds"]
-        rng.bit_generator.state = st["rng"]
-        log(f"resumed at step {step} ({spent / 60:.1f} min trained)")
-    elif cfg.init:
+    if cfg.init and not (out / "checkpoint.pt").exists():
         from neural_ops.ops.cg2real import load_cg2real
 
         src, _ = load_cg2real(weights=cfg.init) if cfg.init.endswith(".safetensors") else load_cg2real(model=cfg.init)
@@ -280,110 +251,45 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
     log(f"generator: channels {cfg.model.channels}, norm {cfg.model.norm}, factor {cfg.model.factor}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; loss {cfg.loss}, gan {cfg.gan}; {len(train_store)} training pairs")
 
-    stop = {"now": False}
+    def step(lr: float) -> dict:
+        x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
+        pred = net(x)
+        loss = recon_loss(cfg.loss, pred, y)
+        parts = {"recon": float(loss.detach())}
+        if gan:
+            # Discriminator step (hinge), then the generator's adversarial + feature-matching terms.
+            for g in opt_d.param_groups:
+                g["lr"] = lr
+            real_in, fake_in = d_input(y, x), d_input(pred.detach(), x)
+            d_loss = sum(F.relu(1 - dr).mean() + F.relu(1 + df).mean()
+                         for (dr, _), (df, _) in zip(disc(real_in), disc(fake_in)))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            fake_outs = disc(d_input(pred, x))
+            adv = -sum(o.mean() for o, _ in fake_outs)
+            loss = loss + cfg.adv_weight * adv
+            parts.update(d=float(d_loss.detach()), adv=float(adv.detach()))
+            if cfg.gan == "multiscale":
+                with torch.no_grad():
+                    real_feats = [f for _, fs in disc(real_in) for f in fs]
+                fake_feats = [f for _, fs in fake_outs for f in fs]
+                fm = sum((a - b).abs().mean() for a, b in zip(fake_feats, real_feats)) / len(real_feats)
+                loss = loss + cfg.fm_weight * fm
+                parts["fm"] = float(fm.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach()), **parts}
 
-    def on_signal(signum, frame):
-        stop["now"] = True
-        log("stopping after this step (checkpoint will be saved)...")
-
-    old = signal.signal(signal.SIGINT, on_signal)
-    best_state = {k: v.clone() for k, v in net.state_dict().items()}
-    if (out / "best.safetensors").exists():
-        from neural_ops.nn.weights import load_state
-
-        best_state = load_state(out / "best.safetensors")
-
-    def save_ckpt():
-        tmp = ckpt.with_name("checkpoint.pt.tmp")
-        st = {"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-              "seconds": spent, "rng": rng.bit_generator.state}
-        if disc is not None:
-            st.update(disc=disc.state_dict(), opt_d=opt_d.state_dict())
-        torch.save(st, tmp)
-        os.replace(tmp, ckpt)
-
-    net.train()
-    t_last, sums, n = time.perf_counter(), {}, 0
-    try:
-        with (out / "log.jsonl").open("a") as logf:
-            while step < cfg.steps and not stop["now"]:
-                if cfg.minutes and spent >= cfg.minutes * 60:
-                    log(f"time budget of {cfg.minutes} min reached at step {step}")
-                    break
-                lr = _lr(step, cfg, spent)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
-                pred = net(x)
-                loss = recon_loss(cfg.loss, pred, y)
-                parts = {"recon": float(loss.detach())}
-                if disc is not None:
-                    # Discriminator step (hinge), then the generator's adversarial + feature-matching terms.
-                    for g in opt_d.param_groups:
-                        g["lr"] = lr
-                    real_in, fake_in = d_input(y, x), d_input(pred.detach(), x)
-                    d_loss = sum(F.relu(1 - dr).mean() + F.relu(1 + df).mean()
-                                 for (dr, _), (df, _) in zip(disc(real_in), disc(fake_in)))
-                    opt_d.zero_grad(set_to_none=True)
-                    d_loss.backward()
-                    opt_d.step()
-                    fake_outs = disc(d_input(pred, x))
-                    adv = -sum(o.mean() for o, _ in fake_outs)
-                    loss = loss + cfg.adv_weight * adv
-                    parts.update(d=float(d_loss.detach()), adv=float(adv.detach()))
-                    if cfg.gan == "multiscale":
-                        with torch.no_grad():
-                            real_feats = [f for _, fs in disc(real_in) for f in fs]
-                        fm = sum((a - b).abs().mean() for a, b in zip([f for _, fs in fake_outs for f in fs], real_feats))
-                        fm = fm / len(real_feats)
-                        loss = loss + cfg.fm_weight * fm
-                        parts["fm"] = float(fm.detach())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                step += 1
-                parts["loss"] = float(loss.detach())
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                n += 1
-                now = time.perf_counter()
-                spent += now - t_last
-                t_last = now
-                if step % cfg.val_every == 0 or step == cfg.steps:
-                    row = {"step": step, **{k: v / n for k, v in sums.items()}, "lr": lr, "minutes": spent / 60}
-                    row.update(validate(net, val_store))
-                    t_last = time.perf_counter()
-                    if row["val_psnr"] > best["val_psnr"]:
-                        best = {**row}
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                        from safetensors.torch import save_file
-
-                        save_file(best_state, str(out / "best.safetensors"))
-                    logf.write(json.dumps(row) + "\n")
-                    logf.flush()
-                    eta = spent / step * (cfg.steps - step) / 60
-                    log(f"step {step}/{cfg.steps} loss {row['loss']:.4f} (recon {row['recon']:.4f}) "
-                        f"val PSNR {row['val_psnr']:.2f} | {spent / 60:.1f} min, ETA {eta:.1f} min")
-                    sums, n = {}, 0
-                if step % cfg.ckpt_every == 0:
-                    save_ckpt()
-    finally:
-        signal.signal(signal.SIGINT, old)
-        save_ckpt()
-        plot_log(out / "log.jsonl", out / "log.png", "val_psnr", "validation PSNR (dB)", log_scale=False)
-    net.load_state_dict(best_state)
-    card = {
-        "kind": "cg2real",
-        "command": "neural-render " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
-        "data": _data_summary(Path(cfg.data), train_idx, val_idx),
-        "train": {"steps": step, "minutes": round(spent / 60, 1), "loss": cfg.loss, "gan": cfg.gan,
-                  "adv_weight": cfg.adv_weight, "fm_weight": cfg.fm_weight, "batch": cfg.batch, "crop": cfg.crop,
-                  "lr": cfg.lr, "init": cfg.init or None, "target": "Cycles + OIDN (albedo, normal)",
-                  "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"},
-        "parameters": count_parameters(net),
-        "validation": {k: v for k, v in best.items() if k.startswith("val_") or k == "step"},
-    }
+    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True,
+                   extra_modules=extra, rng=rng, log=log, metric_label="validation PSNR (dB)")
+    card = loop.card("cg2real", net, _data_summary(Path(cfg.data), train_idx, val_idx),
+                     {"loss": cfg.loss, "gan": cfg.gan, "adv_weight": cfg.adv_weight, "fm_weight": cfg.fm_weight,
+                      "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "init": cfg.init or None,
+                      "target": "Cycles + OIDN (albedo, normal)"}, res)
     save_model(net, card, out / "model.safetensors")
-    log(f"exported {out / 'model.safetensors'} (best validation PSNR {best['val_psnr']:.2f} dB at step {best.get('step')})")
+    log(f"exported {out / 'model.safetensors'} (best validation PSNR {res.best['val_psnr']:.2f} dB at step {res.best.get('step')})")
     return card

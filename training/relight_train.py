@@ -11,11 +11,6 @@ clean target). Loss 0.16 L1 + 0.84 (1 - MS-SSIM) on tonemapped images. One run i
 from __future__ import annotations
 
 import json
-import math
-import os
-import shlex
-import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +26,7 @@ from neural_ops.nn.features import depth_feature
 from neural_ops.nn.relight import CODE_DIM, RelightConfig, RelightNet, lighting_code, raw_inputs
 from neural_ops.nn.weights import save_model
 
-from .denoise_train import _data_summary, list_samples, plot_log
+from .denoise_train import _data_summary, list_samples
 from .losses import l1_msssim
 
 
@@ -142,18 +137,11 @@ def validate(net: RelightNet, store: SampleStore) -> dict:
     return {"val_psnr": float(np.mean(vals))}
 
 
-def _lr(step: int, cfg: RelightTrainConfig, seconds: float) -> float:
-    warm = min(200, cfg.steps // 10)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(1, cfg.steps - warm)
-    if cfg.minutes:
-        t = max(t, seconds / (cfg.minutes * 60))
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
 def train(cfg: RelightTrainConfig, log=print) -> dict:
+    """Train (or resume) and export the best model; returns its model card."""
     from neural_ops.nn.tiling import set_threads
+
+    from . import loop
 
     if cfg.model.condition == "film":
         cfg.model.lighting_dim = CODE_DIM
@@ -178,95 +166,24 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
     net = RelightNet(cfg.model)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(cfg.seed)
-    step, best, spent = 0, {"val_psnr": -float("inf")}, 0.0
-    ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, weights_only=True)
-        try:
-            net.load_state_dict(st["model"])
-            opt.load_state_dict(st["opt"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise NeuralRenderError(f"{ckpt} was written by a run with other settings ({str(e).splitlines()[0]}); "
-                                    "resume with the same options or use a new -o folder") from None
-        step, best, spent = st["step"], st["best"], st["seconds"]
-        rng.bit_generator.state = st["rng"]
-        log(f"resumed at step {step} ({spent / 60:.1f} min trained)")
     log(f"relight model: channels {cfg.model.channels}, condition {cfg.model.condition}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store.samples)} training scenes")
-    stop = {"now": False}
 
-    def on_signal(signum, frame):
-        stop["now"] = True
-        log("stopping after this step (checkpoint will be saved)...")
+    def step(lr: float) -> dict:
+        x, y, code = make_batch(train_store, rng, cfg)
+        loss = l1_msssim(net(x, code), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
 
-    old = signal.signal(signal.SIGINT, on_signal)
-    best_state = {k: v.clone() for k, v in net.state_dict().items()}
-    if (out / "best.safetensors").exists():
-        from neural_ops.nn.weights import load_state
-
-        best_state = load_state(out / "best.safetensors")
-
-    def save_ckpt():
-        tmp = ckpt.with_name("checkpoint.pt.tmp")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                    "seconds": spent, "rng": rng.bit_generator.state}, tmp)
-        os.replace(tmp, ckpt)
-
-    net.train()
-    t_last, run_loss, n = time.perf_counter(), 0.0, 0
-    try:
-        with (out / "log.jsonl").open("a") as logf:
-            while step < cfg.steps and not stop["now"]:
-                if cfg.minutes and spent >= cfg.minutes * 60:
-                    log(f"time budget of {cfg.minutes} min reached at step {step}")
-                    break
-                lr = _lr(step, cfg, spent)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                x, y, code = make_batch(train_store, rng, cfg)
-                loss = l1_msssim(net(x, code), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                step += 1
-                run_loss += float(loss.detach())
-                n += 1
-                now = time.perf_counter()
-                spent += now - t_last
-                t_last = now
-                if step % cfg.val_every == 0 or step == cfg.steps:
-                    row = {"step": step, "loss": run_loss / n, "lr": lr, "minutes": spent / 60}
-                    row.update(validate(net, val_store))
-                    t_last = time.perf_counter()
-                    if row["val_psnr"] > best["val_psnr"]:
-                        best = {**row}
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                        from safetensors.torch import save_file
-
-                        save_file(best_state, str(out / "best.safetensors"))
-                    logf.write(json.dumps(row) + "\n")
-                    logf.flush()
-                    log(f"step {step}/{cfg.steps} loss {row['loss']:.4f} val PSNR {row['val_psnr']:.2f} | {spent / 60:.1f} min")
-                    run_loss, n = 0.0, 0
-                if step % cfg.ckpt_every == 0:
-                    save_ckpt()
-    finally:
-        signal.signal(signal.SIGINT, old)
-        save_ckpt()
-        plot_log(out / "log.jsonl", out / "log.png", "val_psnr", "validation PSNR (dB)", log_scale=False)
-    net.load_state_dict(best_state)
-    card = {
-        "kind": "relight",
-        "command": "neural-render " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
-        "data": _data_summary(Path(cfg.data), train_idx, val_idx),
-        "train": {"steps": step, "minutes": round(spent / 60, 1), "loss": "l1msssim", "batch": cfg.batch,
-                  "crop": cfg.crop, "lr": cfg.lr, "source_dropout": cfg.source_dropout,
-                  "target": "Cycles + OIDN (albedo, normal)",
-                  "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"},
-        "parameters": count_parameters(net),
-        "validation": {k: v for k, v in best.items() if k.startswith("val_") or k == "step"},
-    }
+    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True, rng=rng, log=log,
+                   metric_label="validation PSNR (dB)")
+    card = loop.card("relight", net, _data_summary(Path(cfg.data), train_idx, val_idx),
+                     {"loss": "l1msssim", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
+                      "source_dropout": cfg.source_dropout, "target": "Cycles + OIDN (albedo, normal)"}, res)
     save_model(net, card, out / "model.safetensors")
-    log(f"exported {out / 'model.safetensors'} (best validation PSNR {best['val_psnr']:.2f} dB at step {best.get('step')})")
+    log(f"exported {out / 'model.safetensors'} (best validation PSNR {res.best['val_psnr']:.2f} dB at step {res.best.get('step')})")
     return card

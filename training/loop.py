@@ -1,0 +1,177 @@
+"""The training loop every op's trainer shares: time budget, learning-rate schedule, validation
+and best weights, checkpoints with resume, Ctrl-C, the log and its plot, the model card.
+
+A trainer supplies the data (a ``step(lr) -> {loss name: value}`` function that takes one
+optimiser step and a ``validate() -> {"val_...": value}`` function) and the modules to
+checkpoint; :func:`run` does the rest. One run is one folder: ``checkpoint.pt`` (rewritten every
+``ckpt_every`` steps and on Ctrl-C; rerunning the same command resumes), ``best.safetensors``,
+``log.jsonl`` and ``log.png``, and at the end ``model.safetensors`` + ``model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from neural_ops.errors import NeuralRenderError
+
+
+@dataclass
+class Schedule:
+    """``steps`` in total, or until ``minutes`` of training time (0: no limit); peak ``lr`` after
+    a short warm-up, then cosine decay to 2 % over whichever of the two runs out first."""
+
+    steps: int
+    minutes: float = 0.0
+    lr: float = 1e-3
+    val_every: int = 100
+    ckpt_every: int = 200
+
+    def lr_at(self, step: int, seconds: float = 0.0) -> float:
+        warm = min(200, self.steps // 10)
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        t = (step - warm) / max(1, self.steps - warm)
+        if self.minutes:
+            t = max(t, seconds / (self.minutes * 60))
+        return self.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+@dataclass
+class Result:
+    steps: int
+    seconds: float
+    best: dict
+
+
+def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer], step: Callable[[float], dict],
+        validate: Callable[[], dict], schedule: Schedule, metric: str, higher_is_better: bool,
+        extra_modules: dict | None = None, rng=None, log=print, metric_label: str = "") -> Result:
+    """Train ``net`` (resuming from ``out/checkpoint.pt`` if there) and load its best weights.
+
+    Args:
+        step: takes the learning rate, does one optimiser step, returns the losses as floats
+            (``loss`` is the one printed).
+        validate: returns ``{metric: value, ...}``; the best ``metric`` keeps its weights.
+        extra_modules: other modules and optimisers to checkpoint (e.g. discriminators).
+        rng: a numpy Generator whose state is checkpointed (batch sampling).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "checkpoint.pt"
+    mods = {"model": net, **{f"opt{i}": o for i, o in enumerate(optimisers)}, **(extra_modules or {})}
+    worst = -float("inf") if higher_is_better else float("inf")
+    n_step, best, spent = 0, {metric: worst}, 0.0
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=True)  # tensors, numbers and strings only: no code runs
+        try:
+            for k, m in mods.items():
+                m.load_state_dict(st[k])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise NeuralRenderError(f"{ckpt} was written by a run with other settings ({str(e).splitlines()[0]}); "
+                                    "resume with the same options or use a new -o folder") from None
+        n_step, best, spent = st["step"], st["best"], st["seconds"]
+        if rng is not None:
+            rng.bit_generator.state = st["rng"]
+        log(f"resumed at step {n_step} ({spent / 60:.1f} min trained)")
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if (out / "best.safetensors").exists():
+        from neural_ops.nn.weights import load_state
+
+        best_state = load_state(out / "best.safetensors")
+
+    def save_ckpt():
+        tmp = ckpt.with_name("checkpoint.pt.tmp")
+        st = {k: m.state_dict() for k, m in mods.items()}
+        st.update(step=n_step, best=best, seconds=spent)
+        if rng is not None:
+            st["rng"] = rng.bit_generator.state
+        torch.save(st, tmp)
+        os.replace(tmp, ckpt)
+
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+        log("stopping after this step (checkpoint will be saved)...")
+
+    def better(v: float) -> bool:
+        return v > best[metric] if higher_is_better else v < best[metric]
+
+    old = signal.signal(signal.SIGINT, on_signal)
+    net.train()
+    t_last, sums, n = time.perf_counter(), {}, 0
+    try:
+        with (out / "log.jsonl").open("a") as logf:
+            while n_step < schedule.steps and not stop["now"]:
+                if schedule.minutes and spent >= schedule.minutes * 60:
+                    log(f"time budget of {schedule.minutes} min reached at step {n_step}")
+                    break
+                lr = schedule.lr_at(n_step, spent)
+                for opt in optimisers:
+                    for g in opt.param_groups:
+                        g["lr"] = lr
+                for k, v in step(lr).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n_step += 1
+                n += 1
+                now = time.perf_counter()
+                spent += now - t_last
+                t_last = now
+                if n_step % schedule.val_every == 0 or n_step == schedule.steps:
+                    row = {"step": n_step, **{k: v / n for k, v in sums.items()}, "lr": lr, "minutes": spent / 60}
+                    net.eval()
+                    with torch.inference_mode():
+                        row.update(validate())
+                    net.train()
+                    t_last = time.perf_counter()  # validation is not training time
+                    if better(row[metric]):
+                        best = {**row}
+                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                        from safetensors.torch import save_file
+
+                        save_file(best_state, str(out / "best.safetensors"))
+                    logf.write(json.dumps(row) + "\n")
+                    logf.flush()
+                    eta = spent / n_step * (schedule.steps - n_step) / 60
+                    if schedule.minutes:
+                        eta = min(eta, max(0.0, schedule.minutes - spent / 60))
+                    extras = " ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("step", "lr", "minutes", metric)
+                                      and not k.startswith("val_"))
+                    log(f"step {n_step}/{schedule.steps} {extras} {metric_label or metric} {row[metric]:.5g} | "
+                        f"{spent / 60:.1f} min, ETA {eta:.1f} min")
+                    sums, n = {}, 0
+                if n_step % schedule.ckpt_every == 0:
+                    save_ckpt()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        save_ckpt()
+        from .denoise_train import plot_log
+
+        plot_log(out / "log.jsonl", out / "log.png", metric, metric_label or metric, log_scale=not higher_is_better)
+    net.load_state_dict(best_state)
+    return Result(n_step, spent, best)
+
+
+def card(kind: str, net, data: dict, train: dict, result: Result) -> dict:
+    """The model card fields every trainer writes (the architecture config is added on save)."""
+    from neural_ops.nn.cg2real import count_parameters
+
+    return {
+        "kind": kind,
+        "command": "neural-render " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
+        "data": data,
+        "train": {"steps": result.steps, "minutes": round(result.seconds / 60, 1), **train,
+                  "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"},
+        "parameters": count_parameters(net),
+        "validation": {k: v for k, v in result.best.items() if k.startswith("val_") or k == "step"},
+    }
