@@ -73,7 +73,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
     tile: IntProperty(
         name="Tile Size",
         description="Learned denoiser tile side in pixels: bounds memory on big frames (0: whole frame at once)",
-        default=512, min=0, max=8192,
+        default=1024, min=0, max=8192,
     )
 
     def draw(self, layout, method_text=None) -> None:

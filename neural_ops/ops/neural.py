@@ -44,7 +44,7 @@ class NeuralParams:
 
     model: str = ""
     weights: str = ""
-    tile: int = 512
+    tile: int = 1024
     oidn_quality: str = "high"
     oidn_max_memory_mb: int = 1024
     per_aov: bool = False
