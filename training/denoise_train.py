@@ -9,11 +9,6 @@ One run is one folder: ``checkpoint.pt`` (model, optimiser, step, best score; re
 from __future__ import annotations
 
 import json
-import math
-import os
-import shlex
-import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -170,18 +165,6 @@ def validate(net: DenoiserNet, store: PairStore) -> dict:
     return {"val_relmse": float(np.mean(rel)), "val_psnr": float(np.mean(ps))}
 
 
-def _lr(step: int, cfg: TrainConfig, seconds: float = 0.0) -> float:
-    """Warm-up, then cosine decay over the run; with a time budget, over whichever of steps and
-    minutes runs out first, so a time-limited run still ends at a low learning rate."""
-    warm = min(200, cfg.steps // 10)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(1, cfg.steps - warm)
-    if cfg.minutes:
-        t = max(t, seconds / (cfg.minutes * 60))
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
 def _load_init(net: DenoiserNet, init: str) -> None:
     from neural_ops.ops.neural import load_denoiser
 
@@ -247,97 +230,31 @@ def train(cfg: TrainConfig, log=print) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     loss_fn = get_loss(cfg.loss)
     rng = np.random.default_rng(cfg.seed)
-    step, best, spent = 0, {"val_relmse": float("inf")}, 0.0
-    ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
-        st = torch.load(ckpt, weights_only=True)  # tensors, numbers and strings only: no code runs
-        net.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step, best, spent = st["step"], st["best"], st["seconds"]
-        rng.bit_generator.state = st["rng"]
-        log(f"resumed at step {step} ({spent / 60:.1f} min trained)")
-    elif cfg.init:
+    if cfg.init and not (out / "checkpoint.pt").exists():
         _load_init(net, cfg.init)
         log(f"initialised from {cfg.init}")
     log(f"model: {cfg.model.head} head, base {cfg.model.base}, channels {cfg.model.channels}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store)} training pairs")
 
-    stop = {"now": False}
+    def step(lr: float) -> dict:
+        x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
+        loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        return {"loss": float(loss.detach())}
 
-    def on_signal(signum, frame):
-        stop["now"] = True
-        log("stopping after this step (checkpoint will be saved)...")
+    from . import loop
 
-    old = signal.signal(signal.SIGINT, on_signal)
-    best_state = {k: v.clone() for k, v in net.state_dict().items()}
-    if (out / "best.safetensors").exists():
-        from neural_ops.nn.weights import load_state
-
-        best_state = load_state(out / "best.safetensors")
-
-    def save_ckpt():
-        tmp = ckpt.with_name("checkpoint.pt.tmp")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                    "seconds": spent, "rng": rng.bit_generator.state}, tmp)
-        os.replace(tmp, ckpt)
-
-    net.train()
-    t_last, run_loss, n_loss = time.perf_counter(), 0.0, 0
-    try:
-        with (out / "log.jsonl").open("a") as logf:
-            while step < cfg.steps and not stop["now"]:
-                if cfg.minutes and spent >= cfg.minutes * 60:
-                    log(f"time budget of {cfg.minutes} min reached at step {step}")
-                    break
-                for g in opt.param_groups:
-                    g["lr"] = _lr(step, cfg, spent)
-                x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
-                loss = loss_fn(net(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                step += 1
-                run_loss += float(loss.detach())
-                n_loss += 1
-                now = time.perf_counter()
-                spent += now - t_last
-                t_last = now
-                if step % cfg.val_every == 0 or step == cfg.steps:
-                    row = {"step": step, "loss": run_loss / n_loss, "lr": _lr(step, cfg, spent), "minutes": spent / 60}
-                    row.update(validate(net, val_store))
-                    t_last = time.perf_counter()  # validation is not training time
-                    if row["val_relmse"] < best["val_relmse"]:
-                        best = {**row}
-                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                        from safetensors.torch import save_file
-
-                        save_file(best_state, str(out / "best.safetensors"))
-                    logf.write(json.dumps(row) + "\n")
-                    logf.flush()
-                    eta = spent / step * (cfg.steps - step) / 60
-                    log(f"step {step}/{cfg.steps} loss {row['loss']:.4f} val relMSE {row['val_relmse']:.5f} "
-                        f"PSNR {row['val_psnr']:.2f} | {spent / 60:.1f} min, ETA {eta:.1f} min")
-                    run_loss, n_loss = 0.0, 0
-                if step % cfg.ckpt_every == 0:
-                    save_ckpt()
-    finally:
-        signal.signal(signal.SIGINT, old)
-        save_ckpt()
-        plot_log(out / "log.jsonl", out / "log.png")
-    net.load_state_dict(best_state)
-    card = {
-        "kind": "denoise",
-        "command": "neural-render " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "",
-        "data": _data_summary(Path(cfg.data), train_idx, val_idx),
-        "train": {"steps": step, "minutes": round(spent / 60, 1), "loss": cfg.loss, "batch": cfg.batch,
-                  "crop": cfg.crop, "lr": cfg.lr, "spp": cfg.spp, "init": cfg.init or None,
-                  "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"},
-        "parameters": count_parameters(net),
-        "validation": {k: v for k, v in best.items() if k.startswith("val_") or k == "step"},
-    }
+    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_relmse", False, rng=rng,
+                   log=log, metric_label="validation relMSE")
+    card = loop.card("denoise", net, _data_summary(Path(cfg.data), train_idx, val_idx),
+                     {"loss": cfg.loss, "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "spp": cfg.spp,
+                      "init": cfg.init or None, "target": cfg.target}, res)
     save_model(net, card, out / "model.safetensors")
-    log(f"exported {out / 'model.safetensors'} (best validation relMSE {best['val_relmse']:.5f} at step {best.get('step')})")
+    log(f"exported {out / 'model.safetensors'} (best validation relMSE {res.best['val_relmse']:.5f} at step {res.best.get('step')})")
     return card
 
 

@@ -75,7 +75,7 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
         st = torch.load(ckpt, weights_only=True)  # tensors, numbers and strings only: no code runs
         try:
             for k, m in mods.items():
-                m.load_state_dict(st[k])
+                m.load_state_dict(st[k] if k in st or k != "opt0" else st["opt"])  # "opt": before this module
         except (RuntimeError, ValueError, KeyError) as e:
             raise NeuralRenderError(f"{ckpt} was written by a run with other settings ({str(e).splitlines()[0]}); "
                                     "resume with the same options or use a new -o folder") from None
