@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -201,27 +201,15 @@ def plot_log(log_path: Path, png: Path, metric: str = "val_relmse", label: str =
 
 def train(cfg: TrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns the final model card."""
-    from neural_ops.nn.tiling import set_threads
-
     cfg.model.check()
     get_loss(cfg.loss)
     target_file(cfg.target)
     if cfg.target.startswith("spp") and int(cfg.target[3:]) in cfg.spp:
         raise NeuralRenderError(f"--target {cfg.target} is also an input: its noise would be the input's own, "
                                 "not independent (drop it from --spp)")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    set_threads()
-    torch.manual_seed(cfg.seed)
-    indices = list_samples(Path(cfg.data))
-    if len(indices) <= cfg.val_count:
-        raise NeuralRenderError(f"{cfg.data}: {len(indices)} samples, need more than --val-count {cfg.val_count}")
-    val_idx, train_idx = indices[-cfg.val_count:], indices[: -cfg.val_count]
-    if cfg.max_samples:
-        train_idx = train_idx[: cfg.max_samples]
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "train_samples": len(train_idx),
-                                                 "val_samples": val_idx}, indent=1) + "\n")
-    log(f"loading {len(train_idx)} training and {len(val_idx)} validation samples from {cfg.data}")
+    from . import loop
+
+    out, train_idx, val_idx = loop.prepare(cfg, log)
     train_store = PairStore(Path(cfg.data), train_idx, cfg.spp, cfg.model.base, cfg.target, log)
     val_spp = [4] if 4 in cfg.spp else cfg.spp[:1]
     val_store = PairStore(Path(cfg.data), val_idx, val_spp, cfg.model.base, "reference", None)
@@ -244,8 +232,6 @@ def train(cfg: TrainConfig, log=print) -> dict:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         return {"loss": float(loss.detach())}
-
-    from . import loop
 
     sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_relmse", False, rng=rng,

@@ -47,6 +47,32 @@ class Schedule:
         return self.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def prepare(cfg, log=print) -> tuple[Path, list[int], list[int]]:
+    """Run folder, training and validation sample indices of a trainer config (fields ``out``,
+    ``data``, ``val_count``, ``max_samples``, ``seed``): the highest indices validate; writes
+    ``config.json``; seeds torch; uses every core."""
+    from dataclasses import asdict
+
+    from neural_ops.nn.tiling import set_threads
+
+    from .denoise_train import list_samples
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    set_threads()
+    torch.manual_seed(cfg.seed)
+    indices = list_samples(Path(cfg.data))
+    if len(indices) <= cfg.val_count:
+        raise NeuralRenderError(f"{cfg.data}: {len(indices)} samples, need more than --val-count {cfg.val_count}")
+    val_idx, train_idx = indices[-cfg.val_count:], indices[: -cfg.val_count]
+    if cfg.max_samples:
+        train_idx = train_idx[: cfg.max_samples]
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "train_samples": len(train_idx),
+                                                 "val_samples": val_idx}, indent=1) + "\n")
+    log(f"loading {len(train_idx)} training and {len(val_idx)} validation samples from {cfg.data}")
+    return out, train_idx, val_idx
+
+
 @dataclass
 class Result:
     steps: int

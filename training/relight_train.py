@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from neural_ops.nn.features import depth_feature
 from neural_ops.nn.relight import CODE_DIM, RelightConfig, RelightNet, lighting_code, raw_inputs
 from neural_ops.nn.weights import save_model
 
-from .denoise_train import _data_summary, list_samples
+from .denoise_train import _data_summary
 from .losses import l1_msssim
 
 
@@ -139,8 +139,6 @@ def validate(net: RelightNet, store: SampleStore) -> dict:
 
 def train(cfg: RelightTrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns its model card."""
-    from neural_ops.nn.tiling import set_threads
-
     from . import loop
 
     if cfg.model.condition == "film":
@@ -149,18 +147,7 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
         cfg.model.check()
     except ValueError as e:
         raise NeuralRenderError(str(e)) from None
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    set_threads()
-    torch.manual_seed(cfg.seed)
-    indices = list_samples(Path(cfg.data))
-    if len(indices) <= cfg.val_count:
-        raise NeuralRenderError(f"{cfg.data}: {len(indices)} samples, need more than --val-count {cfg.val_count}")
-    val_idx, train_idx = indices[-cfg.val_count:], indices[: -cfg.val_count]
-    if cfg.max_samples:
-        train_idx = train_idx[: cfg.max_samples]
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1) + "\n")
-    log(f"loading {len(train_idx)} training and {len(val_idx)} validation samples from {cfg.data}")
+    out, train_idx, val_idx = loop.prepare(cfg, log)
     train_store = SampleStore(Path(cfg.data), train_idx, log)
     val_store = SampleStore(Path(cfg.data), val_idx, None)
     net = RelightNet(cfg.model)

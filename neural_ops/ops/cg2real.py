@@ -55,7 +55,7 @@ def _torch_unavailable() -> str | None:
     return None
 
 
-def _resolve(kind: str, model: str, weights: str, default: str) -> tuple[Path, Path, str]:
+def _resolve(kind: str, model: str, weights: str, default: str, noun: str) -> tuple[Path, Path, str]:
     from ..nn.weights import available_models, weights_paths
 
     if weights:
@@ -64,18 +64,19 @@ def _resolve(kind: str, model: str, weights: str, default: str) -> tuple[Path, P
     name = model or default
     w, c = weights_paths(kind, name)
     if not w.exists():
-        raise OpError(f"no shipped {kind} model '{name}' (available: {', '.join(available_models(kind)) or 'none'})")
+        raise OpError(f"no shipped {noun} model '{name}' (available: {', '.join(available_models(kind)) or 'none'})")
     return w, c, f"shipped:{kind}:{name}"
 
 
-def load_model(kind: str, build, model: str = "", weights: str = "", default: str = DEFAULT_MODEL):
+def load_model(kind: str, build, model: str = "", weights: str = "", default: str = DEFAULT_MODEL, noun: str = ""):
     """(module in eval mode, model card) for a shipped model name or a weights path; cached.
 
-    ``build(card) -> nn.Module`` rebuilds the architecture from the card's ``config``.
+    ``build(card) -> nn.Module`` rebuilds the architecture from the card's ``config``; ``noun``
+    names the kind in messages (default: the kind).
     """
     from ..nn.weights import load_state, read_card
 
-    wpath, cpath, key = _resolve(kind, model, weights, default)
+    wpath, cpath, key = _resolve(kind, model, weights, default, noun or kind)
     with _lock:
         if key in _cache:
             return _cache[key]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from .registry import OpSpec, register
 #: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
 DEFAULT_MODEL = "ensemble"
 
-_cache: dict[str, tuple] = {}
+_cache: dict[str, object] = {}  # ONNX sessions, by weights digest
 _lock = threading.Lock()
 
 
@@ -68,44 +67,18 @@ def torch_unavailable() -> str | None:
 
 
 def load_denoiser(model: str = "", weights: str = ""):
-    """(DenoiserNet in eval mode, model card) for a shipped model name or a weights path; cached."""
+    """(DenoiserNet in eval mode, channels-last, model card) for a shipped model name or a
+    weights path; cached."""
     from ..nn.denoiser import DenoiserConfig, DenoiserNet
-    from ..nn.weights import load_state, read_card, weights_paths
+    from .cg2real import load_model
 
-    if weights:
-        wpath = Path(weights)
-        cpath = wpath.with_suffix(".json")
-        key = str(wpath.resolve())
-    else:
-        name = model or DEFAULT_MODEL
-        wpath, cpath = weights_paths("denoise", name)
-        key = f"shipped:{name}"
-        if not wpath.exists():
-            from ..nn.weights import available_models
-
-            raise OpError(f"no shipped denoiser model '{name}' (available: {', '.join(available_models('denoise')) or 'none'})")
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        if not wpath.exists():
-            raise OpError(f"{wpath}: no such weights file")
-        if not cpath.exists():
-            raise OpError(f"{wpath}: its model card {cpath.name} is missing (it holds the architecture)")
-        card = read_card(cpath)
-        try:
-            cfg = DenoiserConfig.from_dict(card.get("config", {}))
-            net = DenoiserNet(cfg)
-            net.load_state_dict(load_state(wpath))
-        except (ValueError, RuntimeError, TypeError) as e:
-            raise OpError(f"{wpath}: weights do not match the model card: {str(e).splitlines()[0]}") from None
+    def build(card):
         import torch
 
-        net.eval().to(memory_format=torch.channels_last)
-        import hashlib
+        net = DenoiserNet(DenoiserConfig.from_dict(card.get("config", {})))
+        return net.to(memory_format=torch.channels_last)
 
-        net.weights_digest = hashlib.sha1(wpath.read_bytes()).hexdigest()
-        _cache[key] = (net, card)
-        return net, card
+    return load_model("denoise", build, model, weights, default=DEFAULT_MODEL, noun="denoiser")
 
 
 def compute_base(passes: PassSet, base: str, oidn_quality: str = "high", oidn_max_memory_mb: int = 0) -> np.ndarray | None:

@@ -55,6 +55,9 @@ def test_composited_output_equals_op_on_same_passes(tmp_path, default_scene, reg
     ps = read_exr(files[0])
     ps.passes["Denoising Albedo"].pixels = ps.get("Denoising Albedo")[..., :3]
     ps.passes["Denoising Albedo"].channels = "RGB"
+    from addon import bridge
+
+    ps.meta["camera"] = bridge.camera_meta(scene)  # what the EXR sidecar holds for the CLI
     expect = denoise(ps, method)
     noisy = ps.color
     want = (1 - mix) * noisy + mix * expect
