@@ -16,7 +16,7 @@ from ..passset import PassSet
 from .registry import OpSpec, register
 
 #: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
-DEFAULT_MODEL = "ensemble"
+DEFAULT_MODEL = "ensemble_small"
 
 _cache: dict[str, object] = {}  # ONNX sessions, by weights digest
 _lock = threading.Lock()
