@@ -213,7 +213,7 @@ def cmd_data(args) -> int:
         spp=datagen.parse_spp(args.spp), ref_spp=args.ref_spp,
         shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
-        executor=args.executor, address=args.address, target=args.target,
+        executor=args.executor, address=args.address, target=args.target, redo_stale=args.redo_stale,
     )
     datagen.generate(cfg, progress=datagen.ConsoleProgress())  # a bar on a terminal, lines in a log
     print(f"dataset in {args.output} (see DATACARD.md)")
@@ -435,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local worker processes (default) or tasks on a Ray cluster")
     s.add_argument("--address", help="Ray cluster address host:port (with --executor ray)")
+    s.add_argument("--redo-stale", action="store_true",
+                   help="re-render samples whose procedural scene the generator now builds differently (after a fix)")
     s.add_argument("--from", dest="from_blend", metavar="SCENE.blend",
                    help="vary cameras and lights over this scene instead of procedural scenes")
     s.set_defaults(fn=cmd_data)

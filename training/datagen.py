@@ -59,6 +59,8 @@ class DataConfig:
         executor: ``local`` (worker processes here) or ``ray`` (tasks on a Ray cluster; every
             node needs this package installed and ``out`` on shared storage).
         address: Ray cluster address (``host:port``; None starts a local Ray).
+        redo_stale: first delete procedural samples whose scene the generator no longer
+            builds for their seed (:func:`stale_samples`), so they are rendered again.
     """
 
     kind: str
@@ -76,6 +78,7 @@ class DataConfig:
     target: str = "reference"
     executor: str = "local"
     address: str | None = None
+    redo_stale: bool = False
 
     def check(self) -> None:
         if self.kind not in KINDS:
@@ -328,6 +331,23 @@ def _worker(args):
         return {"index": index, "error": f"{type(e).__name__}: {e}"}
 
 
+def stale_samples(out: Path) -> list[int]:
+    """Procedural samples whose ``scene.json`` is not what :func:`scene_spec` now builds for their
+    seed (e.g. after a fix that moves cameras out of objects); samples from a user's .blend are
+    never stale."""
+    from .scene_spec import scene_spec
+
+    stale = []
+    for p in sorted((Path(out) / "samples").glob("[0-9]*/scene.json")):
+        try:
+            spec = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if "seed" in spec and "objects" in spec and scene_spec(int(spec["seed"])) != spec:
+            stale.append(int(p.parent.name))
+    return stale
+
+
 def generate(cfg: DataConfig, progress=None) -> list[dict]:
     """Render this shard's missing samples with local worker processes, then write the manifest.
 
@@ -346,6 +366,10 @@ def generate(cfg: DataConfig, progress=None) -> list[dict]:
     out = Path(cfg.out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     remove_stale_tmps(out)  # left by killed runs; live shards' folders stay
+    if cfg.redo_stale:
+        for k in stale_samples(out):
+            progress(f"re-rendering sample {k:06d}: the scene generator now builds a different scene for its seed")
+            shutil.rmtree(sample_dir(out, k))
     i, n = cfg.shard
     mine = [k for k in range(cfg.scenes) if k % n == i]
     todo = [k for k in mine if not sample_dir(out, k).exists()]

@@ -84,6 +84,27 @@ def lighting_variant(seed: int) -> dict:
     return lighting_spec(np.random.default_rng(seed))
 
 
+def _clear_of_objects(loc: list[float], objects: list[dict], max_dist: float) -> list[float]:
+    """Move a camera that sits inside (or touching) an object outward, away from the room's
+    centre, until it is clear of every object's bounding sphere (1.8 x scale covers every shape);
+    then upward if the room is too small. Cameras already clear are returned unchanged, so the
+    scenes of a seed stay the same unless their camera was inside something (Cycles then renders
+    black while EEVEE leaks light)."""
+
+    def blocked(p):
+        return any(math.dist(p, o["location"]) < 1.8 * o["scale"] + 0.3 for o in objects)
+
+    p = list(loc)
+    r = math.hypot(p[0], p[1])
+    ux, uy = (p[0] / r, p[1] / r) if r > 1e-6 else (1.0, 0.0)
+    while blocked(p) and r < max_dist:
+        r = min(max_dist, r + 0.25)
+        p = [ux * r, uy * r, p[2]]
+    while blocked(p) and p[2] < 8.0:
+        p[2] += 0.25
+    return [_r(v) for v in p] if p != list(loc) else loc
+
+
 def scene_spec(seed: int) -> dict:
     """A full scene description for ``seed`` (deterministic; lists, floats and strings only)."""
     rng = np.random.default_rng(seed)
@@ -122,6 +143,7 @@ def scene_spec(seed: int) -> dict:
     cam_ang, cam_dist = rng.uniform(0, 2 * math.pi), rng.uniform(2.0, 0.45 * room["size"])
     focus = [_r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(-0.5, 0.5)), _r(rng.uniform(0.2, 0.8))]
     loc = [_r(cam_dist * math.cos(cam_ang)), _r(cam_dist * math.sin(cam_ang)), _r(rng.uniform(0.8, 4.0))]
+    loc = _clear_of_objects(loc, objects, 0.45 * room["size"])
     camera = {
         "location": loc,
         "target": focus,

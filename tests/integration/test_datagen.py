@@ -566,3 +566,22 @@ def test_cli_bad_spp_is_a_one_line_error(tmp_path, capsys):
     assert "'0' is not a positive integer" in capsys.readouterr().err
     assert datagen.parse_spp(" 1, 4,16") == [1, 4, 16]
     assert not (tmp_path / "samples").exists()
+
+
+def test_redo_stale_rerenders_samples_the_generator_now_builds_differently(tmp_path):
+    from training.scene_spec import scene_spec
+
+    out = tmp_path / "ds"
+    datagen.generate(_cfg(out, scenes=2), progress=lambda m: None)
+    assert datagen.stale_samples(out) == []
+    p = datagen.sample_dir(out, 1) / "scene.json"
+    spec = json.loads(p.read_text())
+    spec["camera"]["location"] = [0.0, 0.0, 0.5]  # as an older generator might have placed it
+    p.write_text(json.dumps(spec))
+    assert datagen.stale_samples(out) == [1]
+    before = (datagen.sample_dir(out, 0) / "sample.json").stat().st_mtime_ns
+    msgs = []
+    datagen.generate(_cfg(out, scenes=2, redo_stale=True), progress=msgs.append)
+    assert any("re-rendering sample 000001" in m for m in msgs)
+    assert json.loads(p.read_text()) == scene_spec(spec["seed"]) and datagen.stale_samples(out) == []
+    assert (datagen.sample_dir(out, 0) / "sample.json").stat().st_mtime_ns == before  # the good one is kept
