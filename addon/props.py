@@ -176,9 +176,10 @@ class NEURAL_PG_relight(bpy.types.PropertyGroup):
     )
     method: EnumProperty(
         name="Method",
-        items=(("neural", "Neural", "Analytic shading corrected by our trained network (shadows, interreflection)"),
+        items=(("neural", "Neural", "Analytic shading corrected by a trained network (shadows, interreflection); "
+                 "no model is shipped yet: set Weights to one you trained"),
                ("analytic", "Analytic", "Re-shading from the G-buffer alone, no shadows")),
-        default="neural",
+        default="analytic",
     )
     target: EnumProperty(
         name="Target Lighting",

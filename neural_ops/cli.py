@@ -127,6 +127,14 @@ def cmd_denoise(args) -> int:
 
 def cmd_relight(args) -> int:
     args.temporal = False
+    if args.method is None:
+        from .nn.weights import available_models
+
+        has_weights = any(p.startswith("weights=") for p in args.param)
+        args.method = "neural" if available_models("relight") or has_weights else "analytic"
+        if args.method == "analytic":
+            print("no trained relighting model is shipped yet: using analytic re-shading (--method analytic); "
+                  "pass --param weights=MODEL.safetensors for a model you trained", flush=True)
     for name in ("hdri", "rotation", "strength", "lights", "lighting", "source_lighting"):
         v = getattr(args, name)
         if v is not None:
@@ -391,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lighting", help="a whole lighting JSON {world, lights} (inline or a file); overrides the four above")
     s.add_argument("--source-lighting", dest="source_lighting",
                    help="the input's own lighting (same format): lets the model see where the input is shadowed")
-    s.add_argument("--method", default="neural", help="neural (default), analytic, or gradient (needs --param grad_a=.. grad_b=..)")
+    s.add_argument("--method", help="neural (default when a trained model is shipped or given), analytic, or gradient "
+                   "(needs --param grad_a=.. grad_b=..)")
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
     s.add_argument("--pass-name", help="name of the added pass (default 'Neural Relit')")
     s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

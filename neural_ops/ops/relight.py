@@ -111,7 +111,11 @@ def _torch_unavailable() -> str | None:
 
 def load_relight(model: str = "", weights: str = ""):
     from ..nn.relight import RelightConfig, RelightNet
+    from ..nn.weights import available_models
 
+    if not weights and not model and not available_models("relight"):
+        raise OpError("no trained relighting model is shipped yet: use the 'analytic' method, or give weights=PATH "
+                      "to a model trained with 'neural-render train relight'")
     return load_model("relight", lambda card: RelightNet(RelightConfig.from_dict(card.get("config", {}))), model,
                       weights, default=DEFAULT_MODEL)
 

@@ -111,6 +111,7 @@ def test_relit_pass_equals_cli_on_the_same_passes(tmp_path, default_scene, regis
     node = tree.nodes.new("NeuralRelightNode")
     s = node.settings
     s.hdri, s.rotation, s.strength = "forest.exr", 0.5, 0.9
+    s.method = "neural"
     s.model_weights = str(relight_run / "model.safetensors")
     out = tree.nodes.new("NodeGroupOutput")
     tree.links.new(rl.outputs["Image"], node.inputs["Image"])
@@ -144,3 +145,18 @@ def test_relit_pass_equals_cli_on_the_same_passes(tmp_path, default_scene, regis
     assert bpy.ops.neural.relight_last() == {"FINISHED"}
     img = bpy.data.images["Neural Relit"]
     assert tuple(img.size) == (ps.shape[1], ps.shape[0])
+
+
+def test_cli_default_method_works_with_or_without_a_shipped_model(relight_data, tmp_path, capsys):
+    from neural_ops.nn.weights import available_models
+
+    d = datagen.sample_dir(relight_data, 0)
+    assert main(["relight", str(d / "lit_0.exr"), "-o", str(tmp_path / "r.exr"), "--hdri", "forest.exr"]) == 0
+    out = capsys.readouterr().out
+    if available_models("relight"):
+        assert "Neural Relit" in read_exr(tmp_path / "r.exr")
+    else:  # the analytic baseline, and the user is told why
+        assert "no trained relighting model is shipped" in out and "Relit Analytic" in read_exr(tmp_path / "r.exr")
+        assert main(["relight", str(d / "lit_0.exr"), "-o", str(tmp_path / "n.exr"), "--hdri", "forest.exr",
+                     "--method", "neural"]) == 2
+        assert "no trained relighting model" in capsys.readouterr().err
