@@ -28,9 +28,11 @@ import torch.nn.functional as F
 from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
 from neural_ops.metrics import psnr
-from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, count_parameters, raw_inputs
+from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, raw_inputs
+from neural_ops.nn.denoiser import count_parameters
 from neural_ops.nn.weights import save_model
 
+from . import loop
 from .denoise_train import _data_summary
 from .losses import l1_msssim, tonemap
 
@@ -128,15 +130,7 @@ def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int
     xs, ys = [], []
     for _ in range(batch):
         j = int(rng.integers(len(store)))
-        x, y = store.raw[j], store.target[j]
-        h, w = y.shape[:2]
-        c = min(crop, h, w)
-        oy, ox = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        x, y = x[oy : oy + c, ox : ox + c], y[oy : oy + c, ox : ox + c]
-        if rng.random() < 0.5:
-            x, y = x[:, ::-1], y[:, ::-1]
-        if rng.random() < 0.5:
-            x, y = x.transpose(1, 0, 2), y.transpose(1, 0, 2)
+        x, y = loop.random_crop(store.raw[j], store.target[j], rng, crop, transpose=True)
         g = np.float32(2.0 ** rng.uniform(-1, 1))
         x = np.array(x, dtype=np.float32)
         x[..., 0:3] *= g
@@ -209,8 +203,6 @@ def validate(net: Cg2RealNet, store: PairStore) -> dict:
 
 def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns its model card."""
-    from . import loop
-
     cfg.check()
     out, train_idx, val_idx = loop.prepare(cfg, log)
     train_store = PairStore(Path(cfg.data), train_idx, log)

@@ -23,6 +23,7 @@ from neural_ops.nn.denoiser import DenoiserConfig, DenoiserNet, count_parameters
 from neural_ops.nn.features import raw_inputs
 from neural_ops.nn.weights import save_model
 
+from . import loop
 from .losses import get_loss
 
 
@@ -132,17 +133,7 @@ def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int
     xs, ys = [], []
     for _ in range(batch):
         j = int(rng.integers(len(store)))
-        x, y = store.raw[j], store.target[j]
-        h, w = y.shape[:2]
-        c = min(crop, h, w)
-        oy, ox = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        x, y = x[oy : oy + c, ox : ox + c], y[oy : oy + c, ox : ox + c]
-        if rng.random() < 0.5:
-            x, y = x[:, ::-1], y[:, ::-1]
-        if rng.random() < 0.5:
-            x, y = x[::-1], y[::-1]
-        if rng.random() < 0.5:
-            x, y = x.transpose(1, 0, 2), y.transpose(1, 0, 2)
+        x, y = loop.random_crop(store.raw[j], store.target[j], rng, crop, vflip=True, transpose=True)
         g = np.float32(2.0 ** rng.uniform(-2, 2))
         x = np.array(x, dtype=np.float32)
         x[..., 0:3] *= g
@@ -207,8 +198,6 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if cfg.target.startswith("spp") and int(cfg.target[3:]) in cfg.spp:
         raise NeuralRenderError(f"--target {cfg.target} is also an input: its noise would be the input's own, "
                                 "not independent (drop it from --spp)")
-    from . import loop
-
     out, train_idx, val_idx = loop.prepare(cfg, log)
     train_store = PairStore(Path(cfg.data), train_idx, cfg.spp, cfg.model.base, cfg.target, log)
     val_spp = [4] if 4 in cfg.spp else cfg.spp[:1]

@@ -26,6 +26,23 @@ import torch
 from neural_ops.errors import NeuralRenderError
 
 
+def random_crop(x, y, rng, crop: int, vflip: bool = False, transpose: bool = False):
+    """The same random square crop of input ``x`` and target ``y`` (H, W, C), then a horizontal
+    flip, and optionally a vertical flip and a transpose, each with probability 1/2 (random draws
+    in that order). Image-space flips keep every buffer per pixel: world-space normals stay valid."""
+    h, w = y.shape[:2]
+    c = min(crop, h, w)
+    oy, ox = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+    x, y = x[oy : oy + c, ox : ox + c], y[oy : oy + c, ox : ox + c]
+    if rng.random() < 0.5:
+        x, y = x[:, ::-1], y[:, ::-1]
+    if vflip and rng.random() < 0.5:
+        x, y = x[::-1], y[::-1]
+    if transpose and rng.random() < 0.5:
+        x, y = x.transpose(1, 0, 2), y.transpose(1, 0, 2)
+    return x, y
+
+
 @dataclass
 class Schedule:
     """``steps`` in total, or until ``minutes`` of training time (0: no limit); peak ``lr`` after
@@ -190,7 +207,7 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
 
 def card(kind: str, net, data: dict, train: dict, result: Result) -> dict:
     """The model card fields every trainer writes (the architecture config is added on save)."""
-    from neural_ops.nn.cg2real import count_parameters
+    from neural_ops.nn.denoiser import count_parameters
 
     return {
         "kind": kind,

@@ -21,11 +21,12 @@ import torch
 from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
 from neural_ops.metrics import psnr
-from neural_ops.nn.cg2real import count_parameters
+from neural_ops.nn.denoiser import count_parameters
 from neural_ops.nn.features import depth_feature
 from neural_ops.nn.relight import CODE_DIM, RelightConfig, RelightNet, lighting_code, raw_inputs
 from neural_ops.nn.weights import save_model
 
+from . import loop
 from .denoise_train import _data_summary
 from .losses import l1_msssim
 
@@ -111,12 +112,7 @@ def make_batch(store: SampleStore, rng, cfg: RelightTrainConfig):
         k = int(rng.integers(k_count))
         j = int(rng.choice([x for x in range(k_count) if x != k]))
         raw, y, code = store.pair(s, k, j, rng.random() >= cfg.source_dropout)
-        h, w = y.shape[:2]
-        c = min(cfg.crop, h, w)
-        oy, ox = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        raw, y = raw[oy : oy + c, ox : ox + c], y[oy : oy + c, ox : ox + c]
-        if rng.random() < 0.5:  # image-space flips keep every buffer per pixel (normals stay world-space)
-            raw, y = raw[:, ::-1], y[:, ::-1]
+        raw, y = loop.random_crop(raw, y, rng, cfg.crop)
         xs.append(np.ascontiguousarray(raw.transpose(2, 0, 1)))
         ys.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
         cs.append(code)
@@ -139,8 +135,6 @@ def validate(net: RelightNet, store: SampleStore) -> dict:
 
 def train(cfg: RelightTrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns its model card."""
-    from . import loop
-
     if cfg.model.condition == "film":
         cfg.model.lighting_dim = CODE_DIM
     try:

@@ -199,6 +199,3 @@ class Cg2RealNet(nn.Module):
             x = self.dec[i](torch.cat([x, skips[i]], dim=1), gs[i])
         return self.out(x)
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -7,12 +7,17 @@ the command that trained it, the data it saw and the metrics it reached.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from pathlib import Path
 
 from ..errors import OpError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Loaded models by weights path or shipped name: each is read once per process.
+_cache: dict[str, tuple] = {}
+_lock = threading.Lock()
 
 
 def weights_paths(kind: str, name: str, folder: Path | None = None) -> tuple[Path, Path]:
@@ -62,3 +67,40 @@ def load_state(weights: Path) -> dict:
         return load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
         raise OpError(f"{weights}: cannot read weights ({e})") from None
+
+
+def _resolve(kind: str, model: str, weights: str, default: str, noun: str) -> tuple[Path, Path, str]:
+    if weights:
+        w = Path(weights)
+        return w, w.with_suffix(".json"), str(w.resolve())
+    name = model or default
+    w, c = weights_paths(kind, name)
+    if not w.exists():
+        raise OpError(f"no shipped {noun} model '{name}' (available: {', '.join(available_models(kind)) or 'none'})")
+    return w, c, f"shipped:{kind}:{name}"
+
+
+def load_model(kind: str, build, model: str = "", weights: str = "", default: str = "default", noun: str = ""):
+    """(module in eval mode, model card) for a shipped model name or a weights path; cached.
+
+    ``build(card) -> nn.Module`` rebuilds the architecture from the card's ``config``; ``noun``
+    names the kind in messages (default: the kind).
+    """
+    wpath, cpath, key = _resolve(kind, model, weights, default, noun or kind)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        if not wpath.exists():
+            raise OpError(f"{wpath}: no such weights file")
+        if not cpath.exists():
+            raise OpError(f"{wpath}: its model card {cpath.name} is missing (it holds the architecture)")
+        card = read_card(cpath)
+        try:
+            net = build(card)
+            net.load_state_dict(load_state(wpath))
+        except (ValueError, RuntimeError, TypeError, KeyError) as e:
+            raise OpError(f"{wpath}: weights do not match the model card: {str(e).splitlines()[0]}") from None
+        net.eval()
+        net.weights_digest = hashlib.sha1(wpath.read_bytes()).hexdigest()
+        _cache[key] = (net, card)
+        return net, card

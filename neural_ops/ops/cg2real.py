@@ -4,22 +4,19 @@ global colour-transfer baseline (Reinhard et al. 2001) the evaluation compares w
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import OpError
+from ..nn.weights import load_model
 from ..passset import PassSet
+from .neural import torch_unavailable
 from .registry import OpSpec, register
 
 #: The model ``neural-render cg2real`` uses when none is named.
 DEFAULT_MODEL = "default"
 
-_cache: dict[str, tuple] = {}
-_lock = threading.Lock()
 
 
 @dataclass
@@ -45,55 +42,6 @@ class Cg2RealParams:
     def check(self) -> None:
         if self.tile < 0 or (0 < self.tile < 64):
             raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
-
-
-def _torch_unavailable() -> str | None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        return f"the 'torch' package is not installed ({e}); pip install torch==2.13.0"
-    return None
-
-
-def _resolve(kind: str, model: str, weights: str, default: str, noun: str) -> tuple[Path, Path, str]:
-    from ..nn.weights import available_models, weights_paths
-
-    if weights:
-        w = Path(weights)
-        return w, w.with_suffix(".json"), str(w.resolve())
-    name = model or default
-    w, c = weights_paths(kind, name)
-    if not w.exists():
-        raise OpError(f"no shipped {noun} model '{name}' (available: {', '.join(available_models(kind)) or 'none'})")
-    return w, c, f"shipped:{kind}:{name}"
-
-
-def load_model(kind: str, build, model: str = "", weights: str = "", default: str = DEFAULT_MODEL, noun: str = ""):
-    """(module in eval mode, model card) for a shipped model name or a weights path; cached.
-
-    ``build(card) -> nn.Module`` rebuilds the architecture from the card's ``config``; ``noun``
-    names the kind in messages (default: the kind).
-    """
-    from ..nn.weights import load_state, read_card
-
-    wpath, cpath, key = _resolve(kind, model, weights, default, noun or kind)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        if not wpath.exists():
-            raise OpError(f"{wpath}: no such weights file")
-        if not cpath.exists():
-            raise OpError(f"{wpath}: its model card {cpath.name} is missing (it holds the architecture)")
-        card = read_card(cpath)
-        try:
-            net = build(card)
-            net.load_state_dict(load_state(wpath))
-        except (ValueError, RuntimeError, TypeError, KeyError) as e:
-            raise OpError(f"{wpath}: weights do not match the model card: {str(e).splitlines()[0]}") from None
-        net.eval()
-        net.weights_digest = hashlib.sha1(wpath.read_bytes()).hexdigest()
-        _cache[key] = (net, card)
-        return net, card
 
 
 def load_cg2real(model: str = "", weights: str = ""):
@@ -181,7 +129,7 @@ register(
         params=Cg2RealParams,
         requires=("Combined", "Diffuse Color", "Glossy Color", "Normal", "Depth"),
         pass_name="Neural Photoreal",
-        available=_torch_unavailable,
+        available=torch_unavailable,
         progress_aware=True,
     )
 )

@@ -70,7 +70,7 @@ def load_denoiser(model: str = "", weights: str = ""):
     """(DenoiserNet in eval mode, channels-last, model card) for a shipped model name or a
     weights path; cached."""
     from ..nn.denoiser import DenoiserConfig, DenoiserNet
-    from .cg2real import load_model
+    from ..nn.weights import load_model
 
     def build(card):
         import torch

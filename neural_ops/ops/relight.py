@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OpError
+from ..nn.weights import load_model
 from ..passset import PassSet
-from .cg2real import load_model
+from .neural import torch_unavailable
 from .registry import OpSpec, register
 
 DEFAULT_MODEL = "default"
@@ -101,14 +102,6 @@ class RelightParams:
         return None if d is None else parse_lighting(d)
 
 
-def _torch_unavailable() -> str | None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        return f"the 'torch' package is not installed ({e}); pip install torch==2.13.0"
-    return None
-
-
 def load_relight(model: str = "", weights: str = ""):
     from ..nn.relight import RelightConfig, RelightNet
     from ..nn.weights import available_models
@@ -183,7 +176,7 @@ for _spec in (
     OpSpec(kind="relight", name="neural", label="Neural Relight",
            description="Analytic re-shading under the target lighting, corrected by a U-Net (shadows, interreflection).",
            fn=neural_relight, params=RelightParams, requires=GBUFFER, pass_name="Neural Relit",
-           available=_torch_unavailable, progress_aware=True),
+           available=torch_unavailable, progress_aware=True),
     OpSpec(kind="relight", name="analytic", label="Analytic re-shading",
            description="SH irradiance from the HDRI + a GGX highlight per light, no shadows (the baseline).",
            fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic"),
