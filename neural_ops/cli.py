@@ -263,7 +263,7 @@ def cmd_train(args) -> int:
             data=args.data, out=args.output or "data/runs/relight",
             model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition),
             steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
-            source_dropout=args.source_dropout, val_count=args.val_count if args.val_count != 12 else 8, seed=args.seed,
+            source_dropout=args.source_dropout, val_count=args.val_count or 8, seed=args.seed,
             max_samples=args.max_samples)
         tr.train(cfg, log=lambda m: print(m, flush=True))
         return 0
@@ -285,7 +285,7 @@ def cmd_train(args) -> int:
     cfg = tr.TrainConfig(
         data=args.data, out=args.output, model=_model_config(args), spp=parse_ints(args.spp, "--spp"),
         loss=args.loss, steps=args.steps, minutes=args.minutes, batch=args.batch or 16, crop=args.crop or 64,
-        lr=args.lr or 2e-3, val_count=args.val_count, seed=args.seed, init=args.init or "", target=args.target,
+        lr=args.lr or 2e-3, val_count=args.val_count or 12, seed=args.seed, init=args.init or "", target=args.target,
         max_samples=args.max_samples,
     )
     tr.train(cfg, log=lambda m: print(m, flush=True))
@@ -305,7 +305,7 @@ def _train_cg2real(args) -> int:
     cfg = tr.Cg2RealTrainConfig(
         data=args.data, out=args.output or "data/runs/cg2real", model=model, loss=args.loss or "l1msssim",
         gan=args.gan, adv_weight=args.adv_weight, fm_weight=args.fm_weight, steps=args.steps, minutes=args.minutes,
-        batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3, val_count=args.val_count, seed=args.seed,
+        batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3, val_count=args.val_count or 12, seed=args.seed,
         max_samples=args.max_samples, init=args.init or "")
     tr.train(cfg, log=lambda m: print(m, flush=True))
     return 0
@@ -480,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, help="crops per step (default denoise 16, cg2real 8)")
     s.add_argument("--crop", type=int, help="crop side (default denoise 64, cg2real 96)")
     s.add_argument("--lr", type=float, help="peak learning rate (default denoise 2e-3, cg2real 1e-3)")
-    s.add_argument("--val-count", type=int, default=12, help="samples held out for validation")
+    s.add_argument("--val-count", type=int, help="samples held out for validation (default 12; relight 8)")
     s.add_argument("--max-samples", type=int, default=0, help="train on at most this many samples (0: all)")
     s.add_argument("--target", default="reference",
                    help="reference, noise2noise (n2n_target.exr) or sppN: a sample's own independent N-spp render")
