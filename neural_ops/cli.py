@@ -297,7 +297,7 @@ def _train_cg2real(args) -> int:
     from .nn.cg2real import Cg2RealConfig
 
     model = Cg2RealConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), norm=args.norm,
-                          factor=not args.no_factor)
+                          factor=not args.no_factor, context=args.context)
     try:
         model.check()
     except ValueError as e:
@@ -474,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")
     s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
+    s.add_argument("--context", action="store_true",
+                   help="cg2real: add the whole-frame global-context branch (per-frame gain and biases)")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")

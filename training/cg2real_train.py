@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
 from neural_ops.metrics import psnr
-from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, raw_inputs
+from neural_ops.nn.cg2real import Cg2RealConfig, Cg2RealNet, raw_inputs, thumbnail
 from neural_ops.nn.denoiser import count_parameters
 from neural_ops.nn.weights import save_model
 
@@ -107,15 +107,17 @@ def load_pair(d: Path, denoise_target: bool = True) -> tuple[np.ndarray, np.ndar
 
 
 class PairStore:
-    """Every sample of a cg2real dataset in memory (raw inputs and OIDN-cleaned Cycles targets)."""
+    """Every sample of a cg2real dataset in memory (raw inputs and OIDN-cleaned Cycles targets,
+    and each frame's thumbnail for the global-context branch)."""
 
     def __init__(self, root: Path, indices: list[int], log=print):
-        self.raw, self.target, self.keys = [], [], []
+        self.raw, self.target, self.thumb, self.keys = [], [], [], []
         t0 = time.perf_counter()
         for k, i in enumerate(indices):
             raw, tgt, _ = load_pair(Path(root) / "samples" / f"{i:06d}")
             self.raw.append(raw)
             self.target.append(tgt)
+            self.thumb.append(thumbnail(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])[0].numpy())
             self.keys.append(i)
             if log and (k + 1) % 50 == 0:
                 log(f"  loaded {k + 1}/{len(indices)} samples ({time.perf_counter() - t0:.0f} s)")
@@ -124,10 +126,12 @@ class PairStore:
         return len(self.raw)
 
 
-def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random crops, flips and transposes, and an exposure change of +-1 stop applied to the
-    raster colour and the target alike (light is linear; reflectances and geometry are not scaled)."""
-    xs, ys = [], []
+    raster colour and the target alike (light is linear; reflectances and geometry are not scaled).
+    Also the whole frames' thumbnails (same exposure change): the crops' global context."""
+    xs, ys, ts = [], [], []
     for _ in range(batch):
         j = int(rng.integers(len(store)))
         x, y = loop.random_crop(store.raw[j], store.target[j], rng, crop, transpose=True)
@@ -136,7 +140,11 @@ def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int
         x[..., 0:3] *= g
         xs.append(x.transpose(2, 0, 1))
         ys.append((np.asarray(y) * g).transpose(2, 0, 1))
-    return torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(np.ascontiguousarray(np.stack(ys)))
+        t = store.thumb[j].copy()
+        t[0:3] *= g
+        ts.append(t)
+    return (torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(np.ascontiguousarray(np.stack(ys))),
+            torch.from_numpy(np.stack(ts)))
 
 
 class PatchDiscriminator(nn.Module):
@@ -227,11 +235,12 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
         net.load_state_dict(src.state_dict())
         log(f"initialised from {cfg.init}")
     log(f"generator: channels {cfg.model.channels}, norm {cfg.model.norm}, factor {cfg.model.factor}, "
+        f"context {cfg.model.context}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; loss {cfg.loss}, gan {cfg.gan}; {len(train_store)} training pairs")
 
     def step(lr: float) -> dict:
-        x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
-        pred = net(x)
+        x, y, t = make_batch(train_store, rng, cfg.batch, cfg.crop)
+        pred = net(x, net.context_of(t))
         loss = recon_loss(cfg.loss, pred, y)
         parts = {"recon": float(loss.detach())}
         if gan:

@@ -17,6 +17,13 @@ Raw channel layout, (H, W, RAW_CHANNELS) float32 (built by :func:`raw_inputs`):
 12      depth feature: log(depth / median depth of the frame), misses = +4
 ======  ===================================================================
 
+Global context (``context=True``): a raster engine's error is partly global. EEVEE lets the
+world light into closed rooms that Cycles keeps dark (2x brighter frames are common), which a
+crop cannot see. A small branch looks at a thumbnail of the *whole* frame (long side
+:data:`THUMB` px) and outputs a per-frame log gain for the shading and a bias for the bottleneck
+and the last decoder level (as HDRNet's global path). The thumbnail is taken before tiling, so
+every tile of a large frame gets the same context.
+
 Normalisation options (measured against each other in the model card):
 ``none`` (plain convolutions, the G-buffer only at the input), ``batch`` (BatchNorm with learned
 scale and shift) and ``spade`` (parameter-free BatchNorm whose per-pixel scale and shift are
@@ -46,6 +53,8 @@ REFL_EPS = 0.02
 NORMS = ("none", "batch", "spade")
 #: Channels of the G-buffer that conditions SPADE: reflectances, normal, depth feature.
 GBUFFER = slice(3, 13)
+#: Long side of the whole-frame thumbnail the global-context branch sees.
+THUMB = 64
 
 
 def raw_inputs(passes: PassSet) -> np.ndarray:
@@ -69,11 +78,13 @@ class Cg2RealConfig:
         norm: ``none``, ``batch`` or ``spade`` (see the module docstring).
         factor: predict a log-shading correction times the reflectance plus an additive term
             (True, Bi 2019), or the output colour directly from the log raster colour (False).
+        context: add the whole-frame global-context branch (see the module docstring).
     """
 
     channels: list[int] = field(default_factory=lambda: [24, 48, 64, 96])
     norm: str = "none"
     factor: bool = True
+    context: bool = False
 
     def check(self) -> None:
         if self.norm not in NORMS:
@@ -133,11 +144,41 @@ class _Block(nn.Module):
         return F.relu(x, inplace=True)
 
 
+def thumbnail(raw: torch.Tensor) -> torch.Tensor:
+    """(B, 13, H, W) raw -> (B, 13, h, w) area-averaged, long side :data:`THUMB` (never upsampled)."""
+    h, w = raw.shape[-2:]
+    s = min(1.0, THUMB / max(h, w))
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    return raw if size == (h, w) else F.interpolate(raw, size=size, mode="area")
+
+
+class _Context(nn.Module):
+    """Whole-frame thumbnail -> (log gain (3), bottleneck bias, finest-level bias)."""
+
+    def __init__(self, n_in: int, deep: int, fine: int, width: int = 48):
+        super().__init__()
+        layers, c = [], n_in
+        for co in (width // 2, width, width, width):
+            layers += [nn.Conv2d(c, co, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            c = co
+        self.conv = nn.Sequential(*layers)
+        self.mlp = nn.Sequential(nn.Linear(2 * c, 64), nn.ReLU(inplace=True), nn.Linear(64, 3 + deep + fine))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.split = (3, deep, fine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.conv(x)
+        return self.mlp(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1))
+
+
 class Cg2RealNet(nn.Module):
     """U-Net generator (pix2pix's skip-connected encoder-decoder) over the raw layout above.
 
     Shape:
         forward: (B, 13, H, W) raw -> (B, 3, H, W) linear HDR, any H, W (padded internally).
+        With ``context``, ``forward(raw, ctx)`` takes the context vector of the whole frame
+        (:meth:`context_of`); without it the context comes from ``raw`` itself.
     """
 
     def __init__(self, cfg: Cg2RealConfig | None = None):
@@ -153,6 +194,7 @@ class Cg2RealNet(nn.Module):
         self.out = nn.Conv2d(ch[0], 6, 3, padding=1)  # log-shading (or log-colour) change, additive term
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.ctx = _Context(n_in, ch[-1], ch[0]) if cfg.context else None
 
     @property
     def multiple(self) -> int:
@@ -170,16 +212,24 @@ class Cg2RealNet(nn.Module):
         ls = torch.log1p(color / a)
         return torch.cat([ls, raw[:, 3:13], torch.log1p(color)], dim=1), ls, a
 
-    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+    def context_of(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """Context vector of whole frames (B, 13, H, W), or None for a model without the branch."""
+        if self.ctx is None:
+            return None
+        return self.ctx(self.features(thumbnail(raw))[0])
+
+    def forward(self, raw: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
         if raw.shape[1] != RAW_CHANNELS:
             raise ValueError(f"expected {RAW_CHANNELS} raw channels, got {raw.shape[1]}")
+        if self.ctx is not None and ctx is None:
+            ctx = self.context_of(raw)
         h, w = raw.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             raw = F.pad(raw, [0, pw, 0, ph], mode="replicate")
         x, ls, a = self.features(raw)
-        o = self.core(x, raw[:, GBUFFER])
+        o = self.core(x, raw[:, GBUFFER], ctx)
         add = o[:, 3:6]
         if self.cfg.factor:
             out = torch.expm1((ls + o[:, 0:3]).clamp(max=30.0)) * a + add
@@ -187,15 +237,25 @@ class Cg2RealNet(nn.Module):
             out = torch.expm1((torch.log1p(raw[:, 0:3].clamp(min=0)) + o[:, 0:3]).clamp(max=30.0)) + add
         return out.clamp(min=0)[..., :h, :w]
 
-    def core(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def core(self, x: torch.Tensor, g: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        gain = deep = fine = None
+        if ctx is not None:
+            gain, deep, fine = (t[:, :, None, None] for t in torch.split(ctx, self.ctx.split, dim=1))
         skips, gs = [], [g]
         for _ in range(1, self.levels):
             gs.append(F.avg_pool2d(gs[-1], 2))
         for i, enc in enumerate(self.enc):
             x = enc(x if i == 0 else F.max_pool2d(x, 2), gs[i])
             skips.append(x)
+        if deep is not None:
+            x = x + deep
         for i in range(self.levels - 2, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self.dec[i](torch.cat([x, skips[i]], dim=1), gs[i])
-        return self.out(x)
+        if fine is not None:
+            x = F.relu(x + fine)
+        o = self.out(x)
+        if gain is not None:
+            o = torch.cat([o[:, 0:3] + gain, o[:, 3:]], dim=1)
+        return o
 

@@ -4,6 +4,7 @@ global colour-transfer baseline (Reinhard et al. 2001) the evaluation compares w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,15 @@ def neural_cg2real(passes: PassSet, params: Cg2RealParams | None = None, progres
     net, _card = load_cg2real(p.model, p.weights)
     set_threads()
     raw = raw_inputs(passes)
-    out = run_tiled(net, raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
+    model = net
+    if net.ctx is not None:
+        import torch
+
+        # The global context comes from the whole frame, so every tile sees the same one.
+        with torch.inference_mode():
+            ctx = net.context_of(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])
+        model = functools.partial(net, ctx=ctx)
+    out = run_tiled(model, raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
     if p.photo_albedo:
         # Bi 2019's second stage: the image is shading x albedo, so swapping the rendered diffuse
         # albedo for the photo-like one is a per-pixel ratio on the translated image.

@@ -26,9 +26,9 @@ def raster(h=24, w=20, seed=0):
     return ps
 
 
-@pytest.mark.parametrize("norm", ["none", "batch", "spade"])
-def test_generator_shapes_and_identity_at_init(norm):
-    net = Cg2RealNet(Cg2RealConfig(channels=[8, 12, 16], norm=norm)).eval()
+@pytest.mark.parametrize("norm,context", [("none", False), ("batch", False), ("spade", False), ("none", True)])
+def test_generator_shapes_and_identity_at_init(norm, context):
+    net = Cg2RealNet(Cg2RealConfig(channels=[8, 12, 16], norm=norm, context=context)).eval()
     raw = raw_inputs(raster(23, 19))  # odd sizes: padded inside, cropped back
     assert raw.shape == (23, 19, RAW_CHANNELS)
     with torch.inference_mode():
@@ -36,6 +36,32 @@ def test_generator_shapes_and_identity_at_init(norm):
     assert out.shape == (1, 3, 23, 19)
     # The output head starts at zero: shading unchanged, so the untrained model returns the raster image.
     assert np.allclose(out[0].permute(1, 2, 0).numpy(), raw[..., :3], rtol=1e-4, atol=1e-5)
+
+
+def test_global_context_is_the_whole_frames_and_tiles_agree(tmp_path):
+    from neural_ops.nn.cg2real import THUMB, thumbnail
+    from neural_ops.nn.weights import save_model
+
+    torch.manual_seed(0)
+    net = Cg2RealNet(Cg2RealConfig(channels=[8, 12, 16], context=True)).eval()
+    with torch.no_grad():
+        for prm in net.parameters():  # leave the zero-initialised identity: a generic model
+            prm.add_(0.05 * torch.randn_like(prm))
+    ps = raster(150, 130, seed=3)
+    raw = torch.from_numpy(raw_inputs(ps).transpose(2, 0, 1).copy())[None]
+    assert thumbnail(raw).shape[-2:] == (THUMB, round(130 * THUMB / 150))
+    with torch.inference_mode():
+        whole = net(raw)
+        # A brighter frame gives another context, so the same crop comes out differently.
+        brighter = raw.clone()
+        brighter[:, 0:3] *= 4
+        assert not torch.allclose(net.context_of(raw), net.context_of(brighter))
+    w = save_model(net, {"kind": "cg2real", "config": net.cfg.to_dict()}, tmp_path / "ctx.safetensors")
+    spec = get_op("cg2real", "neural")
+    tiled = spec(ps, weights=str(w), tile=64)
+    full = spec(ps, weights=str(w), tile=0)
+    assert np.allclose(tiled, full, rtol=1e-3, atol=1e-4)
+    assert np.allclose(full, whole[0].permute(1, 2, 0).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_generator_rejects_wrong_channels_and_bad_config():
