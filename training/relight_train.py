@@ -86,7 +86,7 @@ class SampleStore:
                     light = parse_lighting(json.loads((d / f"lighting_{k}.json").read_text()))
                     sh = analytic_shading(ps, light)
                     s["lit"].append(clean(ps))
-                    s["diff"].append(sh["diffuse"])
+                    s["diff"].append(sh["diffuse"] + sh["background"])
                     s["gloss"].append(sh["glossy"])
                     s["code"].append(lighting_code(light))
             except (PassSetError, OSError, json.JSONDecodeError) as e:

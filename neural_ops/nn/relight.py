@@ -12,7 +12,8 @@ the analytic image plus an additive term.
 Raw channel layout, (H, W, RAW_CHANNELS) float32 (built by :func:`raw_inputs`):
 
 ======  ===================================================================
-0:3     analytic diffuse under the target lighting, linear
+0:3     analytic diffuse under the target lighting, linear (+ the world seen directly where no
+        surface is: ``background`` of :func:`~neural_ops.relight.analytic_shading`)
 3:6     analytic glossy under the target lighting, linear
 6:9     diffuse reflectance (``Diffuse Color``)
 9:12    specular reflectance (``Glossy Color``)

@@ -124,7 +124,7 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
     if use_source and source is not None:
         src, sa = passes.color, analytic_shading(passes, source)["image"]
     glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
-    return raw_inputs(sh["diffuse"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
+    return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
                       glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],
                       depth_feature(passes.get("Depth")), src, sa)
 

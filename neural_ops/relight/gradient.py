@@ -66,4 +66,17 @@ def relight(grad_a: PassSet, grad_b: PassSet, lighting, camera_position=None) ->
     cam = camera_position_from_meta(grad_a.meta) if camera_position is None else camera_position
     g = {"Normal": rec["normal"], "Position": grad_a.get("Position")[..., :3], "Diffuse Color": rec["albedo"],
          "Glossy Color": rec["gloss"]}
-    return analytic_shading(g, lighting, cam)["image"]
+    image = analytic_shading(g, lighting, cam)["image"]
+    if "Normal" in grad_a and grad_a.meta.get("camera") is not None:
+        # The rig sees the background directly; a render of it under the new world shows that world.
+        from ..ibr.cameras import Camera
+        from .shading import environment_background
+
+        try:
+            camera = Camera.from_sidecar(grad_a.meta)
+        except OpError:
+            camera = None
+        if camera is not None and (camera.h, camera.w) == image.shape[:2]:
+            empty = np.linalg.norm(grad_a.get("Normal")[..., :3], axis=2) <= 0.5
+            image = image + np.where(empty[..., None], environment_background(lighting.world, camera), 0.0)
+    return image.astype(np.float32)

@@ -580,6 +580,30 @@ def _world_environment(world: World) -> _Environment:
     return _prepared(str(world.hdri_path), st.st_mtime_ns, st.st_size)
 
 
+@functools.lru_cache(maxsize=4)
+def _full_map(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    del mtime_ns, size
+    env = load_environment(path)
+    env.setflags(write=False)
+    return env
+
+
+def environment_background(world: World | None, camera) -> np.ndarray:
+    """(H, W, 3) float32: the world seen directly through every pixel of ``camera`` (an
+    :class:`~neural_ops.ibr.cameras.Camera`): the HDRI at full resolution, rotated and scaled
+    as Blender's world does, or the world colour. What a render shows where no surface is."""
+    h, w = camera.h, camera.w
+    if world is None or world.strength <= 0:
+        return np.zeros((h, w, 3), np.float32)
+    if world.hdri_path is None:
+        return np.broadcast_to(np.float32(world.strength) * np.asarray(world.color, np.float32), (h, w, 3)).copy()
+    d = camera.camera_directions() @ camera.c2w[:3, :3].T
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    st = os.stat(world.hdri_path)
+    env = _full_map(str(world.hdri_path), st.st_mtime_ns, st.st_size)
+    return (np.float32(world.strength) * sample_equirect(env, d, world.rotation)).astype(np.float32)
+
+
 def world_sh(world: World | None) -> np.ndarray:
     """(9, 3) radiance SH of a world (zeros for None), rotation and strength applied."""
     sh = np.zeros((9, 3))
@@ -725,8 +749,10 @@ def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Light
             its square.
 
     Returns:
-        ``diffuse``, ``glossy`` and ``image = diffuse + glossy``: (H, W, 3) float32 linear
-        radiance. Pixels with no surface (zero normal: the background) are 0.
+        ``diffuse``, ``glossy``, ``background`` and ``image = diffuse + glossy + background``:
+        (H, W, 3) float32 linear radiance. ``background`` is the world seen directly at pixels
+        with no surface (zero normal) when the sidecar describes the camera
+        (:func:`environment_background`), else 0; it is 0 on surfaces.
     """
     g, meta = _gbuffer(passes)
     cam = camera_position_from_meta(meta) if camera_position is None else np.asarray(camera_position, np.float64)
@@ -779,5 +805,17 @@ def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Light
         if val is not None:
             img[idx] = val
         out[key] = img.reshape(h, w, 3)
-    out["image"] = out["diffuse"] + out["glossy"]
+    out["background"] = np.zeros((h, w, 3), np.float32)
+    if meta.get("camera") is not None and len(idx) < h * w:
+        from ..ibr.cameras import Camera
+
+        try:
+            camera = Camera.from_sidecar(meta)
+        except OpError:
+            camera = None  # no usable intrinsics: the background stays black
+        if camera is not None and (camera.h, camera.w) == (h, w):
+            bg = environment_background(world, camera)
+            bg.reshape(-1, 3)[idx] = 0.0
+            out["background"] = bg
+    out["image"] = out["diffuse"] + out["glossy"] + out["background"]
     return out

@@ -86,6 +86,29 @@ def test_hdri_diffuse_matches_cycles(tmp_path, hdri, rotation, strength):
     turned = {"world": {"hdri": hdri, "rotation": rotation + math.pi, "strength": strength}, "lights": []}
     wrong = analytic_shading(ps, parse_lighting(turned))["diffuse"][mask]
     assert (np.abs(ps.color[mask] - wrong) / wrong).mean() > 2 * rel.max()
+    # Where no surface is, the render shows the world itself: the background output, through
+    # the sidecar's camera, matches it pixel for pixel (away from the sphere's filtered edge).
+    empty = np.linalg.norm(ps.get("Normal"), axis=2) < 0.5
+    far = empty & ~_grow(~empty, 2)
+    assert far.mean() > 0.3 and (out["background"][~empty] == 0).all()
+    # Without the brightest 2 %: a sun smaller than a pixel is point-sampled here but
+    # integrated over the pixel filter by Cycles.
+    bg, seen = out["background"][far].mean(axis=1), ps.color[far].mean(axis=1)
+    keep = bg < np.quantile(bg, 0.98)
+    ratio = seen[keep].sum() / bg[keep].sum()
+    corr = np.corrcoef(np.log(seen), np.log(bg))[0, 1]
+    turned_bg = analytic_shading(ps, parse_lighting(turned))["background"][far].mean(axis=1)
+    turned_corr = np.corrcoef(np.log(seen), np.log(turned_bg))[0, 1]
+    print(f"background: ratio {ratio:.4f}, log correlation {corr:.4f}, turned {turned_corr:.4f}")
+    assert abs(ratio - 1) < 0.03 and corr > 0.95 and turned_corr < corr - 0.2
+
+
+def _grow(mask, r):
+    out = mask.copy()
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
 
 
 def test_point_light_matches_cycles(tmp_path):
