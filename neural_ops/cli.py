@@ -219,7 +219,7 @@ def cmd_data(args) -> int:
     cfg = datagen.DataConfig(
         kind=args.kind, out=args.output, scenes=args.scenes, seed=args.seed, resolution=args.resolution,
         spp=datagen.parse_spp(args.spp), ref_spp=args.ref_spp,
-        shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views,
+        shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views, arc=args.arc,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
         executor=args.executor, address=args.address, target=args.target, redo_stale=args.redo_stale,
     )
@@ -264,6 +264,22 @@ def cmd_train(args) -> int:
             model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition),
             steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
             source_dropout=args.source_dropout, val_count=args.val_count or 8, seed=args.seed,
+            max_samples=args.max_samples)
+        tr.train(cfg, log=lambda m: print(m, flush=True))
+        return 0
+    if args.kind == "ibr":
+        tr = _needs_torch("training.ibr_train")
+        from .nn.ibr import BlendConfig
+
+        model = BlendConfig(channels=parse_ints(args.channels or "16,32,48", "--channels"), k=args.k, split=args.split)
+        try:
+            model.check()
+        except ValueError as e:
+            raise NeuralRenderError(str(e)) from None
+        cfg = tr.IbrTrainConfig(
+            data=args.data, out=args.output or "data/runs/ibr", model=model, steps=args.steps, minutes=args.minutes,
+            batch=args.batch or 8, crop=args.crop or 64, lr=args.lr or 1e-3, depth=args.depth,
+            temporal_weight=args.temporal_weight, val_count=args.val_count or 4, seed=args.seed,
             max_samples=args.max_samples)
         tr.train(cfg, log=lambda m: print(m, flush=True))
         return 0
@@ -320,6 +336,23 @@ def cmd_eval(args) -> int:
                                    spp=parse_ints(args.spp, "--spp")[0] if args.spp != "1,4,16" else 16,
                                    max_samples=args.max_samples)
         ev.evaluate(cfg, log=lambda m: print(m, flush=True))
+        return 0
+    if args.kind == "ibr":
+        if not args.data:
+            raise NeuralRenderError("eval ibr needs --data DIR (a held-out multiview dataset)")
+        ev = _needs_torch("training.ibr_eval")
+        from .nn.weights import available_models
+
+        models = {}
+        for item in args.model:
+            label, sep, ref = item.partition("=")
+            if not sep or not label or not ref:
+                raise NeuralRenderError(f"--model {item!r}: expected LABEL=NAME|PATH")
+            models[label] = ref
+        if not args.model:
+            models = {("ours" if name == "default" else name): name for name in available_models("ibr")}
+        ev.evaluate(args.data, models, args.output or "data/eval/ibr", log=lambda m: print(m, flush=True),
+                    max_samples=args.max_samples)
         return 0
     if args.kind == "cg2real":
         if not args.data:
@@ -439,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     s.add_argument("--lightings", type=int, default=4, help="relight: lightings per scene (default 4)")
     s.add_argument("--views", type=int, default=8, help="multiview: views per scene (default 8)")
+    s.add_argument("--arc", type=float, default=360.0,
+                   help="multiview: degrees the views span; 360 (default) a jittered ring, less an ordered camera "
+                        "move whose neighbouring views overlap (for learned blending)")
     s.add_argument("--target", choices=["reference", "noise2noise"], default="reference",
                    help="denoise: high-spp reference, or an independent noisy target at --ref-spp (Noise2Noise)")
     s.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -451,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_data)
 
     s = sub.add_parser("train", help="train a learned op on a dataset folder (torch)")
-    s.add_argument("kind", choices=["denoise", "cg2real", "cg2real-unpaired", "relight"],
-                   help="which op to train (cg2real-unpaired: the albedo stage, CycleGAN against --photos)")
+    s.add_argument("kind", choices=["denoise", "cg2real", "cg2real-unpaired", "relight", "ibr"],
+                   help="which op to train (cg2real-unpaired: the albedo stage, CycleGAN against --photos; "
+                        "ibr: learned blending on a multiview dataset)")
     s.add_argument("--data", required=True, help="dataset folder from 'neural-render data KIND'")
     s.add_argument("-o", "--output", help="run folder; rerun to resume (default data/runs/KIND)")
     s.add_argument("--head", default="direct", choices=["direct", "kernel", "bilateral"],
@@ -476,6 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
     s.add_argument("--context", action="store_true",
                    help="cg2real: add the whole-frame global-context branch (per-frame gain and biases)")
+    s.add_argument("--k", type=int, default=4, help="ibr: source views blended per pixel")
+    s.add_argument("--split", action="store_true",
+                   help="ibr: blend the view-independent part, predict the glossy part for the target (EffectsNet)")
+    s.add_argument("--depth", default="mixed", choices=["gbuffer", "splat", "mixed"],
+                   help="ibr: target geometry when training: its own G-buffer (renderer-aware), splatted from "
+                        "the sources, or both")
+    s.add_argument("--temporal-weight", type=float, default=0.5,
+                   help="ibr: weight of the two-frame temporal consistency term (0: off)")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
@@ -491,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate learned ops against the baselines on held-out data")
-    s.add_argument("kind", choices=["denoise", "temporal", "cg2real", "relight"],
+    s.add_argument("kind", choices=["denoise", "temporal", "cg2real", "relight", "ibr"],
                    help="denoise / cg2real: metrics on held-out samples; temporal: flicker on a rendered camera move (bpy)")
     s.add_argument("--data", help="held-out dataset folder (a seed never used in training)")
     s.add_argument("-o", "--output", help="folder for the tables and grids (default data/eval/KIND)")

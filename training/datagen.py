@@ -53,6 +53,8 @@ class DataConfig:
         workers: local worker processes (each renders whole samples).
         lightings: relight: lightings per scene (K).
         views: multiview: views per scene (V).
+        arc: multiview: degrees of the circle the views span; 360 is a jittered full ring, less
+            an ordered camera move (neighbours overlap; for learned blending).
         from_blend: a user's .blend to vary (camera and lighting) instead of procedural scenes.
         target: denoise targets: ``reference`` (one render at ``ref_spp``) or ``noise2noise``
             (an independent noisy render at ``ref_spp``, typically low, e.g. 16).
@@ -74,6 +76,7 @@ class DataConfig:
     workers: int = 1
     lightings: int = 4
     views: int = 8
+    arc: float = 360.0
     from_blend: str | None = None
     target: str = "reference"
     executor: str = "local"
@@ -83,6 +86,8 @@ class DataConfig:
     def check(self) -> None:
         if self.kind not in KINDS:
             raise NeuralRenderError(f"unknown dataset kind '{self.kind}' (available: {', '.join(KINDS)})")
+        if not 0 < self.arc <= 360:
+            raise NeuralRenderError(f"--arc must be in (0, 360] degrees, got {self.arc}")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
             raise NeuralRenderError("need --scenes >= 1, --resolution >= 16 and positive spp")
         if self.target not in ("reference", "noise2noise"):
@@ -296,7 +301,7 @@ def _render_multiview(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) 
     BlenderNeRF ``transforms.json``."""
     from .multiview import add_ring_cameras, write_transforms
 
-    cams = add_ring_cameras(scene, cfg.views, spec["camera"]["target"], np.random.default_rng(seed))
+    cams = add_ring_cameras(scene, cfg.views, spec["camera"]["target"], np.random.default_rng(seed), cfg.arc)
     timings = {}
     for v, cam in enumerate(cams):
         timings[f"r_{v:03d}.exr"] = _render(scene, tmp, f"r_{v:03d}.exr", cfg.ref_spp, seed % 100000 + v, camera=cam)

@@ -20,21 +20,34 @@ from neural_ops import read_exr
 from neural_ops.imageio import to_display, write_png
 
 
-def add_ring_cameras(scene, count: int, target, rng: np.random.Generator) -> list:
-    """``count`` cameras on a jittered ring around ``target`` at the scene camera's distance and
-    height, with its lens; returns the camera objects."""
+def add_ring_cameras(scene, count: int, target, rng: np.random.Generator, arc: float = 360.0) -> list:
+    """``count`` cameras around ``target`` at the scene camera's distance and height, with its
+    lens; returns the camera objects.
+
+    ``arc`` 360 (default): a jittered full ring (wide baselines: about 360/count degrees between
+    neighbours). Less: an ordered camera move along that many degrees of the circle, centred on the
+    scene camera, the height drifting smoothly: neighbouring views overlap, as frames of a shot do.
+    """
     ref = scene.camera
     tgt = Vector(target)
     off = ref.location - tgt
     radius, height = max(1.0, off.xy.length), off.z
     start = math.atan2(off.y, off.x)
+    ring = arc >= 360.0
+    h0, h1 = (1.0, 1.0) if ring else rng.uniform(0.85, 1.15, size=2)  # the ring's draws stay as they were
     cams = []
     for v in range(count):
-        a = start + 2 * math.pi * v / count + rng.uniform(-0.2, 0.2) * (2 * math.pi / count)
+        if ring:
+            a = start + 2 * math.pi * v / count + rng.uniform(-0.2, 0.2) * (2 * math.pi / count)
+            z = height * rng.uniform(0.7, 1.3)
+        else:
+            t = v / max(count - 1, 1)
+            a = start + math.radians(arc) * (t - 0.5)
+            z = height * (h0 + (h1 - h0) * t)
         cam = bpy.data.objects.new(f"view_{v:03d}", ref.data.copy())
         scene.collection.objects.link(cam)
         cam.data.dof.use_dof = False
-        cam.location = tgt + Vector((radius * math.cos(a), radius * math.sin(a), height * rng.uniform(0.7, 1.3)))
+        cam.location = tgt + Vector((radius * math.cos(a), radius * math.sin(a), z))
         cam.rotation_euler = (tgt - cam.location).to_track_quat("-Z", "Y").to_euler()
         cams.append(cam)
     bpy.context.view_layer.update()
