@@ -261,7 +261,8 @@ def cmd_train(args) -> int:
 
         cfg = tr.RelightTrainConfig(
             data=args.data, out=args.output or "data/runs/relight",
-            model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition),
+            model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition,
+                                shadows=args.shadows),
             steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
             source_dropout=args.source_dropout, val_count=args.val_count or 8, seed=args.seed,
             max_samples=args.max_samples)
@@ -507,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fm-weight", type=float, default=1.0, help="cg2real: weight of feature matching (multiscale)")
     s.add_argument("--condition", default="buffers", choices=["buffers", "film"],
                    help="relight: lighting conditioning, the analytic buffers only or also FiLM from a lighting code")
+    s.add_argument("--shadows", action="store_true",
+                   help="relight: feed the network analytic buffers with screen-space shadows and ambient occlusion")
     s.add_argument("--source-dropout", type=float, default=0.3, help="relight: share of pairs trained without the original frame")
     s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")

@@ -82,7 +82,7 @@ def evaluate(cfg: RelightEvalConfig, log=print) -> dict:
         ref = ref or label
         models[label] = {"weights": ref} if ref.endswith(".safetensors") else {"model": ref}
     cheap = f"cycles {cfg.spp} spp + OIDN"
-    names = ["unchanged", "analytic", "gradient", cheap, *models]
+    names = ["unchanged", "analytic", "analytic + SS shadows", "gradient", cheap, *models]
     per = {m: {k: [] for k in (*METRICS, "shadow PSNR")} for m in names}
     secs = {m: [] for m in names}
     t_ref, t_cheap, rows = [], [], []
@@ -111,9 +111,10 @@ def evaluate(cfg: RelightEvalConfig, log=print) -> dict:
             imgs["unchanged"] = src.color
             secs["unchanged"].append(time.perf_counter() - t)
             grads = {"grad_a": str(d / "grad_a.exr"), "grad_b": str(d / "grad_b.exr")}
-            for m, kw in (("analytic", {}), ("gradient", grads)):
+            for m, op, kw in (("analytic", "analytic", {}), ("analytic + SS shadows", "shadowed", {}),
+                              ("gradient", "gradient", grads)):
                 t = time.perf_counter()
-                imgs[m] = get_op("relight", m)(src, lighting=lighting, **kw)
+                imgs[m] = get_op("relight", op)(src, lighting=lighting, **kw)
                 secs[m].append(time.perf_counter() - t)
             cheap_ps = read_exr(cheap_path)
             t = time.perf_counter()
@@ -144,7 +145,7 @@ def evaluate(cfg: RelightEvalConfig, log=print) -> dict:
     c16 = float(np.median(t_cheap))
     tr = float(np.median(t_ref))
     extra = {m: {"s/frame": f"{med[m]:.3f}" if m != "unchanged" else "-",
-                 f"x faster than {cheap}": f"{c16 / med[m]:.1f}" if m in models or m in ("analytic", "gradient") else "-"}
+                 f"x faster than {cheap}": f"{c16 / med[m]:.1f}" if m in models or m in ("analytic", "analytic + SS shadows", "gradient") else "-"}
              for m in names}
     head = (f"{len(idx)} held-out scenes x {k_count - 1} target lightings from {root} (dataset seed "
             f"{man.get('config', {}).get('seed')}, {w}x{h}); reference: Cycles {ref_spp} spp + OIDN "

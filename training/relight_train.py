@@ -65,8 +65,11 @@ def clean(ps) -> np.ndarray:
 class SampleStore:
     """Per sample: G-buffer, and per lighting the clean render, analytic buffers and code."""
 
-    def __init__(self, root: Path, indices: list[int], log=print):
+    def __init__(self, root: Path, indices: list[int], log=print, shadows: bool = False):
         from neural_ops.relight import analytic_shading, parse_lighting
+        from neural_ops.relight.screen_space import shadowed_shading
+
+        shade = shadowed_shading if shadows else analytic_shading
 
         self.samples = []
         t0 = time.perf_counter()
@@ -84,7 +87,7 @@ class SampleStore:
                      "seconds": {}}
                 for k, ps in enumerate(lits):
                     light = parse_lighting(json.loads((d / f"lighting_{k}.json").read_text()))
-                    sh = analytic_shading(ps, light)
+                    sh = shade(ps, light)
                     s["lit"].append(clean(ps))
                     s["diff"].append(sh["diffuse"] + sh["background"])
                     s["gloss"].append(sh["glossy"])
@@ -142,12 +145,12 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
     except ValueError as e:
         raise NeuralRenderError(str(e)) from None
     out, train_idx, val_idx = loop.prepare(cfg, log)
-    train_store = SampleStore(Path(cfg.data), train_idx, log)
-    val_store = SampleStore(Path(cfg.data), val_idx, None)
+    train_store = SampleStore(Path(cfg.data), train_idx, log, shadows=cfg.model.shadows)
+    val_store = SampleStore(Path(cfg.data), val_idx, None, shadows=cfg.model.shadows)
     net = RelightNet(cfg.model)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(cfg.seed)
-    log(f"relight model: channels {cfg.model.channels}, condition {cfg.model.condition}, "
+    log(f"relight model: channels {cfg.model.channels}, condition {cfg.model.condition}, shadows {cfg.model.shadows}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store.samples)} training scenes")
 
     def step(lr: float) -> dict:

@@ -90,11 +90,14 @@ def raw_inputs(diffuse: np.ndarray, glossy: np.ndarray, diffuse_color: np.ndarra
 @dataclass
 class RelightConfig:
     """Architecture: U-Net ``channels`` (finest first), lighting ``condition`` (``buffers`` or
-    ``film``) and the size of the lighting code FiLM reads (``lighting_dim``)."""
+    ``film``) and the size of the lighting code FiLM reads (``lighting_dim``). With ``shadows``
+    the analytic buffers it reads (channels 0:6 and 19:22) carry screen-space shadows and ambient
+    occlusion (:func:`~neural_ops.relight.screen_space.shadowed_shading`)."""
 
     channels: list[int] = field(default_factory=lambda: [24, 48, 64, 96])
     condition: str = "buffers"
     lighting_dim: int = 0
+    shadows: bool = False
 
     def check(self) -> None:
         if self.condition not in CONDITIONS:

@@ -113,16 +113,19 @@ def load_relight(model: str = "", weights: str = ""):
                       weights, default=DEFAULT_MODEL)
 
 
-def network_inputs(passes: PassSet, target, source=None, use_source: bool = True) -> np.ndarray:
-    """The raw layout of :mod:`neural_ops.nn.relight` for ``passes`` relit under ``target``."""
+def network_inputs(passes: PassSet, target, source=None, use_source: bool = True, shadows: bool = False) -> np.ndarray:
+    """The raw layout of :mod:`neural_ops.nn.relight` for ``passes`` relit under ``target``
+    (``shadows``: the analytic buffers with screen-space shadows, as the model was trained)."""
     from ..nn.features import depth_feature
     from ..nn.relight import raw_inputs
     from ..relight import analytic_shading
+    from ..relight.screen_space import shadowed_shading
 
-    sh = analytic_shading(passes, target)
+    shade = shadowed_shading if shadows else analytic_shading
+    sh = shade(passes, target)
     src = sa = None
     if use_source and source is not None:
-        src, sa = passes.color, analytic_shading(passes, source)["image"]
+        src, sa = passes.color, shade(passes, source)["image"]
     glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
     return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
                       glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],
@@ -140,7 +143,7 @@ def neural_relight(passes: PassSet, params: RelightParams | None = None, progres
     net, _ = load_relight(p.model, p.weights)
     set_threads()
     target = p.target_lighting()
-    raw = network_inputs(passes, target, p.source(), p.use_source)
+    raw = network_inputs(passes, target, p.source(), p.use_source, shadows=net.cfg.shadows)
     code = torch.from_numpy(lighting_code(target))[None] if net.cfg.condition == "film" else None
     return run_tiled(lambda x: net(x, code), raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
 
@@ -150,6 +153,13 @@ def analytic_relight(passes: PassSet, params: RelightParams | None = None) -> np
 
     p = params or RelightParams()
     return analytic_shading(passes, p.target_lighting())["image"]
+
+
+def shadowed_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:
+    from ..relight.screen_space import shadowed_shading
+
+    p = params or RelightParams()
+    return shadowed_shading(passes, p.target_lighting())["image"]
 
 
 def gradient_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:
@@ -180,6 +190,9 @@ for _spec in (
     OpSpec(kind="relight", name="analytic", label="Analytic re-shading",
            description="SH irradiance from the HDRI + a GGX highlight per light, no shadows (the baseline).",
            fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic"),
+    OpSpec(kind="relight", name="shadowed", label="Analytic + screen-space shadows",
+           description="Analytic re-shading with shadows and ambient occlusion traced through the frame's own depth.",
+           fn=shadowed_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Shadowed"),
     OpSpec(kind="relight", name="gradient", label="Gradient illumination (capture route)",
            description="Albedo, photometric normal and gloss from two spherical-gradient renders, then re-shaded.",
            fn=gradient_relight, params=RelightParams, requires=("Combined", "Position"), pass_name="Relit Gradient"),
