@@ -264,7 +264,7 @@ def cmd_train(args) -> int:
             model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition,
                                 shadows=args.shadows),
             steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
-            source_dropout=args.source_dropout, val_count=args.val_count or 8, seed=args.seed,
+            source_dropout=args.source_dropout, exposure=args.exposure, val_count=args.val_count or 8, seed=args.seed,
             max_samples=args.max_samples)
         tr.train(cfg, log=lambda m: print(m, flush=True))
         return 0
@@ -510,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relight: lighting conditioning, the analytic buffers only or also FiLM from a lighting code")
     s.add_argument("--shadows", action="store_true",
                    help="relight: feed the network analytic buffers with screen-space shadows and ambient occlusion")
+    s.add_argument("--exposure", type=float, default=0.0,
+                   help="relight: random intensity changes of the target and source lighting, +- this many stops")
     s.add_argument("--source-dropout", type=float, default=0.3, help="relight: share of pairs trained without the original frame")
     s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")

@@ -34,8 +34,9 @@ from .losses import l1_msssim
 @dataclass
 class RelightTrainConfig:
     """A relighting training run. ``source_dropout``: share of pairs trained without the
-    original frame (so the model also works when only the G-buffer is given). Other fields as
-    for the CG2Real trainer."""
+    original frame (so the model also works when only the G-buffer is given). ``exposure``:
+    random intensity changes of the target and the source lighting, up to this many stops each
+    way (0: none). Crops are flipped and transposed. Other fields as for the CG2Real trainer."""
 
     data: str
     out: str
@@ -46,6 +47,7 @@ class RelightTrainConfig:
     crop: int = 96
     lr: float = 1e-3
     source_dropout: float = 0.3
+    exposure: float = 0.0
     val_count: int = 8
     val_every: int = 100
     ckpt_every: int = 200
@@ -115,7 +117,15 @@ def make_batch(store: SampleStore, rng, cfg: RelightTrainConfig):
         k = int(rng.integers(k_count))
         j = int(rng.choice([x for x in range(k_count) if x != k]))
         raw, y, code = store.pair(s, k, j, rng.random() >= cfg.source_dropout)
-        raw, y = loop.random_crop(raw, y, rng, cfg.crop)
+        raw, y = loop.random_crop(raw, y, rng, cfg.crop, vflip=True, transpose=True)
+        if cfg.exposure:
+            # Light is linear: the target lighting at another intensity scales its analytic
+            # buffers and the target alike; the source frame and its analytic image likewise.
+            g_t, g_s = (np.float32(2.0 ** v) for v in rng.uniform(-cfg.exposure, cfg.exposure, size=2))
+            raw = np.array(raw, np.float32)
+            raw[..., 0:6] *= g_t
+            raw[..., 16:22] *= g_s
+            y = np.asarray(y) * g_t
         xs.append(np.ascontiguousarray(raw.transpose(2, 0, 1)))
         ys.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
         cs.append(code)
@@ -167,7 +177,7 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
                    metric_label="validation PSNR (dB)")
     card = loop.card("relight", net, _data_summary(Path(cfg.data), train_idx, val_idx),
                      {"loss": "l1msssim", "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr,
-                      "source_dropout": cfg.source_dropout, "target": "Cycles + OIDN (albedo, normal)"}, res)
+                      "source_dropout": cfg.source_dropout, "exposure": cfg.exposure, "target": "Cycles + OIDN (albedo, normal)"}, res)
     save_model(net, card, out / "model.safetensors")
     log(f"exported {out / 'model.safetensors'} (best validation PSNR {res.best['val_psnr']:.2f} dB at step {res.best.get('step')})")
     return card
