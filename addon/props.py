@@ -176,12 +176,12 @@ class NEURAL_PG_relight(bpy.types.PropertyGroup):
     )
     method: EnumProperty(
         name="Method",
-        items=(("neural", "Neural", "Analytic shading corrected by a trained network (shadows, interreflection); "
-                 "no model is shipped yet: set Weights to one you trained"),
+        items=(("neural", "Neural", "Shading with screen-space shadows, corrected by the shipped network "
+                 "(shadows, interreflection, reflections)"),
                ("shadowed", "Analytic + Shadows", "Re-shading from the G-buffer with shadows and ambient occlusion "
                 "traced through the frame's depth (screen space: off-screen occluders are missed)"),
                ("analytic", "Analytic", "Re-shading from the G-buffer alone, no shadows")),
-        default="analytic",
+        default="neural",
     )
     target: EnumProperty(
         name="Target Lighting",
