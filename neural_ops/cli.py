@@ -262,7 +262,7 @@ def cmd_train(args) -> int:
         cfg = tr.RelightTrainConfig(
             data=args.data, out=args.output or "data/runs/relight",
             model=RelightConfig(channels=parse_ints(args.channels or "24,48,64,96", "--channels"), condition=args.condition,
-                                shadows=args.shadows),
+                                shadows=args.shadows, context=args.context),
             steps=args.steps, minutes=args.minutes, batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3,
             source_dropout=args.source_dropout, exposure=args.exposure, val_count=args.val_count or 8, seed=args.seed,
             max_samples=args.max_samples)
@@ -517,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")
     s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
     s.add_argument("--context", action="store_true",
-                   help="cg2real: add the whole-frame global-context branch (per-frame gain and biases)")
+                   help="cg2real, relight: add the whole-frame global-context branch (per-frame gain and biases)")
     s.add_argument("--k", type=int, default=4, help="ibr: source views blended per pixel")
     s.add_argument("--split", action="store_true",
                    help="ibr: blend the view-independent part, predict the glossy part for the target (EffectsNet)")

@@ -21,6 +21,7 @@ import torch
 from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
 from neural_ops.metrics import psnr
+from neural_ops.nn.cg2real import thumbnail
 from neural_ops.nn.denoiser import count_parameters
 from neural_ops.nn.features import depth_feature
 from neural_ops.nn.relight import CODE_DIM, RelightConfig, RelightNet, lighting_code, raw_inputs
@@ -110,13 +111,16 @@ class SampleStore:
 
 
 def make_batch(store: SampleStore, rng, cfg: RelightTrainConfig):
-    xs, ys, cs = [], [], []
+    """Crops of (k -> j) pairs, their targets and lighting codes, and the whole frames'
+    thumbnails (the global-context branch's input; same exposure changes)."""
+    xs, ys, cs, ts = [], [], [], []
     for _ in range(cfg.batch):
         s = store.samples[int(rng.integers(len(store.samples)))]
         k_count = len(s["lit"])
         k = int(rng.integers(k_count))
         j = int(rng.choice([x for x in range(k_count) if x != k]))
         raw, y, code = store.pair(s, k, j, rng.random() >= cfg.source_dropout)
+        thumb = thumbnail(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])[0].numpy() if cfg.model.context else None
         raw, y = loop.random_crop(raw, y, rng, cfg.crop, vflip=True, transpose=True)
         if cfg.exposure:
             # Light is linear: the target lighting at another intensity scales its analytic
@@ -126,10 +130,15 @@ def make_batch(store: SampleStore, rng, cfg: RelightTrainConfig):
             raw[..., 0:6] *= g_t
             raw[..., 16:22] *= g_s
             y = np.asarray(y) * g_t
+            if thumb is not None:
+                thumb[0:6] *= g_t
+                thumb[16:22] *= g_s
         xs.append(np.ascontiguousarray(raw.transpose(2, 0, 1)))
         ys.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
         cs.append(code)
-    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)), torch.from_numpy(np.stack(cs))
+        ts.append(thumb)
+    thumbs = torch.from_numpy(np.stack(ts)) if cfg.model.context else None
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)), torch.from_numpy(np.stack(cs)), thumbs
 
 
 def validate(net: RelightNet, store: SampleStore) -> dict:
@@ -160,12 +169,12 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
     net = RelightNet(cfg.model)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     rng = np.random.default_rng(cfg.seed)
-    log(f"relight model: channels {cfg.model.channels}, condition {cfg.model.condition}, shadows {cfg.model.shadows}, "
+    log(f"relight model: channels {cfg.model.channels}, condition {cfg.model.condition}, shadows {cfg.model.shadows}, context {cfg.model.context}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store.samples)} training scenes")
 
     def step(lr: float) -> dict:
-        x, y, code = make_batch(train_store, rng, cfg)
-        loss = l1_msssim(net(x, code), y)
+        x, y, code, thumbs = make_batch(train_store, rng, cfg)
+        loss = l1_msssim(net(x, code, net.context_of(thumbs) if thumbs is not None else None), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cg2real import _Block
+from .cg2real import _Block, _Context, thumbnail
 
 RAW_CHANNELS = 22
 CONDITIONS = ("buffers", "film")
@@ -92,12 +92,16 @@ class RelightConfig:
     """Architecture: U-Net ``channels`` (finest first), lighting ``condition`` (``buffers`` or
     ``film``) and the size of the lighting code FiLM reads (``lighting_dim``). With ``shadows``
     the analytic buffers it reads (channels 0:6 and 19:22) carry screen-space shadows and ambient
-    occlusion (:func:`~neural_ops.relight.screen_space.shadowed_shading`)."""
+    occlusion (:func:`~neural_ops.relight.screen_space.shadowed_shading`). With ``context`` a
+    branch reads a thumbnail of the whole frame (as the CG2Real generator's): how much darker
+    the rendered frame is than its own analytic image *everywhere* says, e.g., that a ceiling
+    out of view blocks the sky, which no crop can tell."""
 
     channels: list[int] = field(default_factory=lambda: [24, 48, 64, 96])
     condition: str = "buffers"
     lighting_dim: int = 0
     shadows: bool = False
+    context: bool = False
 
     def check(self) -> None:
         if self.condition not in CONDITIONS:
@@ -136,38 +140,60 @@ class RelightNet(nn.Module):
         self.out = nn.Conv2d(ch[0], 6, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.ctx = _Context(n_in, ch[-1], ch[0]) if cfg.context else None
 
     @property
     def multiple(self) -> int:
         return 2 ** (self.levels - 1)
 
-    def forward(self, raw: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+    @staticmethod
+    def features(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(network input, log analytic image) of raw (B, 22, H, W)."""
+        diff, gloss = raw[:, 0:3].clamp(min=0), raw[:, 3:6].clamp(min=0)
+        la = torch.log1p(diff + gloss)
+        src, sa = raw[:, 16:19].clamp(min=0), raw[:, 19:22].clamp(min=0)
+        has_src = (sa.sum(dim=1, keepdim=True) > 0).float()
+        ratio = (torch.log1p(src) - torch.log1p(sa)) * has_src
+        return torch.cat([la, torch.log1p(diff), torch.log1p(gloss), raw[:, 6:16], ratio, has_src], dim=1), la
+
+    def context_of(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """Context vector of whole frames (B, 22, H, W), or None without the branch."""
+        if self.ctx is None:
+            return None
+        return self.ctx(self.features(thumbnail(raw))[0])
+
+    def forward(self, raw: torch.Tensor, code: torch.Tensor | None = None, ctx: torch.Tensor | None = None
+                ) -> torch.Tensor:
         if raw.shape[1] != RAW_CHANNELS:
             raise ValueError(f"expected {RAW_CHANNELS} raw channels, got {raw.shape[1]}")
         if self.cfg.condition == "film" and code is None:
             raise ValueError("this model is FiLM-conditioned: pass the target lighting's code")
+        if self.ctx is not None and ctx is None:
+            ctx = self.context_of(raw)
+        gain = deep = fine = None
+        if ctx is not None:
+            gain, deep, fine = (t[:, :, None, None] for t in torch.split(ctx, self.ctx.split, dim=1))
         h, w = raw.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
         if ph or pw:
             raw = F.pad(raw, [0, pw, 0, ph], mode="replicate")
-        diff, gloss = raw[:, 0:3].clamp(min=0), raw[:, 3:6].clamp(min=0)
-        analytic = diff + gloss
-        la = torch.log1p(analytic)
-        src, sa = raw[:, 16:19].clamp(min=0), raw[:, 19:22].clamp(min=0)
-        has_src = (sa.sum(dim=1, keepdim=True) > 0).float()
-        ratio = (torch.log1p(src) - torch.log1p(sa)) * has_src
-        x = torch.cat([la, torch.log1p(diff), torch.log1p(gloss), raw[:, 6:16], ratio, has_src], dim=1)
+        x, la = self.features(raw)
         skips = []
         for i, enc in enumerate(self.enc):
             x = enc(x if i == 0 else F.max_pool2d(x, 2), None)
             skips.append(x)
         x = self._film(x, code, self.levels - 1)
+        if deep is not None:
+            x = x + deep
         for i in range(self.levels - 2, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = self._film(self.dec[i](torch.cat([x, skips[i]], dim=1), None), code, i)
+        if fine is not None:
+            x = F.relu(x + fine)
         o = self.out(x)
-        out = torch.expm1((la + o[:, 0:3]).clamp(max=30.0)) + o[:, 3:6]
+        log_gain = o[:, 0:3] if gain is None else o[:, 0:3] + gain
+        out = torch.expm1((la + log_gain).clamp(max=30.0)) + o[:, 3:6]
         return out.clamp(min=0)[..., :h, :w]
 
     def _film(self, x: torch.Tensor, code, level: int) -> torch.Tensor:

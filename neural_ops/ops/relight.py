@@ -145,7 +145,9 @@ def neural_relight(passes: PassSet, params: RelightParams | None = None, progres
     target = p.target_lighting()
     raw = network_inputs(passes, target, p.source(), p.use_source, shadows=net.cfg.shadows)
     code = torch.from_numpy(lighting_code(target))[None] if net.cfg.condition == "film" else None
-    return run_tiled(lambda x: net(x, code), raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
+    with torch.inference_mode():  # the whole frame's context, the same for every tile
+        ctx = net.context_of(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])
+    return run_tiled(lambda x: net(x, code, ctx), raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
 
 
 def analytic_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:

@@ -15,9 +15,10 @@ def _raw(h=21, w=18, source=True, seed=0):
                       f(3, 0, 2) if source else None, f(3, 0, 2) if source else None)
 
 
-@pytest.mark.parametrize("condition", ["buffers", "film"])
-def test_untrained_model_returns_the_analytic_image(condition):
-    cfg = RelightConfig(channels=[8, 12, 16], condition=condition, lighting_dim=5 if condition == "film" else 0)
+@pytest.mark.parametrize("condition,context", [("buffers", False), ("film", False), ("buffers", True)])
+def test_untrained_model_returns_the_analytic_image(condition, context):
+    cfg = RelightConfig(channels=[8, 12, 16], condition=condition, lighting_dim=5 if condition == "film" else 0,
+                        context=context)
     net = RelightNet(cfg).eval()
     raw = _raw()
     assert raw.shape == (21, 18, RAW_CHANNELS)
@@ -36,3 +37,36 @@ def test_without_source_the_source_channels_are_zero_and_film_needs_a_code():
         net(torch.zeros(1, RAW_CHANNELS, 8, 8))
     with pytest.raises(ValueError, match="lighting_dim"):
         RelightConfig(condition="film").check()
+
+
+def test_context_reads_the_whole_frame_and_tiles_agree(tmp_path):
+    """A frame that is darker than its analytic image everywhere changes the context; the op
+    gives every tile the whole frame's context, so tiled and whole-frame outputs agree."""
+    from neural_ops import PassSet
+    from neural_ops.nn.weights import save_model
+    from neural_ops.ops import relight as relight_op
+
+    torch.manual_seed(1)
+    net = RelightNet(RelightConfig(channels=[8, 12, 16], context=True)).eval()
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.add_(0.05 * torch.randn_like(prm))
+    raw = torch.from_numpy(_raw(70, 66).transpose(2, 0, 1).copy())[None]
+    dark = raw.clone()
+    dark[:, 16:19] *= 0.1  # the rendered frame, ten times darker than its analytic image
+    with torch.inference_mode():
+        assert not torch.allclose(net.context_of(raw), net.context_of(dark))
+        whole = net(raw)[0].permute(1, 2, 0).numpy()
+    w = save_model(net, {"kind": "relight", "config": net.cfg.to_dict()}, tmp_path / "ctx.safetensors")
+    x = raw[0].permute(1, 2, 0).numpy()
+    orig = relight_op.network_inputs
+    try:
+        relight_op.network_inputs = lambda *a, **k: x  # the op's own inputs are tested elsewhere
+        params = relight_op.RelightParams(weights=str(w), hdri="forest.exr", tile=64)
+        tiled = relight_op.neural_relight(PassSet(source="t"), params)
+        params.tile = 0
+        full = relight_op.neural_relight(PassSet(source="t"), params)
+    finally:
+        relight_op.network_inputs = orig
+    np.testing.assert_allclose(tiled, full, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(full, whole, rtol=1e-4, atol=1e-5)
