@@ -74,3 +74,17 @@ def test_ambient_occlusion_darkens_the_floor_under_the_sphere_only():
     assert ao[floor & (r > 1.5)].mean() > 0.9
     sh = shadowed_shading(ps, Lighting(World(None, strength=1.0), ()))
     assert (sh["image"] <= analytic_shading(ps, Lighting(World(None, strength=1.0), ()))["image"] + 1e-6).all()
+
+
+def test_large_frames_are_traced_on_a_grid_and_interpolated():
+    from neural_ops.relight.screen_space import TraceSettings
+
+    ps, pos, on_sphere = _scene()
+    light = Lighting(World(None, strength=1.0), (Light("POINT", (0.0, 0.0, 3.0), (0.0, 0.0, 0.0), power=100.0),))
+    full = screen_space_visibility(ps, light)
+    coarse = screen_space_visibility(ps, light, TraceSettings(max_pixels=SIZE * SIZE // 4))  # stride 2
+    assert coarse["lights"].shape == full["lights"].shape and coarse["ao"].shape == full["ao"].shape
+    # Same values on the traced grid, close elsewhere (shadow edges move by at most a pixel).
+    np.testing.assert_array_equal(coarse["lights"][:, ::2, ::2], full["lights"][:, ::2, ::2])
+    np.testing.assert_allclose(coarse["ao"][::2, ::2], full["ao"][::2, ::2])
+    assert np.abs(coarse["lights"] - full["lights"]).mean() < 0.05
