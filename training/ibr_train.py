@@ -23,7 +23,6 @@ extra crops per step. One run is one folder, as for every trainer (:mod:`trainin
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 
 from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
-from neural_ops.ibr.cameras import Camera, clean_depth
+from neural_ops.ibr.cameras import Camera, clean_depth, transforms_frames
 from neural_ops.ibr.features import SourceView, blend_features
 from neural_ops.ibr.warp import backward_warp, backward_warp_environment, forward_splat
 from neural_ops.metrics import psnr
@@ -154,19 +153,8 @@ def load_scene(folder: Path) -> list[ViewData]:
     """Every view of a multiview sample, in ``transforms.json`` frame order (without that file:
     the ``r_*.exr`` files in name order, cameras from their sidecars)."""
     folder = Path(folder)
-    tf_path = folder / "transforms.json"
-    if tf_path.exists():
-        try:
-            tf = json.loads(tf_path.read_text())
-            frames = tf["frames"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise PassSetError(f"{tf_path}: unreadable or without frames: {e}") from None
-        views = []
-        for fr in frames:
-            name = fr.get("exr_file_path")
-            if not name:
-                raise PassSetError(f"{tf_path}: frame {fr.get('file_path')} has no exr_file_path")
-            views.append(read_view(folder / name, Camera.from_transforms(fr, tf)))
+    if (folder / "transforms.json").exists():
+        views = [read_view(exr, cam) for cam, exr in transforms_frames(folder)]
     else:
         views = [read_view(p) for p in sorted(folder.glob("r_*.exr"))]
     if len(views) < 2:

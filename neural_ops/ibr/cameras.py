@@ -250,15 +250,9 @@ class Camera:
 View = tuple[Camera, np.ndarray, np.ndarray]
 
 
-def load_views(folder: str | Path) -> list[View]:
-    """The views of a multi-view sample folder (``transforms.json`` + each frame's
-    ``exr_file_path``), in the file's frame order.
-
-    Returns:
-        a list of ``(camera, color (H, W, 3) linear HDR float32, depth (H, W) planar, 0 = miss)``.
-    """
-    from ..exr import read_exr
-
+def transforms_frames(folder: str | Path) -> list[tuple[Camera, Path]]:
+    """``(camera, EXR path)`` of every frame of a multi-view folder's ``transforms.json``, in the
+    file's order (each frame's ``exr_file_path`` holds the HDR colour, depth and other passes)."""
     folder = Path(folder)
     path = folder / "transforms.json"
     try:
@@ -266,14 +260,27 @@ def load_views(folder: str | Path) -> list[View]:
         frames = tf["frames"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PassSetError(f"{path}: unreadable or without frames: {e}") from None
-    views = []
+    out = []
     for fr in frames:
-        cam = Camera.from_transforms(fr, tf)
         name = fr.get("exr_file_path")
         if not name:
             raise PassSetError(f"{path}: frame {fr.get('file_path')} has no exr_file_path (the HDR colour and depth)")
-        ps = read_exr(folder / name, sidecar=False).validate(("Combined", "Depth"))
+        out.append((Camera.from_transforms(fr, tf), folder / name))
+    return out
+
+
+def load_views(folder: str | Path) -> list[View]:
+    """The views of a multi-view sample folder (:func:`transforms_frames`), in the file's order.
+
+    Returns:
+        a list of ``(camera, color (H, W, 3) linear HDR float32, depth (H, W) planar, 0 = miss)``.
+    """
+    from ..exr import read_exr
+
+    views = []
+    for cam, exr in transforms_frames(folder):
+        ps = read_exr(exr, sidecar=False).validate(("Combined", "Depth"))
         if ps.shape != (cam.h, cam.w):
-            raise PassSetError(f"{folder / name} is {ps.shape[1]}x{ps.shape[0]}, transforms.json says {cam.w}x{cam.h}")
+            raise PassSetError(f"{exr} is {ps.shape[1]}x{ps.shape[0]}, transforms.json says {cam.w}x{cam.h}")
         views.append((cam, ps.color.astype(np.float32), clean_depth(ps.get("Depth"))))
     return views
