@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import OpError
 from .cameras import Camera, clean_depth
-from .ulr import _angle, blend_weights
+from .ulr import _angle, blend_weights, target_geometry
 from .warp import REL_TOL, backward_warp, backward_warp_environment, splat_depth
 
 
@@ -177,12 +177,7 @@ def blend_features(target: Camera, sources: Sequence[SourceView | tuple], target
         normal = np.asarray(target_normal, np.float32)[..., :3]
         if normal.shape != (h, w, 3):
             raise OpError(f"target normal must be ({h}, {w}, 3), got {np.shape(target_normal)}")
-    hit = depth > 0
-    pts = target.unproject(depth)
-    ct = target.center
-    _, dirs = target.rays()
-    to_t = pts - ct
-    dist_t = np.linalg.norm(to_t, axis=-1)
+    hit, pts, ct, dirs, to_t, dist_t = target_geometry(target, depth)
     scale = _scene_scale(target, depth, srcs)
 
     colors, valid, penalty, ddiff, direction = [], [], [], [], []

@@ -67,6 +67,18 @@ def blend_weights(penalty: np.ndarray, valid: np.ndarray, k: int, eps: float = E
     return w / np.where(total > 0, total, 1.0)
 
 
+def target_geometry(camera: Camera, depth: np.ndarray):
+    """What the ULR penalties need of the target: ``hit`` (H, W) geometry mask, world points
+    (H, W, 3) at ``depth``, the camera centre (3,), unit ray directions (H, W, 3), the vectors
+    from the centre to the points and their lengths."""
+    hit = depth > 0
+    pts = camera.unproject(depth)
+    ct = camera.center
+    _, dirs = camera.rays()
+    to_t = pts - ct
+    return hit, pts, ct, dirs, to_t, np.linalg.norm(to_t, axis=-1)
+
+
 def ulr_render(target_camera: Camera, sources: Sequence[tuple[Camera, np.ndarray, np.ndarray]],
                target_depth: np.ndarray | None = None, k: int = 4, resolution_weight: float = 0.25,
                rel_tol: float = REL_TOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,12 +127,7 @@ def ulr_render(target_camera: Camera, sources: Sequence[tuple[Camera, np.ndarray
     depth = clean_depth(target_depth)
     if depth.shape != (target_camera.h, target_camera.w):
         raise OpError(f"target depth must be ({target_camera.h}, {target_camera.w}), got {depth.shape}")
-    hit = depth > 0
-    pts = target_camera.unproject(depth)
-    ct = target_camera.center
-    _, dirs = target_camera.rays()
-    to_t = pts - ct
-    dist_t = np.linalg.norm(to_t, axis=-1)
+    hit, pts, ct, dirs, to_t, dist_t = target_geometry(target_camera, depth)
     colors, valid, penalty = [], [], []
     for cam, color, sdepth in sources:
         geo = backward_warp(target_camera, depth, cam, color, sdepth, rel_tol)
