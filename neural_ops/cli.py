@@ -103,6 +103,43 @@ def cmd_ops(args) -> int:
     return 0
 
 
+def cmd_novel_view(args) -> int:
+    import json
+
+    import numpy as np
+
+    from .exr import write_exr
+    from .ibr.novel import render_novel_views, target_cameras
+    from .imageio import to_display, write_png
+    from .passset import PassSet
+
+    tf = Path(args.input)
+    folder = tf.parent if tf.name == "transforms.json" else tf
+    if not (folder / "transforms.json").is_file():
+        raise NeuralRenderError(f"{args.input}: no transforms.json there (a multiview folder from 'neural-render data "
+                                "multiview' or 'export --multiview')")
+    targets = target_cameras(folder, camera=args.camera, transforms=args.transforms)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.method == "learned":
+        _needs_torch("torch")
+    frames = []
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "", k=args.k, log=log):
+        ps = PassSet(source=v.name)
+        ps.add("Combined", np.concatenate([v.image, v.seen[..., None].astype(np.float32)], axis=2), "RGBA")
+        write_exr(ps, out / f"{v.name}.exr", overwrite=True, sidecar=False)
+        write_png(out / f"{v.name}.png", to_display(v.image))
+        c = v.camera
+        frames.append({"file_path": f"{v.name}.png", "exr_file_path": f"{v.name}.exr",
+                       "transform_matrix": np.asarray(c.c2w).tolist(), "fl_x": c.fx, "fl_y": c.fy, "cx": c.cx,
+                       "cy": c.cy, "w": c.w, "h": c.h})
+        print(f"{v.name}: {100 * v.seen.mean():.1f} % of pixels seen by a source view, {v.seconds:.2f} s", flush=True)
+    (out / "transforms.json").write_text(json.dumps({"frames": frames}, indent=1) + "\n")
+    print(f"wrote {len(frames)} view(s) to {out}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from .exr import read_exr
 
@@ -553,6 +590,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model to include, repeatable (default: the shipped one as 'ours')")
     s.add_argument("--max-samples", type=int, default=0)
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("novel-view", help="synthesise new camera views from a multiview folder (learned blending or ULR)")
+    s.add_argument("input", help="a multiview folder's transforms.json (or the folder)")
+    s.add_argument("--camera", help="one target camera, JSON text or file: {\"transform_matrix\": 4x4, optional "
+                   "fl_x, fl_y, cx, cy, w, h} (intrinsics default to the source views')")
+    s.add_argument("--transforms", help="a transforms.json whose frames are the target cameras")
+    s.add_argument("-o", "--output", required=True, help="folder for VIEW.exr (alpha: seen by a source), VIEW.png "
+                   "and transforms.json")
+    s.add_argument("--method", default="auto", choices=["auto", "learned", "ulr"],
+                   help="auto: learned blending when a model is shipped or --weights given, else ULR")
+    s.add_argument("--weights", help="a learned-blending .safetensors you trained")
+    s.add_argument("--k", type=int, default=4, help="source views blended per pixel (ULR)")
+    s.set_defaults(fn=cmd_novel_view)
 
     s = sub.add_parser("info", help="list the passes of an EXR and check them")
     s.add_argument("input")

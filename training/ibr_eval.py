@@ -18,12 +18,12 @@ import numpy as np
 
 from neural_ops.errors import NeuralRenderError
 from neural_ops.ibr.features import blend_features
+from neural_ops.ibr.views import load_scene
 from neural_ops.imageio import side_by_side, to_display, write_png
 from neural_ops.metrics import flip, format_table, psnr, ssim
 from neural_ops.nn.ibr import blend_image, load_blend_model
 
 from .denoise_train import list_samples
-from .ibr_train import load_scene
 
 METRICS = {"PSNR": psnr, "SSIM": ssim, "FLIP": flip}
 #: PSNR over the pixels some source sees: the blending itself, without the holes ULR leaves black.

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neural_ops import PassSetError, read_exr
 from neural_ops.errors import NeuralRenderError
-from neural_ops.ibr.cameras import Camera, clean_depth, transforms_frames
-from neural_ops.ibr.features import SourceView, blend_features
+from neural_ops.ibr.cameras import Camera, clean_depth
+from neural_ops.ibr.features import blend_features
+from neural_ops.ibr.views import ViewData, load_scene
 from neural_ops.ibr.warp import backward_warp, backward_warp_environment, forward_splat
 from neural_ops.metrics import psnr
 from neural_ops.nn.denoiser import count_parameters
@@ -103,63 +103,6 @@ class IbrTrainConfig:
 
 
 # -- data ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class ViewData:
-    """One rendered view: camera, colour (H, W, 3) linear, planar depth (H, W) (0 = miss), world
-    normal (H, W, 3), and the diffuse / glossy light (H, W, 3) when the EXR has their passes."""
-
-    camera: Camera
-    color: np.ndarray
-    depth: np.ndarray
-    normal: np.ndarray | None = None
-    diffuse: np.ndarray | None = None
-    glossy: np.ndarray | None = None
-
-    def source(self) -> SourceView:
-        return SourceView(self.camera, self.color, self.depth, self.diffuse, self.glossy)
-
-
-def _light(ps, kind: str) -> np.ndarray | None:
-    """``Kind Color * (Kind Direct + Kind Indirect)`` (H, W, 3), or None without those passes."""
-    names = [f"{kind} Color", f"{kind} Direct", f"{kind} Indirect"]
-    if not all(n in ps for n in names):
-        return None
-    c, d, i = (ps.get(n)[..., :3] for n in names)
-    return (c * (d + i)).astype(np.float32)
-
-
-def read_view(path: Path, camera: Camera | None = None) -> ViewData:
-    """A view from a multilayer EXR (``Combined`` and ``Depth`` required; ``Normal`` and the
-    diffuse/glossy passes used when present). ``camera`` None: from the EXR's JSON sidecar."""
-    ps = read_exr(path).validate(("Combined", "Depth"))
-    if camera is None:
-        if not ps.meta.get("camera"):
-            raise PassSetError(f"{path}: no camera in its JSON sidecar and no transforms.json entry")
-        camera = Camera.from_sidecar(ps.meta)
-    if ps.shape != (camera.h, camera.w):
-        raise PassSetError(f"{path} is {ps.shape[1]}x{ps.shape[0]}, its camera says {camera.w}x{camera.h}")
-    normal = None
-    for name in ("Normal", "Denoising Normal"):  # Cycles writes both in world space
-        if name in ps:
-            normal = ps.get(name)[..., :3].astype(np.float32)
-            break
-    return ViewData(camera, ps.color[..., :3].astype(np.float32), clean_depth(ps.get("Depth")), normal,
-                    _light(ps, "Diffuse"), _light(ps, "Glossy"))
-
-
-def load_scene(folder: Path) -> list[ViewData]:
-    """Every view of a multiview sample, in ``transforms.json`` frame order (without that file:
-    the ``r_*.exr`` files in name order, cameras from their sidecars)."""
-    folder = Path(folder)
-    if (folder / "transforms.json").exists():
-        views = [read_view(exr, cam) for cam, exr in transforms_frames(folder)]
-    else:
-        views = [read_view(p) for p in sorted(folder.glob("r_*.exr"))]
-    if len(views) < 2:
-        raise PassSetError(f"{folder}: {len(views)} view(s); learned blending needs a target and a source")
-    return views
 
 
 def jitter_camera(camera: Camera, rng: np.random.Generator, degrees: float, shift: float) -> Camera:

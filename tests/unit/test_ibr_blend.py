@@ -12,6 +12,7 @@ import torch
 from neural_ops import OpError, PassSet, write_exr
 from neural_ops.ibr import Camera, backward_warp, ulr_render
 from neural_ops.ibr.features import SourceView, blend_features
+from neural_ops.ibr.views import ViewData, load_scene
 from neural_ops.nn.ibr import (
     SHARED_CHANNELS,
     SLOT_CHANNELS,
@@ -28,7 +29,6 @@ from training.ibr_train import (
     Example,
     ExampleStore,
     IbrTrainConfig,
-    ViewData,
     batch_loss,
     correspondence,
     jitter_camera,
@@ -412,7 +412,7 @@ def test_train_and_evaluate_end_to_end(tmp_path):
     from training.ibr_eval import evaluate
 
     _write_dataset(tmp_path / "data")
-    views = ibr_train.load_scene(tmp_path / "data" / "samples" / "000000")
+    views = load_scene(tmp_path / "data" / "samples" / "000000")
     assert len(views) == 5 and views[0].glossy is not None and views[0].normal is not None
     np.testing.assert_allclose(views[1].glossy, trace(ring_camera(70)).glossy, atol=1e-6)
     cfg = IbrTrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"),

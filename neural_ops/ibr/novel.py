@@ -1,0 +1,134 @@
+"""Novel views from a multi-view folder: the cameras to render, and rendering them.
+
+A folder is what ``neural-render data multiview`` or ``export`` writes: ``transforms.json``
+(nerfstudio convention) with a multilayer EXR per view. Target cameras come from another
+``transforms.json`` (its frames need only ``transform_matrix``; intrinsics default to the
+source folder's) or from one camera given as JSON. Each target's geometry is splatted from the
+sources' depth; then the views are blended by a learned blending model
+(:mod:`neural_ops.nn.ibr`) when one is given or shipped, else by unstructured lumigraph
+rendering.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OpError, PassSetError
+from .cameras import Camera
+from .features import blend_features
+from .views import ViewData, load_scene
+
+METHODS = ("auto", "learned", "ulr")
+
+
+def _source_meta(folder: Path) -> dict:
+    try:
+        tf = json.loads((folder / "transforms.json").read_text())
+    except (OSError, ValueError) as e:
+        raise PassSetError(f"{folder / 'transforms.json'}: unreadable ({e})") from None
+    return {k: v for k, v in tf.items() if k != "frames"}
+
+
+def _as_json(text_or_path: str, what: str):
+    """JSON given inline (starting with ``{`` or ``[``) or as a file path."""
+    try:
+        if text_or_path.lstrip()[:1] in ("{", "["):
+            return json.loads(text_or_path)
+        return json.loads(Path(text_or_path).read_text())
+    except OSError as e:
+        raise OpError(f"{what}: cannot read {text_or_path} ({e.strerror})") from None
+    except ValueError as e:
+        raise OpError(f"{what}: not valid JSON ({e})") from None
+
+
+def target_cameras(source_folder: str | Path, camera: str | None = None, transforms: str | None = None
+                   ) -> list[tuple[str, Camera]]:
+    """``(name, camera)`` of every view to synthesise.
+
+    Args:
+        source_folder: the multi-view folder (its intrinsics are the default).
+        camera: one camera as a JSON string or file: ``{"transform_matrix": 4x4 camera-to-world
+            (Blender / OpenGL axes), optional "fl_x", "fl_y", "cx", "cy", "w", "h" or
+            "camera_angle_x"}``.
+        transforms: a ``transforms.json`` whose frames are the targets.
+    """
+    if (camera is None) == (transforms is None):
+        raise OpError("give the target views as --camera JSON or --transforms FILE (one of the two)")
+    meta = _source_meta(Path(source_folder))
+    if camera is not None:
+        frame = _as_json(camera, "--camera")
+        if not isinstance(frame, dict):
+            raise OpError("--camera: expected a JSON object with 'transform_matrix'")
+        return [("view_0000", Camera.from_transforms(frame, {**meta, **frame}))]
+    tf = _as_json(transforms, "--transforms")
+    frames = tf.get("frames") if isinstance(tf, dict) else None
+    if not frames:
+        raise OpError(f"{transforms}: no frames")
+    top = {**meta, **{k: v for k, v in tf.items() if k != "frames"}}
+    out = []
+    for i, fr in enumerate(frames):
+        name = Path(str(fr.get("file_path") or f"view_{i:04d}")).stem
+        out.append((name, Camera.from_transforms(fr, top)))
+    return out
+
+
+@dataclass
+class NovelView:
+    """One synthesised view: linear HDR image (H, W, 3), pixels some source saw (H, W) bool."""
+
+    name: str
+    camera: Camera
+    image: np.ndarray
+    seen: np.ndarray
+    seconds: float
+
+
+def render_novel_views(source_folder: str | Path, targets: list[tuple[str, Camera]], method: str = "auto",
+                       weights: str = "", model: str = "", k: int = 4,
+                       progress: Callable[[int, int], bool | None] | None = None,
+                       log: Callable[[str], None] | None = None) -> Iterator[NovelView]:
+    """Synthesise each target from the folder's views.
+
+    ``method``: ``learned`` (``weights`` path or shipped ``model``), ``ulr``, or ``auto``
+    (learned when weights are given or a model is shipped, else ULR, and ``log`` says so).
+    ``progress(done, total)`` after each view; returning True cancels (InterruptedError).
+    """
+    import time
+
+    if method not in METHODS:
+        raise OpError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    net = None
+    if method in ("auto", "learned"):
+        from ..nn.weights import available_models
+
+        if method == "learned" or weights or model or available_models("ibr"):
+            from ..nn.ibr import load_blend_model
+
+            net, _ = load_blend_model(weights=weights, model=model or ("default" if not weights else ""))
+        elif log:
+            log("no learned blending model is shipped yet: using unstructured lumigraph rendering (--method ulr)")
+    views: list[ViewData] = load_scene(Path(source_folder))
+    sources = [v.source() for v in views]
+    if net is not None and net.cfg.split and any(s.glossy is None for s in sources):
+        raise PassSetError(f"{source_folder}: this blending model splits glossy light, and the views have no "
+                           "Glossy Color/Direct/Indirect passes")
+    if net is None:
+        sources = [(s.camera, s.color, s.depth) for s in sources]
+    for n, (name, cam) in enumerate(targets):
+        t = time.perf_counter()
+        feats = blend_features(cam, sources, None, k=net.cfg.k if net is not None else k, ulr_k=k)
+        if net is not None:
+            from ..nn.ibr import blend_image
+
+            image = blend_image(net, feats)
+        else:
+            image = feats.ulr
+        yield NovelView(name, cam, np.maximum(image, 0).astype(np.float32), feats.ulr_valid,
+                        time.perf_counter() - t)
+        if progress and progress(n + 1, len(targets)):
+            raise InterruptedError("cancelled")
