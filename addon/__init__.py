@@ -11,9 +11,19 @@ from . import core
 
 core.add_deps_to_path()
 
-from . import nodes, operators, panels, photoreal, preferences, props, relight, render_pass  # noqa: E402
+from . import (  # noqa: E402
+    inbetween,
+    nodes,
+    operators,
+    panels,
+    photoreal,
+    preferences,
+    props,
+    relight,
+    render_pass,
+)
 
-_modules = (props, preferences, nodes, render_pass, photoreal, relight, operators, panels)
+_modules = (props, preferences, nodes, render_pass, photoreal, relight, inbetween, operators, panels)
 
 
 def register():

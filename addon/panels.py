@@ -62,6 +62,7 @@ class NEURAL_PT_render(bpy.types.Panel):
         col.prop(e, "half")
         col.prop(e, "overwrite")
         layout.operator("neural.export_passes", icon="RENDER_STILL")
+        layout.operator("neural.render_inbetween", icon="RENDER_ANIMATION")
         ds = nr.dataset
         col = layout.column(heading="Training Data")
         for prop in ("kind", "directory", "scenes", "seed", "resolution", "spp", "ref_spp"):

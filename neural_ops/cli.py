@@ -245,6 +245,28 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_inbetween(args) -> int:
+    batch = _needs_bpy("addon.batch")
+    ib = _needs_bpy("addon.inbetween")
+    scene = batch.open_blend(args.scene)
+    if args.frames:
+        frames = parse_frames(args.frames)
+        first, last = min(frames), max(frames)
+    else:
+        first, last = scene.frame_start, scene.frame_end
+    cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, every=args.every,
+                             spp=args.spp, method=args.method, weights=args.weights or "", denoise=not args.no_denoise)
+    s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
+               log=lambda m: print(m, flush=True))
+    print(f"\n| frames {first}-{last}, 1 in {args.every} | seconds |\n|---|---:|\n"
+          f"| rendered ({s['rendered']} frames, {args.spp} spp) | {s['render_seconds_per_frame'] * s['rendered']:.1f} |\n"
+          f"| denoised and synthesised ({s['synthesised']} frames) | "
+          f"{s['denoise_seconds'] + s['synth_seconds_per_frame'] * s['synthesised']:.1f} |\n"
+          f"| rendering every frame (estimate) | {s['all_rendered_seconds_estimate']:.1f} |\n"
+          f"\nabout {s['speedup_estimate']:.1f}x faster; frames in {args.output}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     demo = _needs_bpy("addon.demo")
     demo.run(Path(args.output), resolution=args.resolution, spp=args.spp, ref_spp=args.ref_spp, force=args.force)
@@ -590,6 +612,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned model to include, repeatable (default: the shipped one as 'ours')")
     s.add_argument("--max-samples", type=int, default=0)
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("inbetween", help="render 1 frame in N of a .blend's camera animation with Cycles and "
+                       "synthesise the others (bpy)")
+    s.add_argument("scene", help=".blend file")
+    s.add_argument("--every", type=int, default=4, help="render one frame in this many (default 4)")
+    s.add_argument("--frames", help="frame range A-B (default: the scene's)")
+    s.add_argument("--spp", type=int, default=64, help="Cycles samples of the rendered frames")
+    s.add_argument("-o", "--output", required=True, help="folder for frame_NNNN.exr/.png; rerun to resume")
+    s.add_argument("--method", default="auto", choices=["auto", "learned", "ulr"])
+    s.add_argument("--weights", help="a learned-blending .safetensors you trained")
+    s.add_argument("--no-denoise", action="store_true", help="keep the rendered frames' noise (no OIDN)")
+    s.set_defaults(fn=cmd_inbetween)
 
     s = sub.add_parser("novel-view", help="synthesise new camera views from a multiview folder (learned blending or ULR)")
     s.add_argument("input", help="a multiview folder's transforms.json (or the folder)")

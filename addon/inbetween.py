@@ -1,0 +1,229 @@
+"""Render 1 in N: along the scene camera's animation, render every N-th frame with Cycles and
+synthesise the frames between from them (image-based rendering through each rendered frame's
+depth: :mod:`neural_ops.ibr`).
+
+Plain functions on bpy data, shared by the "Render 1 in N" operator and the headless
+``neural-render inbetween`` command. Key frames go to ``OUT/keys/`` (every pass, as ``export``
+writes them) and are reused when the command runs again, so an interrupted job resumes; the
+output sequence ``OUT/frame_NNNN.exr`` (+ PNG) has every frame, rendered or synthesised, with
+alpha 0 where no rendered frame saw the pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from . import bridge, export
+from .core import nops
+
+
+@dataclass
+class InbetweenConfig:
+    """What to render and synthesise.
+
+    Attributes:
+        directory: output folder.
+        first, last: frame range (inclusive).
+        every: render one frame in this many (the last frame is always rendered).
+        spp: Cycles samples per pixel of the rendered frames.
+        method: ``auto`` (learned blending when a model is shipped or ``weights`` given, else
+            ULR), ``learned`` or ``ulr``.
+        weights: a learned-blending ``.safetensors``.
+        sources: rendered frames on each side a synthesised frame is blended from.
+        denoise: run OIDN on the rendered frames first (when pyoidn is installed).
+        seed: Cycles sampling seed (None: the scene's).
+    """
+
+    directory: str
+    first: int
+    last: int
+    every: int = 4
+    spp: int = 64
+    method: str = "auto"
+    weights: str = ""
+    sources: int = 2
+    denoise: bool = True
+    seed: int | None = 0
+    keys: list[int] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.every < 1:
+            raise export.ExportError(f"--every must be >= 1, got {self.every}")
+        if self.last < self.first:
+            raise export.ExportError(f"frame range {self.first}-{self.last} is empty")
+        if self.sources < 1:
+            raise export.ExportError(f"sources must be >= 1, got {self.sources}")
+
+
+def key_frames(first: int, last: int, every: int) -> list[int]:
+    """Every ``every``-th frame from ``first``, and ``last`` (so no frame is extrapolated)."""
+    keys = list(range(first, last + 1, every))
+    if keys[-1] != last:
+        keys.append(last)
+    return keys
+
+
+def _nearest_keys(f: int, keys: list[int], per_side: int) -> list[int]:
+    before = [k for k in keys if k < f][-per_side:]
+    after = [k for k in keys if k > f][:per_side]
+    return before + after
+
+
+def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
+    """Render the key frames (resuming), synthesise the others, write the whole sequence.
+
+    ``progress(done, total, message)`` after each frame; returning True cancels
+    (:class:`InterruptedError`; rendered key frames are kept). Returns a summary with timings.
+    """
+    from neural_ops.exr import read_exr, write_exr
+    from neural_ops.ibr.cameras import Camera
+    from neural_ops.ibr.novel import render_novel_views
+    from neural_ops.imageio import to_display, write_png
+
+    cfg.check()
+    out = Path(bpy.path.abspath(cfg.directory))
+    keys_dir = out / "keys"
+    keys = key_frames(cfg.first, cfg.last, cfg.every)
+    total = cfg.last - cfg.first + 1
+    todo = [k for k in keys if not (keys_dir / f"frame_{k:04d}.exr").exists()]
+    times_path = keys_dir / "times.json"
+    times = _read_times(times_path)
+    done = 0
+    if todo:
+        ecfg = export.ExportConfig(directory=str(keys_dir), spp=cfg.spp, frames=todo, half=False, overwrite=True,
+                                   seed=cfg.seed)
+        views = export.plan_views(scene, ecfg)
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        with export.export_settings(scene, ecfg):
+            for v in views:
+                t = time.perf_counter()
+                export.render_view(scene, v, ecfg)
+                times[str(v.frame)] = time.perf_counter() - t
+                times_path.write_text(json.dumps(times, indent=1) + "\n")
+                done += 1
+                log(f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)")
+                if progress and progress(done, total, f"rendered frame {v.frame}"):
+                    raise InterruptedError("cancelled")
+        export.write_manifest(ecfg, views)
+    render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
+
+    # Every key frame through OIDN once, into the folder the synthesis reads from.
+    src_dir = out / ".sources"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    for k in keys:
+        ps = read_exr(keys_dir / f"frame_{k:04d}.exr")
+        if cfg.denoise and "Denoising Albedo" in ps:
+            from neural_ops.ops.oidn import oidn_denoise, oidn_unavailable
+
+            if not oidn_unavailable():
+                rgb = oidn_denoise(ps)
+                ps.passes["Combined"].pixels[..., :3] = rgb
+        write_exr(ps, src_dir / f"frame_{k:04d}.exr", overwrite=True)
+    denoise_secs = time.perf_counter() - t
+
+    frames_out = []
+    synth_secs = []
+    for k in keys:  # the rendered frames, as they are
+        ps = read_exr(src_dir / f"frame_{k:04d}.exr")
+        _write_frame(out, k, ps.color, np.ones(ps.shape, bool), ps.meta.get("camera"), write_exr, write_png, to_display)
+        frames_out.append(k)
+    for f in range(cfg.first, cfg.last + 1):
+        if f in keys:
+            continue
+        scene.frame_set(f)
+        meta = bridge.camera_meta(scene)
+        camera = Camera.from_sidecar(meta)
+        near = _nearest_keys(f, keys, cfg.sources)
+        folder = _source_folder(src_dir, near)
+        (view,) = render_novel_views(folder, [(f"frame_{f:04d}", camera)], method=cfg.method, weights=cfg.weights,
+                                     log=log if f == cfg.first + 1 else None)
+        synth_secs.append(view.seconds)
+        _write_frame(out, f, view.image, view.seen, meta, write_exr, write_png, to_display)
+        frames_out.append(f)
+        done += 1
+        if progress and progress(done, total, f"synthesised frame {f}"):
+            raise InterruptedError("cancelled")
+    per_render = float(np.mean(render_secs)) if render_secs else 0.0
+    summary = {
+        "frames": total, "rendered": len(keys), "synthesised": total - len(keys), "every": cfg.every,
+        "spp": cfg.spp, "render_seconds_per_frame": per_render, "denoise_seconds": denoise_secs,
+        "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
+    }
+    spent = per_render * len(keys) + denoise_secs + sum(synth_secs)
+    summary["seconds"] = spent
+    summary["all_rendered_seconds_estimate"] = per_render * total
+    summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
+    (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def _read_times(path: Path) -> dict[str, float]:
+    """Seconds each key frame took to render (kept across resumed runs)."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _source_folder(src_dir: Path, keys: list[int]) -> Path:
+    """A ``transforms``-free folder of just these rendered frames (symlinks), which
+    :func:`neural_ops.ibr.views.load_scene` reads through their sidecars."""
+    folder = src_dir / ("use_" + "_".join(str(k) for k in keys))
+    if not folder.exists():
+        folder.mkdir()
+        for i, k in enumerate(keys):
+            for ext in (".exr", ".json"):
+                (folder / f"r_{i:03d}{ext}").symlink_to(src_dir / f"frame_{k:04d}{ext}")
+    return folder
+
+
+def _write_frame(out: Path, f: int, rgb, seen, camera_meta, write_exr, write_png, to_display) -> None:
+    ps = nops.PassSet(source=f"frame {f}", meta={"frame": f, "camera": camera_meta} if camera_meta else {"frame": f})
+    ps.add("Combined", np.concatenate([rgb[..., :3], seen[..., None].astype(np.float32)], axis=2).astype(np.float32),
+           "RGBA")
+    write_exr(ps, out / f"frame_{f:04d}.exr", overwrite=True)
+    write_png(out / f"frame_{f:04d}.png", to_display(rgb[..., :3]))
+
+
+class NEURAL_OT_render_inbetween(bpy.types.Operator):
+    """Render every N-th frame of the scene's frame range with Cycles and synthesise the frames
+    between from them through their depth (1 in N); running it again resumes"""
+
+    bl_idname = "neural.render_inbetween"
+    bl_label = "Render 1 in N"
+
+    every: bpy.props.IntProperty(name="Every", description="Render one frame in this many", default=4, min=1)
+    spp: bpy.props.IntProperty(name="Samples", description="Cycles samples of the rendered frames", default=64, min=1)
+    directory: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//inbetween/")
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self)
+
+    def execute(self, context):
+        scene = context.scene
+        cfg = InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
+                              every=self.every, spp=self.spp)
+        wm = context.window_manager
+        wm.progress_begin(0, cfg.last - cfg.first + 1)
+        frame = scene.frame_current
+        try:
+            s = run(scene, cfg, progress=lambda done, total, msg: wm.progress_update(done), log=print)
+        except nops.NeuralRenderError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        finally:
+            wm.progress_end()
+            scene.frame_set(frame)
+        self.report({"INFO"}, f"{s['frames']} frames in {bpy.path.abspath(self.directory)}: {s['rendered']} rendered, "
+                              f"{s['synthesised']} synthesised, about {s['speedup_estimate']:.1f}x faster than rendering all")
+        return {"FINISHED"}
+
+
+register, unregister = bpy.utils.register_classes_factory((NEURAL_OT_render_inbetween,))
