@@ -412,7 +412,7 @@ def cmd_eval(args) -> int:
         if not args.model:
             models = {("ours" if name == "default" else name): name for name in available_models("ibr")}
         ev.evaluate(args.data, models, args.output or "data/eval/ibr", log=lambda m: print(m, flush=True),
-                    max_samples=args.max_samples)
+                    max_samples=args.max_samples, every=args.every)
         return 0
     if args.kind == "cg2real":
         if not args.data:
@@ -611,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", default=[], metavar="LABEL=NAME|PATH",
                    help="learned model to include, repeatable (default: the shipped one as 'ours')")
     s.add_argument("--max-samples", type=int, default=0)
+    s.add_argument("--every", type=int, default=0,
+                   help="ibr: render 1 in N along each camera move: targets between every N-th view (0: all views)")
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("inbetween", help="render 1 frame in N of a .blend's camera animation with Cycles and "

@@ -3,7 +3,9 @@ lumigraph blending (the baseline) and of learned blending models, each with the 
 G-buffer depth (renderer-aware mode) and with depth splatted from the sources.
 
 Every view of every held-out scene is rendered from the other views and compared with its Cycles
-render. Besides the whole-image metrics, ``seen PSNR`` scores only the pixels some source sees:
+render; with ``every=N`` (render 1 in N along the camera move) only the views between every N-th
+one are targets, each rendered from the nearest rendered views on either side, as ``inbetween``
+does. Besides the whole-image metrics, ``seen PSNR`` scores only the pixels some source sees:
 ULR leaves the others black, so the whole-image numbers mix blending with hole filling.
 Writes ``eval.md``, ``eval.json`` and ``grid.png`` to the output folder.
 """
@@ -36,7 +38,8 @@ def _load(ref: str):
 
 
 def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | None = None, log=print,
-             max_samples: int = 0, max_targets: int = 0, ulr_k: int = 4, grid_rows: int = 4) -> dict:
+             max_samples: int = 0, max_targets: int = 0, ulr_k: int = 4, grid_rows: int = 4, every: int = 0,
+             per_side: int = 2) -> dict:
     """Metrics per method and depth mode, averaged over every (held-out scene, target view).
 
     Args:
@@ -45,6 +48,8 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
         out_dir: folder for ``eval.md``, ``eval.json`` and ``grid.png`` (None: print only).
         max_samples, max_targets: limit the scenes and the target views per scene (0: all).
         ulr_k: sources the ULR baseline blends per pixel.
+        every: 0: each view from all the others; N: the "render 1 in N" protocol above, with
+            ``per_side`` rendered views on each side as sources.
 
     Returns:
         ``{"mean": {row: {metric: value}}, "per_target": ..., "coverage": ..., "seconds": ...}``;
@@ -63,10 +68,22 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     t0 = time.perf_counter()
     for n, i in enumerate(idx):
         views = load_scene(root / "samples" / f"{i:06d}")
-        targets = range(len(views)) if not max_targets else range(min(max_targets, len(views)))
+        if every:
+            keys = list(range(0, len(views), every))
+            if keys[-1] != len(views) - 1:
+                keys.append(len(views) - 1)
+            targets = [t for t in range(len(views)) if t not in keys]
+        else:
+            keys, targets = [], list(range(len(views)))
+        if max_targets:
+            targets = targets[:max_targets]
         for t in targets:
             tv = views[t]
-            sources = [v.source() for j, v in enumerate(views) if j != t]
+            if every:
+                near = [k for k in keys if k < t][-per_side:] + [k for k in keys if k > t][:per_side]
+                sources = [views[j].source() for j in near]
+            else:
+                sources = [v.source() for j, v in enumerate(views) if j != t]
             ref = np.maximum(tv.color, 0)
             imgs = {}
             for d in MODES:
@@ -102,12 +119,13 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     extra = {r: {"coverage": f"{100 * cov[d]:.1f} %", "s/frame": f"{np.median(secs[r]):.3f}"}
              for d in MODES for r in rows if r.endswith(f"({MODES[d]})")}
     h, w = grid[0][-1].shape[:2]
-    head = (f"{len(idx)} held-out scenes, {n_targets} target views from {root} ({w}x{h}); each target "
-            f"rendered from the scene's other views; coverage and seen PSNR: the pixels at least one "
+    protocol = (f"render 1 in {every}: each target from the {per_side} nearest rendered views on each side"
+                if every else "each target rendered from the scene's other views")
+    head = (f"{len(idx)} held-out scenes, {n_targets} target views from {root} ({w}x{h}); {protocol}; coverage and seen PSNR: the pixels at least one "
             f"source sees; s/frame includes building the warped inputs")
     log(head)
     log(format_table(table, extra))
-    results = {"data": str(root), "samples": len(idx), "targets": n_targets, "models": dict(models),
+    results = {"data": str(root), "samples": len(idx), "targets": n_targets, "models": dict(models), "every": every,
                "mean": table, "coverage": cov, "seconds": {r: float(np.median(v)) for r, v in secs.items()},
                "per_target": per}
     if out_dir:

@@ -54,6 +54,12 @@ def test_train_ibr_resumes_and_eval_compares_with_ulr(moves, tmp_path, capsys):
     res = json.loads((out / "eval.json").read_text())
     assert res["targets"] == 5 and any(r.startswith("tiny") for r in res["mean"])
     assert (out / "grid.png").stat().st_size > 1000
+    # Render 1 in 2 along the 5-view move: targets 1 and 3, each from the rendered views around it.
+    assert main(["eval", "ibr", "--data", str(moves), "--model", f"tiny={run / 'model.safetensors'}",
+                 "-o", str(tmp_path / "e2"), "--max-samples", "1", "--every", "2"]) == 0
+    assert "render 1 in 2" in capsys.readouterr().out
+    res2 = json.loads((tmp_path / "e2" / "eval.json").read_text())
+    assert res2["targets"] == 2 and res2["every"] == 2
     # A bad --model spec: one clear line and exit status 2.
     assert main(["eval", "ibr", "--data", str(moves), "--model", "nolabel"]) == 2
     assert "LABEL=NAME|PATH" in capsys.readouterr().err
