@@ -106,9 +106,17 @@ def scene_lighting(scene) -> dict:
     return {"world": world, "lights": lights}
 
 
-def relight_passes(passes, settings, scene, progress=None) -> np.ndarray:
-    """The same call the CLI makes: method + params from the settings."""
-    return nops.get_op("relight", settings.method)(passes, progress=progress, **settings.to_params(scene))
+def relight_passes(passes, settings, scene, progress=None, report=print) -> np.ndarray:
+    """The same call the CLI makes: method + params from the settings. Where the network cannot
+    run (no torch in Blender's Python yet), the analytic + screen-space-shadows method stands in
+    and ``report`` says why, instead of a black pass."""
+    spec = nops.get_op("relight", settings.method)
+    if settings.method == "neural":
+        reason = spec.available()
+        if reason:
+            report(f"Neural relight unavailable ({reason}): using analytic shading with screen-space shadows")
+            spec = nops.get_op("relight", "shadowed")
+    return spec(passes, progress=progress, **settings.to_params(scene))
 
 
 class NEURAL_OT_relight_file(bpy.types.Operator):

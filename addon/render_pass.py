@@ -96,7 +96,7 @@ def _fill_passes(engine):
         if relight is not None and target is not None:
             engine.update_stats("", f"Neural relight ({relight.method}) {layer.name}")
             try:
-                out = relight_passes(passes, relight, scene)
+                out = relight_passes(passes, relight, scene, report=lambda m: engine.report({"WARNING"}, m))
             except Exception as e:  # report and leave the pass black; the other passes stay valid
                 engine.report({"ERROR"}, f"Neural Relit pass failed: {e}")
                 print(f"neural-render: Neural Relit pass failed: {e}")

@@ -121,11 +121,13 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
     from ..relight import analytic_shading
     from ..relight.screen_space import shadowed_shading
 
-    shade = shadowed_shading if shadows else analytic_shading
-    sh = shade(passes, target)
+    sh = shadowed_shading(passes, target) if shadows else analytic_shading(passes, target)
     src = sa = None
     if use_source and source is not None:
-        src, sa = passes.color, shade(passes, source)["image"]
+        # Ambient occlusion depends on the geometry only: traced once for both lightings.
+        sa = (shadowed_shading(passes, source, ao=sh["visibility"]["ao"]) if shadows
+              else analytic_shading(passes, source))["image"]
+        src = passes.color
     glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
     return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
                       glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],

@@ -101,9 +101,10 @@ def _tangent_frame(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, np.cross(n, t)
 
 
-def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: TraceSettings | None = None
-                            ) -> dict[str, np.ndarray]:
-    """Visibility of each light and of the world from every surface pixel.
+def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: TraceSettings | None = None,
+                            ao: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Visibility of each light and of the world from every surface pixel. ``ao``: the ambient
+    occlusion of these passes from an earlier call (it depends on the geometry only), reused.
 
     Returns:
         ``lights``: (L, H, W) in {0, 1}, one map per light of ``lighting`` (1: nothing seen in
@@ -140,6 +141,10 @@ def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: Trace
         vis = np.zeros(len(origin), np.float32)
         vis[facing] = _march(camera, zbuf, origin[facing], d[facing], ln[facing], s.steps, thick)
         out_l[k, idx] = vis
+    if ao is not None:
+        if ao.shape != (h, w):
+            raise OpError(f"ambient occlusion given for {ao.shape[1]}x{ao.shape[0]}, the passes are {w}x{h}")
+        return {"lights": _full(out_l.reshape(-1, gh, gw), stride, h, w), "ao": ao}
     ao = np.ones(gh * gw, np.float32)
     if idx.size:
         t, b = _tangent_frame(n)
@@ -152,11 +157,14 @@ def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: Trace
             acc += _march(camera, zbuf, origin, d.astype(np.float32),
                           np.full(len(origin), s.ao_radius * scale, np.float32), s.ao_steps, thick)
         ao[idx] = acc / s.ao_directions
-    lights, ao = out_l.reshape(-1, gh, gw), ao.reshape(gh, gw)
-    if stride > 1:
-        lights = np.stack([_upsample(v, stride, h, w) for v in lights]) if len(lights) else np.ones((0, h, w), np.float32)
-        ao = _upsample(ao, stride, h, w)
-    return {"lights": lights, "ao": ao}
+    ao = ao.reshape(gh, gw)
+    return {"lights": _full(out_l.reshape(-1, gh, gw), stride, h, w), "ao": _upsample(ao, stride, h, w) if stride > 1 else ao}
+
+
+def _full(lights: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
+    if stride == 1:
+        return lights
+    return np.stack([_upsample(v, stride, h, w) for v in lights]) if len(lights) else np.ones((0, h, w), np.float32)
 
 
 def _upsample(grid: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
@@ -171,12 +179,12 @@ def _upsample(grid: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
     return (top * (1 - fy) + bot * fy).astype(np.float32)
 
 
-def shadowed_shading(passes: PassSet, lighting: Lighting, settings: TraceSettings | None = None
-                     ) -> dict[str, np.ndarray]:
+def shadowed_shading(passes: PassSet, lighting: Lighting, settings: TraceSettings | None = None,
+                     ao: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`~.shading.analytic_shading` with screen-space shadows: each light's diffuse and
     glossy terms times its visibility, the world's times the ambient occlusion. Same keys
     (``diffuse``, ``glossy``, ``background``, ``image``) plus ``visibility`` (the maps above)."""
-    vis = screen_space_visibility(passes, lighting, settings)
+    vis = screen_space_visibility(passes, lighting, settings, ao)
     world = analytic_shading(passes, Lighting(lighting.world, ()))
     ao = vis["ao"][..., None]
     diffuse, glossy = world["diffuse"] * ao, world["glossy"] * ao

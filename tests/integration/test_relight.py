@@ -184,3 +184,26 @@ def test_shipped_model_beats_analytic_reshading_on_a_held_out_scene(tmp_path):
     shadowed = get_op("relight", "shadowed")(src, **kw)
     print(f"PSNR ours {psnr(ours, ref):.2f}, shadowed {psnr(shadowed, ref):.2f}, analytic {psnr(analytic, ref):.2f}")
     assert psnr(ours, ref) > psnr(analytic, ref) + 0.5
+
+
+def test_blender_falls_back_to_shadowed_when_the_network_cannot_run(relight_data, default_scene, registered,
+                                                                     monkeypatch):
+    """No torch in Blender's Python yet: the Neural Relit pass uses analytic shading with
+    screen-space shadows and says why, rather than leaving the pass black."""
+    from addon.relight import relight_passes
+
+    scene = default_scene
+    s = scene.neural_render.relight
+    s.method, s.hdri = "neural", "forest.exr"
+    ps = read_exr(datagen.sample_dir(relight_data, 0) / "lit_0.exr")
+    import dataclasses
+
+    from neural_ops.ops import registry
+
+    spec = dataclasses.replace(get_op("relight", "neural"), available=lambda: "torch is not installed")
+    monkeypatch.setitem(registry._REGISTRY["relight"], "neural", spec)
+    said = []
+    out = relight_passes(ps, s, scene, report=said.append)
+    assert said and "torch is not installed" in said[0]
+    want = get_op("relight", "shadowed")(ps, **s.to_params(scene))
+    assert np.array_equal(out, want)

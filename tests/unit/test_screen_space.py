@@ -88,3 +88,12 @@ def test_large_frames_are_traced_on_a_grid_and_interpolated():
     np.testing.assert_array_equal(coarse["lights"][:, ::2, ::2], full["lights"][:, ::2, ::2])
     np.testing.assert_allclose(coarse["ao"][::2, ::2], full["ao"][::2, ::2])
     assert np.abs(coarse["lights"] - full["lights"]).mean() < 0.05
+
+
+def test_ambient_occlusion_can_be_reused_for_another_lighting():
+    ps, _, _ = _scene()
+    light = Lighting(World(None, strength=1.0), (Light("SUN", (1.0, 1.0, 3.0), (0.0, 0.0, 0.0), power=3.0),))
+    first = shadowed_shading(ps, light)
+    again = shadowed_shading(ps, light, ao=first["visibility"]["ao"])
+    for key in ("diffuse", "glossy", "image"):
+        np.testing.assert_array_equal(first[key], again[key])
