@@ -264,11 +264,7 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
                 fm = sum((a - b).abs().mean() for a, b in zip(fake_feats, real_feats)) / len(real_feats)
                 loss = loss + cfg.fm_weight * fm
                 parts["fm"] = float(fm.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach()), **parts}
+        return {"loss": loop.descend(opt, net, loss), **parts}
 
     sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True,

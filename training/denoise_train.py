@@ -216,11 +216,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     def step(lr: float) -> dict:
         x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
         loss = loss_fn(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach())}
+        return {"loss": loop.descend(opt, net, loss)}
 
     sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_relmse", False, rng=rng,

@@ -354,10 +354,7 @@ def train(cfg: IbrTrainConfig, log=print) -> dict:
 
     def step(lr: float) -> dict:
         loss, logs = batch_loss(net, make_batch(train_store, rng, cfg), cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        loop.descend(opt, net, loss)
         return logs
 
     sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)

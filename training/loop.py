@@ -43,6 +43,19 @@ def random_crop(x, y, rng, crop: int, vflip: bool = False, transpose: bool = Fal
     return x, y
 
 
+def descend(opt, net, loss, clip: float | None = 1.0) -> float:
+    """One optimiser step on ``loss``: clear the gradients, back-propagate, clip the gradient
+    norm of ``net`` (None: no clipping), step. Returns the loss as a float."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    opt.step()
+    return float(loss.detach())
+
+
 @dataclass
 class Schedule:
     """``steps`` in total, or until ``minutes`` of training time (0: no limit); peak ``lr`` after

@@ -175,11 +175,7 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
     def step(lr: float) -> dict:
         x, y, code, thumbs = make_batch(train_store, rng, cfg)
         loss = l1_msssim(net(x, code, net.context_of(thumbs) if thumbs is not None else None), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        return {"loss": float(loss.detach())}
+        return {"loss": loop.descend(opt, net, loss)}
 
     sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True, rng=rng, log=log,
