@@ -185,13 +185,4 @@ def shadowed_shading(passes: PassSet, lighting: Lighting, settings: TraceSetting
     glossy terms times its visibility, the world's times the ambient occlusion. Same keys
     (``diffuse``, ``glossy``, ``background``, ``image``) plus ``visibility`` (the maps above)."""
     vis = screen_space_visibility(passes, lighting, settings, ao)
-    world = analytic_shading(passes, Lighting(lighting.world, ()))
-    ao = vis["ao"][..., None]
-    diffuse, glossy = world["diffuse"] * ao, world["glossy"] * ao
-    for k, light in enumerate(lighting.lights):
-        one = analytic_shading(passes, Lighting(None, (light,)))
-        v = vis["lights"][k][..., None]
-        diffuse = diffuse + one["diffuse"] * v
-        glossy = glossy + one["glossy"] * v
-    return {"diffuse": diffuse, "glossy": glossy, "background": world["background"],
-            "image": diffuse + glossy + world["background"], "visibility": vis}
+    return {**analytic_shading(passes, lighting, visibility=vis), "visibility": vis}

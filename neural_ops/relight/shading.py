@@ -733,8 +733,10 @@ def _gbuffer(passes) -> tuple[dict[str, np.ndarray | None], Mapping[str, Any]]:
 
 def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Lighting,
                      camera_position: Sequence[float] | np.ndarray | None = None,
-                     roughness: float | np.ndarray = DEFAULT_ROUGHNESS) -> dict[str, np.ndarray]:
-    """Shade a G-buffer under ``lighting`` without shadows or interreflections.
+                     roughness: float | np.ndarray = DEFAULT_ROUGHNESS,
+                     visibility: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Shade a G-buffer under ``lighting`` without shadows or interreflections (unless
+    ``visibility`` gives them).
 
     Args:
         passes: a :class:`PassSet` (Cycles EXR) or a dict with ``Normal`` (world space, unit),
@@ -747,6 +749,9 @@ def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Light
             ``camera.matrix_world``. (Orthographic cameras are not handled.)
         roughness: Blender roughness in [0, 1], a scalar or an (H, W[, 1]) map; GGX alpha is
             its square.
+        visibility: optional ``lights`` (L, H, W), one map per light of ``lighting``, and ``ao``
+            (H, W): each light's terms and the world's are weighted by them (screen-space
+            shadows: :mod:`.screen_space`).
 
     Returns:
         ``diffuse``, ``glossy``, ``background`` and ``image = diffuse + glossy + background``:
@@ -781,18 +786,27 @@ def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Light
     glossy_l = np.zeros((len(idx), 3), np.float32)  # glossy radiance with unit reflectance
     v = cam.astype(np.float32) - pos
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    def seen(k=None):
+        """Per surface point (N, 1) weight of light ``k`` or of the world (None); 1 without visibility."""
+        if visibility is None:
+            return np.float32(1.0)
+        vmap = visibility["ao"] if k is None else visibility["lights"][k]
+        return vmap.reshape(-1)[idx, None].astype(np.float32)
+
     world = lighting.world
     if world is not None and world.strength > 0:
-        diffuse_e += irradiance(world_sh(world), n)
+        ao = seen()
+        diffuse_e += irradiance(world_sh(world), n) * ao
         if spec_color is not None:
             env = _world_environment(world)
             refl = 2 * np.einsum("ij,ij->i", n, v)[:, None] * n - v
-            glossy_l += world.strength * _sample_levels(env.levels, refl, rough, world.rotation)
+            glossy_l += world.strength * _sample_levels(env.levels, refl, rough, world.rotation) * ao
     alpha = np.maximum(rough * rough, _MIN_ALPHA)
-    for light in lighting.lights:
+    for k, light in enumerate(lighting.lights):
         if light.power <= 0:
             continue
         to_l, e, widen = _light_incidence(light, pos)
+        e = e * seen(k)
         nl = np.maximum(np.einsum("ij,ij->i", n, to_l), 0.0)
         diffuse_e += e * nl[:, None]
         if spec_color is not None:
