@@ -61,20 +61,6 @@ class InbetweenConfig:
             raise export.ExportError(f"sources must be >= 1, got {self.sources}")
 
 
-def key_frames(first: int, last: int, every: int) -> list[int]:
-    """Every ``every``-th frame from ``first``, and ``last`` (so no frame is extrapolated)."""
-    keys = list(range(first, last + 1, every))
-    if keys[-1] != last:
-        keys.append(last)
-    return keys
-
-
-def _nearest_keys(f: int, keys: list[int], per_side: int) -> list[int]:
-    before = [k for k in keys if k < f][-per_side:]
-    after = [k for k in keys if k > f][:per_side]
-    return before + after
-
-
 def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
     """Render the key frames (resuming), synthesise the others, write the whole sequence.
 
@@ -83,7 +69,8 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
     """
     from neural_ops.exr import read_exr, write_exr
     from neural_ops.ibr.cameras import Camera
-    from neural_ops.ibr.novel import render_novel_views
+    from neural_ops.ibr.novel import blending_model, key_frames, nearest_keys, synthesise
+    from neural_ops.ibr.views import view_from_passes
     from neural_ops.imageio import to_display, write_png
 
     cfg.check()
@@ -113,40 +100,32 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
         export.write_manifest(ecfg, views)
     render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
 
-    # Every key frame through OIDN once, into the folder the synthesis reads from.
-    src_dir = out / ".sources"
-    src_dir.mkdir(parents=True, exist_ok=True)
+    # Every key frame through OIDN once, kept in memory for all the frames it helps synthesise.
     t = time.perf_counter()
+    key_views = {}
     for k in keys:
         ps = read_exr(keys_dir / f"frame_{k:04d}.exr")
         if cfg.denoise and "Denoising Albedo" in ps:
             from neural_ops.ops.oidn import oidn_denoise, oidn_unavailable
 
             if not oidn_unavailable():
-                rgb = oidn_denoise(ps)
-                ps.passes["Combined"].pixels[..., :3] = rgb
-        write_exr(ps, src_dir / f"frame_{k:04d}.exr", overwrite=True)
+                ps.passes["Combined"].pixels[..., :3] = oidn_denoise(ps)
+        key_views[k] = view_from_passes(ps)
+        _write_frame(out, k, key_views[k].color, np.ones(ps.shape, bool), ps.meta.get("camera"), write_exr,
+                     write_png, to_display)
     denoise_secs = time.perf_counter() - t
 
-    frames_out = []
+    net = blending_model(cfg.method, cfg.weights, log=log)
     synth_secs = []
-    for k in keys:  # the rendered frames, as they are
-        ps = read_exr(src_dir / f"frame_{k:04d}.exr")
-        _write_frame(out, k, ps.color, np.ones(ps.shape, bool), ps.meta.get("camera"), write_exr, write_png, to_display)
-        frames_out.append(k)
     for f in range(cfg.first, cfg.last + 1):
-        if f in keys:
+        if f in key_views:
             continue
         scene.frame_set(f)
         meta = bridge.camera_meta(scene)
-        camera = Camera.from_sidecar(meta)
-        near = _nearest_keys(f, keys, cfg.sources)
-        folder = _source_folder(src_dir, near)
-        (view,) = render_novel_views(folder, [(f"frame_{f:04d}", camera)], method=cfg.method, weights=cfg.weights,
-                                     log=log if f == cfg.first + 1 else None)
+        near = [key_views[k] for k in nearest_keys(f, keys, cfg.sources)]
+        view = synthesise(near, f"frame_{f:04d}", Camera.from_sidecar(meta), net)
         synth_secs.append(view.seconds)
         _write_frame(out, f, view.image, view.seen, meta, write_exr, write_png, to_display)
-        frames_out.append(f)
         done += 1
         if progress and progress(done, total, f"synthesised frame {f}"):
             raise InterruptedError("cancelled")
@@ -170,18 +149,6 @@ def _read_times(path: Path) -> dict[str, float]:
         return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
     except (OSError, ValueError, AttributeError):
         return {}
-
-
-def _source_folder(src_dir: Path, keys: list[int]) -> Path:
-    """A ``transforms``-free folder of just these rendered frames (symlinks), which
-    :func:`neural_ops.ibr.views.load_scene` reads through their sidecars."""
-    folder = src_dir / ("use_" + "_".join(str(k) for k in keys))
-    if not folder.exists():
-        folder.mkdir()
-        for i, k in enumerate(keys):
-            for ext in (".exr", ".json"):
-                (folder / f"r_{i:03d}{ext}").symlink_to(src_dir / f"frame_{k:04d}{ext}")
-    return folder
 
 
 def _write_frame(out: Path, f: int, rgb, seen, camera_meta, write_exr, write_png, to_display) -> None:

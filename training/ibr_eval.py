@@ -20,6 +20,7 @@ import numpy as np
 
 from neural_ops.errors import NeuralRenderError
 from neural_ops.ibr.features import blend_features
+from neural_ops.ibr.novel import key_frames, nearest_keys
 from neural_ops.ibr.views import load_scene
 from neural_ops.imageio import side_by_side, to_display, write_png
 from neural_ops.metrics import flip, format_table, psnr, ssim
@@ -69,9 +70,7 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     for n, i in enumerate(idx):
         views = load_scene(root / "samples" / f"{i:06d}")
         if every:
-            keys = list(range(0, len(views), every))
-            if keys[-1] != len(views) - 1:
-                keys.append(len(views) - 1)
+            keys = key_frames(0, len(views) - 1, every)
             targets = [t for t in range(len(views)) if t not in keys]
         else:
             keys, targets = [], list(range(len(views)))
@@ -80,8 +79,7 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
         for t in targets:
             tv = views[t]
             if every:
-                near = [k for k in keys if k < t][-per_side:] + [k for k in keys if k > t][:per_side]
-                sources = [views[j].source() for j in near]
+                sources = [views[j].source() for j in nearest_keys(t, keys, per_side)]
             else:
                 sources = [v.source() for j, v in enumerate(views) if j != t]
             ref = np.maximum(tv.color, 0)

@@ -88,47 +88,74 @@ class NovelView:
     seconds: float
 
 
+def blending_model(method: str = "auto", weights: str = "", model: str = "",
+                   log: Callable[[str], None] | None = None):
+    """The learned blending network ``method`` asks for, or None for ULR.
+
+    ``learned``: ``weights`` (a ``.safetensors``) or the shipped ``model`` (default ``default``);
+    ``ulr``: None; ``auto``: learned when weights are given or a model is shipped, else None, and
+    ``log`` says so.
+    """
+    if method not in METHODS:
+        raise OpError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    if method == "ulr":
+        return None
+    from ..nn.weights import available_models
+
+    if method == "learned" or weights or model or available_models("ibr"):
+        from ..nn.ibr import load_blend_model
+
+        return load_blend_model(weights=weights, model=model or ("default" if not weights else ""))[0]
+    if log:
+        log("no learned blending model is shipped yet: using unstructured lumigraph rendering (--method ulr)")
+    return None
+
+
+def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: int = 4) -> NovelView:
+    """One target view from rendered ``views``: blended by ``net`` (:func:`blending_model`), or
+    by ULR when it is None. The target's geometry is splatted from the views' depth."""
+    import time
+
+    t = time.perf_counter()
+    sources = [v.source() for v in views]
+    if net is not None and net.cfg.split and any(s.glossy is None for s in sources):
+        raise PassSetError("this blending model splits glossy light, and the views have no "
+                           "Glossy Color/Direct/Indirect passes")
+    if net is None:
+        sources = [(s.camera, s.color, s.depth) for s in sources]
+    feats = blend_features(camera, sources, None, k=net.cfg.k if net is not None else k, ulr_k=k)
+    if net is not None:
+        from ..nn.ibr import blend_image
+
+        image = blend_image(net, feats)
+    else:
+        image = feats.ulr
+    return NovelView(name, camera, np.maximum(image, 0).astype(np.float32), feats.ulr_valid, time.perf_counter() - t)
+
+
 def render_novel_views(source_folder: str | Path, targets: list[tuple[str, Camera]], method: str = "auto",
                        weights: str = "", model: str = "", k: int = 4,
                        progress: Callable[[int, int], bool | None] | None = None,
                        log: Callable[[str], None] | None = None) -> Iterator[NovelView]:
-    """Synthesise each target from the folder's views.
-
-    ``method``: ``learned`` (``weights`` path or shipped ``model``), ``ulr``, or ``auto``
-    (learned when weights are given or a model is shipped, else ULR, and ``log`` says so).
-    ``progress(done, total)`` after each view; returning True cancels (InterruptedError).
-    """
-    import time
-
-    if method not in METHODS:
-        raise OpError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
-    net = None
-    if method in ("auto", "learned"):
-        from ..nn.weights import available_models
-
-        if method == "learned" or weights or model or available_models("ibr"):
-            from ..nn.ibr import load_blend_model
-
-            net, _ = load_blend_model(weights=weights, model=model or ("default" if not weights else ""))
-        elif log:
-            log("no learned blending model is shipped yet: using unstructured lumigraph rendering (--method ulr)")
-    views: list[ViewData] = load_scene(Path(source_folder))
-    sources = [v.source() for v in views]
-    if net is not None and net.cfg.split and any(s.glossy is None for s in sources):
-        raise PassSetError(f"{source_folder}: this blending model splits glossy light, and the views have no "
-                           "Glossy Color/Direct/Indirect passes")
-    if net is None:
-        sources = [(s.camera, s.color, s.depth) for s in sources]
+    """Synthesise each target from the folder's views (:func:`blending_model` for ``method``).
+    ``progress(done, total)`` after each view; returning True cancels (InterruptedError)."""
+    net = blending_model(method, weights, model, log)
+    views = load_scene(Path(source_folder))
     for n, (name, cam) in enumerate(targets):
-        t = time.perf_counter()
-        feats = blend_features(cam, sources, None, k=net.cfg.k if net is not None else k, ulr_k=k)
-        if net is not None:
-            from ..nn.ibr import blend_image
-
-            image = blend_image(net, feats)
-        else:
-            image = feats.ulr
-        yield NovelView(name, cam, np.maximum(image, 0).astype(np.float32), feats.ulr_valid,
-                        time.perf_counter() - t)
+        yield synthesise(views, name, cam, net, k)
         if progress and progress(n + 1, len(targets)):
             raise InterruptedError("cancelled")
+
+
+def key_frames(first: int, last: int, every: int) -> list[int]:
+    """Render 1 in N: every ``every``-th frame from ``first``, and ``last`` (so no frame is
+    extrapolated)."""
+    keys = list(range(first, last + 1, every))
+    if keys[-1] != last:
+        keys.append(last)
+    return keys
+
+
+def nearest_keys(f: int, keys: list[int], per_side: int) -> list[int]:
+    """The ``per_side`` key frames before ``f`` and after it (fewer at the ends)."""
+    return [k for k in keys if k < f][-per_side:] + [k for k in keys if k > f][:per_side]

@@ -43,7 +43,13 @@ def _light(ps, kind: str) -> np.ndarray | None:
 def read_view(path: Path, camera: Camera | None = None) -> ViewData:
     """A view from a multilayer EXR (``Combined`` and ``Depth`` required; ``Normal`` and the
     diffuse/glossy passes used when present). ``camera`` None: from the EXR's JSON sidecar."""
-    ps = read_exr(path).validate(("Combined", "Depth"))
+    return view_from_passes(read_exr(path), camera)
+
+
+def view_from_passes(ps, camera: Camera | None = None) -> ViewData:
+    """:func:`read_view` of a pass set already in memory."""
+    path = ps.source
+    ps.validate(("Combined", "Depth"))
     if camera is None:
         if not ps.meta.get("camera"):
             raise PassSetError(f"{path}: no camera in its JSON sidecar and no transforms.json entry")
