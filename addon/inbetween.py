@@ -94,8 +94,10 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
                 times[str(v.frame)] = time.perf_counter() - t
                 times_path.write_text(json.dumps(times, indent=1) + "\n")
                 done += 1
-                log(f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)")
-                if progress and progress(done, total, f"rendered frame {v.frame}"):
+                msg = f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)"
+                if progress is None:
+                    log(msg)
+                elif progress(done, total, msg):
                     raise InterruptedError("cancelled")
         export.write_manifest(ecfg, views)
     render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
