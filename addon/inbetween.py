@@ -67,11 +67,10 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
     ``progress(done, total, message)`` after each frame; returning True cancels
     (:class:`InterruptedError`; rendered key frames are kept). Returns a summary with timings.
     """
-    from neural_ops.exr import read_exr, write_exr
+    from neural_ops.exr import read_exr
     from neural_ops.ibr.cameras import Camera
     from neural_ops.ibr.novel import blending_model, key_frames, nearest_keys, synthesise
     from neural_ops.ibr.views import view_from_passes
-    from neural_ops.imageio import to_display, write_png
 
     cfg.check()
     out = Path(bpy.path.abspath(cfg.directory))
@@ -113,8 +112,7 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
             if not oidn_unavailable():
                 ps.passes["Combined"].pixels[..., :3] = oidn_denoise(ps)
         key_views[k] = view_from_passes(ps)
-        _write_frame(out, k, key_views[k].color, np.ones(ps.shape, bool), ps.meta.get("camera"), write_exr,
-                     write_png, to_display)
+        _write_frame(out, k, key_views[k].color, np.ones(ps.shape, bool), ps.meta.get("camera"))
     denoise_secs = time.perf_counter() - t
 
     net = blending_model(cfg.method, cfg.weights, log=log)
@@ -127,7 +125,7 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
         near = [key_views[k] for k in nearest_keys(f, keys, cfg.sources)]
         view = synthesise(near, f"frame_{f:04d}", Camera.from_sidecar(meta), net)
         synth_secs.append(view.seconds)
-        _write_frame(out, f, view.image, view.seen, meta, write_exr, write_png, to_display)
+        _write_frame(out, f, view.image, view.seen, meta)
         done += 1
         if progress and progress(done, total, f"synthesised frame {f}"):
             raise InterruptedError("cancelled")
@@ -153,7 +151,10 @@ def _read_times(path: Path) -> dict[str, float]:
         return {}
 
 
-def _write_frame(out: Path, f: int, rgb, seen, camera_meta, write_exr, write_png, to_display) -> None:
+def _write_frame(out: Path, f: int, rgb, seen, camera_meta) -> None:
+    from neural_ops.exr import write_exr
+    from neural_ops.imageio import to_display, write_png
+
     ps = nops.PassSet(source=f"frame {f}", meta={"frame": f, "camera": camera_meta} if camera_meta else {"frame": f})
     ps.add("Combined", np.concatenate([rgb[..., :3], seen[..., None].astype(np.float32)], axis=2).astype(np.float32),
            "RGBA")
