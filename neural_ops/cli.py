@@ -339,7 +339,7 @@ def cmd_train(args) -> int:
         cfg = tr.IbrTrainConfig(
             data=args.data, out=args.output or "data/runs/ibr", model=model, steps=args.steps, minutes=args.minutes,
             batch=args.batch or 8, crop=args.crop or 64, lr=args.lr or 1e-3, depth=args.depth,
-            temporal_weight=args.temporal_weight, val_count=args.val_count or 4, seed=args.seed,
+            temporal_weight=args.temporal_weight, every=args.every, val_count=args.val_count or 4, seed=args.seed,
             max_samples=args.max_samples)
         tr.train(cfg, log=lambda m: print(m, flush=True))
         return 0
@@ -585,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the sources, or both")
     s.add_argument("--temporal-weight", type=float, default=0.5,
                    help="ibr: weight of the two-frame temporal consistency term (0: off)")
+    s.add_argument("--every", type=int, default=0,
+                   help="ibr: train for render 1 in N (sources: the nearest rendered views on each side of the "
+                        "target, as inbetween uses them); 0: all the other views")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")

@@ -7,6 +7,10 @@ render; with ``every=N`` (render 1 in N along the camera move) only the views be
 one are targets, each rendered from the nearest rendered views on either side, as ``inbetween``
 does. Besides the whole-image metrics, ``seen PSNR`` scores only the pixels some source sees:
 ULR leaves the others black, so the whole-image numbers mix blending with hole filling.
+Flicker: along each scene's camera move, the mean absolute difference between the synthesised
+sequence's frame-to-frame change and the rendered sequence's (display values, the previous frame
+reprojected through the known depth), as ``eval temporal`` measures it for the denoiser; under
+``every=N`` the rendered key frames are part of the synthesised sequence, as in ``inbetween``.
 Writes ``eval.md``, ``eval.json`` and ``grid.png`` to the output folder.
 """
 
@@ -21,17 +25,45 @@ import numpy as np
 from neural_ops.errors import NeuralRenderError
 from neural_ops.ibr.features import blend_features
 from neural_ops.ibr.novel import key_frames, nearest_keys
-from neural_ops.ibr.views import load_scene
+from neural_ops.ibr.views import ViewData, load_scene
 from neural_ops.imageio import side_by_side, to_display, write_png
-from neural_ops.metrics import flip, format_table, psnr, ssim
+from neural_ops.metrics import flip, format_table, psnr, srgb_encode, ssim
 from neural_ops.nn.ibr import blend_image, load_blend_model
+from neural_ops.temporal import bilinear
 
 from .denoise_train import list_samples
+from .ibr_train import correspondence
 
 METRICS = {"PSNR": psnr, "SSIM": ssim, "FLIP": flip}
+FLICKER = "flicker"
 #: PSNR over the pixels some source sees: the blending itself, without the holes ULR leaves black.
 SEEN = "seen PSNR"
 MODES = {"gbuffer": "G-buffer depth", "splat": "splatted depth"}
+
+
+def reprojections(views: list[ViewData]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Per view t >= 1: where its pixels were in view t - 1, as (x, y, valid) for
+    :func:`neural_ops.temporal.bilinear` (depth-tested through the views' own depth)."""
+    out: list = [None]
+    for t in range(1, len(views)):
+        uv, ok = correspondence(views[t].camera, views[t].depth, views[t - 1].camera, views[t - 1].depth)
+        uv = np.where(ok[..., None], uv, 0.5)
+        out.append((uv[..., 0] - 0.5, uv[..., 1] - 0.5, ok))
+    return out
+
+
+def sequence_flicker(frames: list[np.ndarray], reference: list[np.ndarray], reproj: list) -> float:
+    """Mean |d_t - d_t(reference)| of display values, d_t = frame t minus frame t - 1 reprojected
+    into t, over the pixels both frames see (``reproj`` from :func:`reprojections`)."""
+    diffs = []
+    for t in range(1, len(frames)):
+        x, y, ok = reproj[t]
+        if not ok.any():
+            continue
+        d = srgb_encode(frames[t]) - bilinear(srgb_encode(frames[t - 1]), x, y)[0]
+        r = srgb_encode(reference[t]) - bilinear(srgb_encode(reference[t - 1]), x, y)[0]
+        diffs.append(np.abs(d - r)[ok].ravel())
+    return float(np.concatenate(diffs).mean()) if diffs else float("nan")
 
 
 def _load(ref: str):
@@ -63,6 +95,7 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     nets = {label: _load(ref)[0] for label, ref in models.items()}
     rows = [f"{m} ({MODES[d]})" for d in MODES for m in ("ULR", *nets)]
     per = {r: {k: [] for k in (*METRICS, SEEN)} for r in rows}
+    flick = {r: [] for r in rows}
     secs = {r: [] for r in rows}
     coverage = {d: [] for d in MODES}
     grid, n_targets = [], 0
@@ -76,6 +109,9 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
             keys, targets = [], list(range(len(views)))
         if max_targets:
             targets = targets[:max_targets]
+        refs = [np.maximum(v.color, 0) for v in views]
+        # The sequence each row gives along the move: rendered key frames, synthesised targets.
+        seqs = {r: list(refs) for r in rows}
         for t in targets:
             tv = views[t]
             if every:
@@ -100,6 +136,7 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
                     row = f"{label} ({MODES[d]})"
                     secs[row].append(build[k] + time.perf_counter() - tt)
                     imgs[row] = img
+                    seqs[row][t] = np.maximum(img, 0)
                     for name, fn in METRICS.items():
                         per[row][name].append(fn(img, ref))
                     seen = f.ulr_valid
@@ -108,11 +145,18 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
             n_targets += 1
             if len(grid) < grid_rows:
                 grid.append([imgs[r] for r in rows] + [ref])
+        if not max_targets and len(views) > 1:
+            reproj = reprojections(views)
+            for r in rows:
+                flick[r].append(sequence_flicker(seqs[r], refs, reproj))
         if log and (n + 1) % 4 == 0:
             log(f"  {n + 1}/{len(idx)} scenes ({time.perf_counter() - t0:.0f} s)")
     if not n_targets:
         raise NeuralRenderError(f"{root}: no target views to evaluate")
     table = {r: {k: float(np.nanmean(v)) for k, v in vals.items()} for r, vals in per.items()}
+    if all(flick.values()):
+        for r in rows:
+            table[r][FLICKER] = float(np.nanmean(flick[r]))
     cov = {d: float(np.mean(v)) for d, v in coverage.items()}
     extra = {r: {"coverage": f"{100 * cov[d]:.1f} %", "s/frame": f"{np.median(secs[r]):.3f}"}
              for d in MODES for r in rows if r.endswith(f"({MODES[d]})")}
@@ -120,7 +164,9 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     protocol = (f"render 1 in {every}: each target from the {per_side} nearest rendered views on each side"
                 if every else "each target rendered from the scene's other views")
     head = (f"{len(idx)} held-out scenes, {n_targets} target views from {root} ({w}x{h}); {protocol}; coverage and seen PSNR: the pixels at least one "
-            f"source sees; s/frame includes building the warped inputs")
+            f"source sees; s/frame includes building the warped inputs"
+            + ("; flicker: mean |frame-to-frame change - the rendered move's| (display values) along each "
+               "camera move" if all(flick.values()) else ""))
     log(head)
     log(format_table(table, extra))
     results = {"data": str(root), "samples": len(idx), "targets": n_targets, "models": dict(models), "every": every,

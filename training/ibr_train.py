@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from neural_ops.errors import NeuralRenderError
 from neural_ops.ibr.cameras import Camera, clean_depth
 from neural_ops.ibr.features import blend_features
+from neural_ops.ibr.novel import key_frames, nearest_keys
 from neural_ops.ibr.views import ViewData, load_scene
 from neural_ops.ibr.warp import backward_warp, backward_warp_environment, forward_splat
 from neural_ops.metrics import psnr
@@ -64,6 +65,11 @@ class IbrTrainConfig:
         jitter_shift: its translation, as a share of the scene's typical depth.
         glossy_weight: split models: weight of the glossy-part L1 against the target's glossy pass.
         max_targets: target views per scene (0: every view).
+        every, per_side: 0: each target's sources are all the scene's other views (novel views from
+            a multiview folder). N: "render 1 in N", as ``inbetween`` and ``eval ibr --every`` use
+            it: the sources are the ``per_side`` nearest key views on each side, the keys every
+            N-th view with the target at a random place between two of them (validation: the
+            keys of :func:`neural_ops.ibr.novel.key_frames`, non-key targets only).
         Others as for the other trainers.
     """
 
@@ -83,6 +89,8 @@ class IbrTrainConfig:
     jitter_shift: float = 0.01
     glossy_weight: float = 0.5
     max_targets: int = 0
+    every: int = 0
+    per_side: int = 2
     val_count: int = 4
     val_every: int = 100
     ckpt_every: int = 200
@@ -98,6 +106,8 @@ class IbrTrainConfig:
             raise NeuralRenderError(f"unknown depth mode '{self.depth}' (choose from {', '.join(DEPTH_MODES)})")
         if self.batch < 1 or self.crop < 16:
             raise NeuralRenderError(f"need batch >= 1 and crop >= 16, got {self.batch} and {self.crop}")
+        if self.every < 0 or self.every == 1 or self.per_side < 1:
+            raise NeuralRenderError(f"need every = 0 or >= 2 and per_side >= 1, got {self.every} and {self.per_side}")
         if self.temporal_weight < 0 or not 0 <= self.temporal_share <= 1 or self.temporal_batch < 0:
             raise NeuralRenderError("need temporal_weight >= 0, temporal_share in [0, 1] and temporal_batch >= 0")
 
@@ -141,6 +151,20 @@ def correspondence(target: Camera, target_depth: np.ndarray, other: Camera,
     return np.where(valid[..., None], uv, np.nan).astype(np.float32), valid
 
 
+def sparse_sources(n_views: int, t: int, every: int, per_side: int,
+                   rng: np.random.Generator | None = None) -> list[int]:
+    """Render 1 in ``every`` along a move of ``n_views`` views: the source views of target ``t``,
+    the ``per_side`` nearest key views on each side. The keys are
+    :func:`neural_ops.ibr.novel.key_frames` (what ``inbetween`` renders); with ``rng`` they are
+    every ``every``-th view placed so that ``t`` falls at a random place between two of them."""
+    if rng is None:
+        keys = key_frames(0, n_views - 1, every)
+    else:
+        phase = t - int(rng.integers(1, every))
+        keys = [j for j in range(n_views) if (j - phase) % every == 0]
+    return nearest_keys(t, [k for k in keys if k != t], per_side)
+
+
 @dataclass
 class Example:
     """One (scene, target view) with its inputs (float16, channels first) and the target.
@@ -159,8 +183,10 @@ class Example:
 
 
 def make_example(views: list[ViewData], t: int, k: int, mode: str, key=(0, 0),
-                 jitter: tuple[np.random.Generator, float, float] | None = None) -> Example:
-    """The example with view ``t`` as target and the others as sources.
+                 jitter: tuple[np.random.Generator, float, float] | None = None,
+                 source_views: list[int] | None = None) -> Example:
+    """The example with view ``t`` as target and the views ``source_views`` (default: all the
+    others) as sources.
 
     Args:
         mode: ``gbuffer`` (the target's depth and normal are known) or ``splat``.
@@ -168,7 +194,9 @@ def make_example(views: list[ViewData], t: int, k: int, mode: str, key=(0, 0),
             to also build a jittered camera's inputs for the temporal term.
     """
     tv = views[t]
-    sources = [v.source() for i, v in enumerate(views) if i != t]
+    if source_views is None:
+        source_views = [i for i in range(len(views)) if i != t]
+    sources = [views[i].source() for i in source_views]
     aware = mode == "gbuffer"
     feats = blend_features(tv.camera, sources, tv.depth if aware else None, k=k,
                            target_normal=tv.normal if aware else None)
@@ -202,15 +230,20 @@ class ExampleStore:
         for n, i in enumerate(indices):
             d = Path(root) / "samples" / f"{i:06d}"
             views = load_scene(d)
-            targets = range(len(views)) if not cfg.max_targets else range(min(cfg.max_targets, len(views)))
+            targets = list(range(len(views)))
+            if cfg.every and not train:
+                targets = [t for t in targets if t not in key_frames(0, len(views) - 1, cfg.every)]
+            if cfg.max_targets:
+                targets = targets[: cfg.max_targets]
             for t in targets:
+                srcs = sparse_sources(len(views), t, cfg.every, cfg.per_side, rng if train else None) if cfg.every else None
                 modes = [cfg.depth] if cfg.depth != "mixed" else (
                     [("gbuffer", "splat")[int(rng.integers(2))]] if train else ["gbuffer", "splat"])
                 for mode in modes:
                     jit = None
                     if train and cfg.temporal_weight > 0 and rng.random() < cfg.temporal_share:
                         jit = (rng, cfg.jitter_degrees, cfg.jitter_shift)
-                    self.examples.append(make_example(views, t, cfg.model.k, mode, (i, t), jit))
+                    self.examples.append(make_example(views, t, cfg.model.k, mode, (i, t), jit, srcs))
             if log and ((n + 1) % 10 == 0 or n + 1 == len(indices)):
                 log(f"  built inputs of {n + 1}/{len(indices)} scenes ({time.perf_counter() - t0:.0f} s, "
                     f"{self.nbytes() / 2**20:.0f} MiB)")
@@ -366,7 +399,8 @@ def train(cfg: IbrTrainConfig, log=print) -> dict:
                       "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "depth": cfg.depth,
                       "temporal_weight": cfg.temporal_weight, "temporal_share": cfg.temporal_share,
                       "jitter_degrees": cfg.jitter_degrees, "jitter_shift": cfg.jitter_shift,
-                      "glossy_weight": cfg.glossy_weight, "target": "the held-out view's Cycles render"}, res)
+                      "glossy_weight": cfg.glossy_weight, "every": cfg.every, "per_side": cfg.per_side,
+                      "target": "the held-out view's Cycles render"}, res)
     card["validation"]["val_psnr_ulr"] = base
     save_model(net, card, out / "model.safetensors")
     log(f"exported {out / 'model.safetensors'} (best validation PSNR {res.best['val_psnr']:.2f} dB at step "

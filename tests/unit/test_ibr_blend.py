@@ -436,6 +436,44 @@ def test_train_and_evaluate_end_to_end(tmp_path):
     assert res["mean"]["ULR (G-buffer depth)"]["seen PSNR"] > 20  # where sources see, ULR is good
     assert (tmp_path / "eval" / "eval.md").exists() and (tmp_path / "eval" / "grid.png").exists()
     assert any("| method |" in m for m in lines)
+    # Render 1 in 2, trained and evaluated that way: the flicker of the synthesised move is reported.
+    cfg.every, cfg.out, cfg.max_targets = 2, str(tmp_path / "run2"), 0
+    assert ibr_train.train(cfg, log=lambda m: None)["train"]["every"] == 2
+    res = evaluate(tmp_path / "data", {"tiny": str(tmp_path / "run2" / "model.safetensors")}, None,
+                   log=lines.append, max_samples=1, every=2)
+    assert res["targets"] == 2 and all(np.isfinite(v["flicker"]) and v["flicker"] > 0 for v in res["mean"].values())
+
+
+def test_render_one_in_n_sources():
+    from training.ibr_train import sparse_sources
+
+    # Evaluation / inbetween keys of 9 views, 1 in 4: 0, 4, 8.
+    assert sparse_sources(9, 5, 4, 2) == [0, 4, 8]
+    assert sparse_sources(9, 1, 4, 1) == [0, 4]
+    rng = np.random.default_rng(0)
+    seen_phases = set()
+    for _ in range(50):
+        src = sparse_sources(12, 6, 4, 2, rng)
+        assert 6 not in src and len({(j - src[0]) % 4 for j in src}) == 1  # keys 4 apart
+        before, after = [j for j in src if j < 6], [j for j in src if j > 6]
+        assert 1 <= len(before) <= 2 and 1 <= len(after) <= 2 and after[0] - before[-1] == 4
+        seen_phases.add(6 - before[-1])
+    assert seen_phases == {1, 2, 3}  # the target falls anywhere between two keys
+
+
+def test_flicker_is_zero_for_the_rendered_move_and_grows_with_a_changed_frame(views):
+    from training.ibr_eval import reprojections, sequence_flicker
+
+    move = [trace(ring_camera(a)) for a in (0, 8, 16, 24)]
+    refs = [v.color for v in move]
+    reproj = reprojections(move)
+    assert reproj[0] is None and all(r[2].mean() > 0.5 for r in reproj[1:])  # neighbours overlap
+    assert sequence_flicker(refs, refs, reproj) == 0.0
+    brighter = [r * (1.3 if i == 2 else 1.0) for i, r in enumerate(refs)]
+    f1 = sequence_flicker(brighter, refs, reproj)
+    assert f1 > 0.02
+    # The whole sequence brighter by the same factor changes frames but hardly flickers.
+    assert sequence_flicker([r * 1.3 for r in refs], refs, reproj) < 0.3 * f1
 
 
 def test_train_config_checks():
@@ -445,3 +483,5 @@ def test_train_config_checks():
         IbrTrainConfig(data="", out="", depth="lidar").check()
     with pytest.raises(NeuralRenderError, match="k"):
         IbrTrainConfig(data="", out="", model=BlendConfig(k=0)).check()
+    with pytest.raises(NeuralRenderError, match="every"):
+        IbrTrainConfig(data="", out="", every=1).check()
