@@ -12,8 +12,10 @@ from . import core
 core.add_deps_to_path()
 
 from . import (  # noqa: E402
+    helper_scene,
     inbetween,
     nodes,
+    novel_view,
     operators,
     panels,
     photoreal,
@@ -23,7 +25,9 @@ from . import (  # noqa: E402
     render_pass,
 )
 
-_modules = (props, preferences, nodes, render_pass, photoreal, relight, inbetween, operators, panels)
+# photoreal and novel_view only declare their helper-scene features; helper_scene registers their engines.
+_modules = (props, preferences, nodes, render_pass, helper_scene, relight, inbetween, operators, panels)
+_features = (photoreal, novel_view)
 
 
 def register():

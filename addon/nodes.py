@@ -14,6 +14,7 @@ from .props import NEURAL_PG_denoise, NEURAL_PG_relight
 
 DENOISE_GROUP = ".Neural Denoise"
 PHOTOREAL_GROUP = ".Neural Photoreal"
+NOVEL_VIEW_GROUP = ".Neural Novel View"
 RELIGHT_GROUP = ".Neural Relight"
 
 
@@ -84,6 +85,24 @@ class NeuralPhotorealNode(bpy.types.CompositorNodeCustomGroup):
         pr.draw(layout)
 
 
+class NeuralNovelViewNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Novel View: 'Image' is the scene's own render, 'Novel View' the helper scene's Render
+    Layers image (the camera's view synthesised from a multiview folder); enabling Neural Novel
+    View on the scene wires both."""
+
+    bl_idname = "NeuralNovelViewNode"
+    bl_label = "Neural Novel View"
+    bl_icon = "VIEW_CAMERA"
+
+    def init(self, context):
+        self.node_tree = _mix_group(NOVEL_VIEW_GROUP, "Novel View")
+
+    def draw_buttons(self, context, layout):
+        nv = context.scene.neural_render.novel_view
+        layout.prop(nv, "enabled")
+        nv.draw(layout)
+
+
 class NeuralRelightNode(bpy.types.CompositorNodeCustomGroup):
     """Neural Relight: wire Render Layers 'Image' and 'Neural Relit' in; the settings choose the target lighting."""
 
@@ -112,7 +131,7 @@ class NODE_MT_neural_add(bpy.types.Menu):
     bl_label = "Neural"
 
     def draw(self, context):
-        for cls in (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode):
+        for cls in NODE_CLASSES:
             op = self.layout.operator("node.add_node", text=cls.bl_label)
             op.type = cls.bl_idname
             op.use_transform = True
@@ -123,8 +142,8 @@ def _draw_add_menu(self, context):
         self.layout.menu(NODE_MT_neural_add.bl_idname)
 
 
-NODE_CLASSES = (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode)
-classes = (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode, NODE_MT_neural_add)
+NODE_CLASSES = (NeuralDenoiseNode, NeuralPhotorealNode, NeuralRelightNode, NeuralNovelViewNode)
+classes = (*NODE_CLASSES, NODE_MT_neural_add)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 ADD_MENU = "NODE_MT_compositor_node_add_all"

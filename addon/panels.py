@@ -50,6 +50,12 @@ class NEURAL_PT_render(bpy.types.Panel):
         sub = col.column()
         sub.active = pr.enabled
         pr.draw(sub)
+        nv = nr.novel_view
+        col = layout.column(heading="Novel View")
+        col.prop(nv, "enabled")
+        sub = col.column()
+        sub.active = nv.enabled
+        nv.draw(sub)
         e = nr.export
         col = layout.column(heading="Export")
         col.prop(e, "directory")

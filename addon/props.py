@@ -103,14 +103,16 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         return {}
 
 
-def _photoreal_toggle(self, context):
-    from . import photoreal
+def _helper_toggle(module: str):
+    """The ``update`` of a helper-scene feature's ``enabled``: adds or removes its helper scene and nodes."""
 
-    scene = self.id_data
-    if self.enabled:
-        photoreal.enable(scene)
-    else:
-        photoreal.disable(scene)
+    def update(self, context):
+        import importlib
+
+        feature = importlib.import_module(f"{__package__}.{module}")
+        (feature.enable if self.enabled else feature.disable)(self.id_data)
+
+    return update
 
 
 class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
@@ -121,7 +123,7 @@ class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
         description="Translate each render of this scene to the path-traced look: adds a helper scene, a second "
         "Render Layers node and a Neural Photoreal node to the compositor (F12, animations and batch renders)",
         default=False,
-        update=_photoreal_toggle,
+        update=_helper_toggle("photoreal"),
     )
     model_weights: StringProperty(
         name="Weights",
@@ -154,6 +156,50 @@ class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
         return {"weights": bpy.path.abspath(self.model_weights) if self.model_weights else "",
                 "tile": self.tile if self.tile == 0 else max(64, self.tile), "photo_albedo": self.photo_albedo,
                 "albedo_weights": bpy.path.abspath(self.albedo_weights) if self.albedo_weights else ""}
+
+
+class NEURAL_PG_novel_view(bpy.types.PropertyGroup):
+    """Novel views: the scene camera's view synthesised from a multiview folder (compositor output)."""
+
+    enabled: BoolProperty(
+        name="Neural Novel View",
+        description="Synthesise each frame's camera view from the rendered views of a multiview folder: adds a "
+        "helper scene, a second Render Layers node and a Neural Novel View node to the compositor",
+        default=False,
+        update=_helper_toggle("novel_view"),
+    )
+    folder: StringProperty(
+        name="Views",
+        description="Multiview folder (its transforms.json and one multilayer EXR with Depth per view), as "
+        "Export Neural Passes, Render 1 in N or 'neural-render data multiview' write it",
+        subtype="DIR_PATH",
+        default="",
+    )
+    method: EnumProperty(
+        name="Blending",
+        items=(("auto", "Auto", "Learned blending when a model is shipped or given, else unstructured lumigraph"),
+               ("learned", "Learned", "Learned blending (Deep Blending): fills what no view sees"),
+               ("ulr", "Lumigraph", "Unstructured lumigraph rendering: pixels no view sees stay black")),
+        default="auto",
+    )
+    use_render_geometry: BoolProperty(
+        name="Use Render Geometry",
+        description="When this scene's render has a Depth pass (a Workbench or EEVEE render is enough), warp the "
+        "views through it: exact visibility (renderer-aware mode); else the geometry comes from the views' depth",
+        default=True,
+    )
+    sources: IntProperty(name="Nearest Views", description="Views considered per frame, the nearest to the camera "
+                         "(0: all)", default=8, min=0, max=256)
+    model_weights: StringProperty(name="Weights", description="A .safetensors blending model you trained; empty: "
+                                  "the shipped one", subtype="FILE_PATH", default="")
+
+    def draw(self, layout) -> None:
+        layout.prop(self, "folder")
+        layout.prop(self, "method")
+        layout.prop(self, "use_render_geometry")
+        layout.prop(self, "sources")
+        if self.method != "ulr":
+            layout.prop(self, "model_weights")
 
 
 def _relight_toggle(self, context=None):
@@ -299,12 +345,13 @@ class NEURAL_PG_camera(bpy.types.PropertyGroup):
 class NEURAL_PG_scene(bpy.types.PropertyGroup):
     denoise: PointerProperty(type=NEURAL_PG_denoise)
     photoreal: PointerProperty(type=NEURAL_PG_photoreal)
+    novel_view: PointerProperty(type=NEURAL_PG_novel_view)
     relight: PointerProperty(type=NEURAL_PG_relight)
     export: PointerProperty(type=NEURAL_PG_export)
     dataset: PointerProperty(type=NEURAL_PG_dataset)
 
 
-classes = (NEURAL_PG_denoise, NEURAL_PG_photoreal, NEURAL_PG_relight, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
+classes = (NEURAL_PG_denoise, NEURAL_PG_photoreal, NEURAL_PG_novel_view, NEURAL_PG_relight, NEURAL_PG_export, NEURAL_PG_dataset, NEURAL_PG_camera, NEURAL_PG_scene)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

@@ -111,19 +111,42 @@ def blending_model(method: str = "auto", weights: str = "", model: str = "",
     return None
 
 
-def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: int = 4) -> NovelView:
+def nearest_views(views: list[ViewData], camera: Camera, n: int) -> list[ViewData]:
+    """The ``n`` views whose cameras are closest to ``camera``: smallest angle between viewing
+    directions plus distance between centres in units of the view's median depth (a cheap
+    stand-in for the per-pixel ULR ranking, which then picks among them)."""
+    if n <= 0 or len(views) <= n:
+        return list(views)
+
+    def score(v: ViewData) -> float:
+        ang = float(np.arccos(np.clip(v.camera.forward @ camera.forward, -1.0, 1.0)))
+        hit = v.depth[v.depth > 0]
+        scale = float(np.median(hit)) if hit.size else 1.0
+        return ang + float(np.linalg.norm(v.camera.center - camera.center)) / max(scale, 1e-6)
+
+    return sorted(views, key=score)[:n]
+
+
+def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: int = 4,
+               target_depth: np.ndarray | None = None, target_normal: np.ndarray | None = None) -> NovelView:
     """One target view from rendered ``views``: blended by ``net`` (:func:`blending_model`), or
-    by ULR when it is None. The target's geometry is splatted from the views' depth."""
+    by ULR when it is None. The target's geometry is splatted from the views' depth, unless the
+    target's own depth (and normal) is given: the renderer-aware mode, e.g. from a Workbench or
+    EEVEE render of the target camera, which gives exact visibility."""
     import time
 
     t = time.perf_counter()
+    if target_depth is not None and target_depth.shape != (camera.h, camera.w):
+        raise PassSetError(f"target depth is {target_depth.shape[1]}x{target_depth.shape[0]}, the camera "
+                           f"{camera.w}x{camera.h}")
     sources = [v.source() for v in views]
     if net is not None and net.cfg.split and any(s.glossy is None for s in sources):
         raise PassSetError("this blending model splits glossy light, and the views have no "
                            "Glossy Color/Direct/Indirect passes")
     if net is None:
         sources = [(s.camera, s.color, s.depth) for s in sources]
-    feats = blend_features(camera, sources, None, k=net.cfg.k if net is not None else k, ulr_k=k)
+    feats = blend_features(camera, sources, target_depth, k=net.cfg.k if net is not None else k, ulr_k=k,
+                           target_normal=target_normal if target_depth is not None else None)
     if net is not None:
         from ..nn.ibr import blend_image
 
