@@ -23,8 +23,8 @@ from .core import nops
 ENGINE_ID = "NEURAL_NOVEL_VIEW"
 LABEL = "Neural Novel View"
 
-#: (folder, transforms.json mtime) -> views, for the folder last used.
-_views_cache: dict[tuple[str, float], list] = {}
+#: (folder, transforms.json mtime, denoised) -> views, for the folder last used.
+_views_cache: dict[tuple[str, float, bool], list] = {}
 #: How the last frame was made (scene name -> summary), for tests and the console.
 last_info: dict[str, dict] = {}
 
@@ -42,13 +42,13 @@ def views_folder(path: str) -> Path:
     return p
 
 
-def load_views(folder: Path) -> list:
+def load_views(folder: Path, denoise: bool) -> list:
     from neural_ops.ibr.views import load_scene
 
-    key = (str(folder), (folder / "transforms.json").stat().st_mtime)
+    key = (str(folder), (folder / "transforms.json").stat().st_mtime, denoise)
     if key not in _views_cache:
         _views_cache.clear()
-        _views_cache[key] = load_scene(folder)
+        _views_cache[key] = load_scene(folder, denoise)
     return _views_cache[key]
 
 
@@ -76,7 +76,7 @@ def synthesise_frame(src, helper, engine=None) -> np.ndarray:
         engine.update_stats("", LABEL)
     t = time.perf_counter()
     folder = views_folder(s.folder)
-    views = load_views(folder)
+    views = load_views(folder, s.denoise_views)
     camera = Camera.from_sidecar({"camera": bridge.camera_meta(src)})
     depth = normal = None
     if s.use_render_geometry:

@@ -188,6 +188,8 @@ class NEURAL_PG_novel_view(bpy.types.PropertyGroup):
         "views through it: exact visibility (renderer-aware mode); else the geometry comes from the views' depth",
         default=True,
     )
+    denoise_views: BoolProperty(name="Denoise Views", description="Put the views through OIDN before blending "
+                                "(off when they were rendered with Blender's denoiser on)", default=True)
     sources: IntProperty(name="Nearest Views", description="Views considered per frame, the nearest to the camera "
                          "(0: all)", default=8, min=0, max=256)
     model_weights: StringProperty(name="Weights", description="A .safetensors blending model you trained; empty: "
@@ -197,6 +199,7 @@ class NEURAL_PG_novel_view(bpy.types.PropertyGroup):
         layout.prop(self, "folder")
         layout.prop(self, "method")
         layout.prop(self, "use_render_geometry")
+        layout.prop(self, "denoise_views")
         layout.prop(self, "sources")
         if self.method != "ulr":
             layout.prop(self, "model_weights")

@@ -125,7 +125,8 @@ def cmd_novel_view(args) -> int:
         _needs_torch("torch")
     frames = []
     log = lambda m: print(m, flush=True)  # noqa: E731
-    for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "", k=args.k, log=log):
+    for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "", k=args.k, log=log,
+                                denoise=args.denoise):
         ps = PassSet(source=v.name)
         ps.add("Combined", np.concatenate([v.image, v.seen[..., None].astype(np.float32)], axis=2), "RGBA")
         write_exr(ps, out / f"{v.name}.exr", overwrite=True, sidecar=False)
@@ -339,7 +340,8 @@ def cmd_train(args) -> int:
         cfg = tr.IbrTrainConfig(
             data=args.data, out=args.output or "data/runs/ibr", model=model, steps=args.steps, minutes=args.minutes,
             batch=args.batch or 8, crop=args.crop or 64, lr=args.lr or 1e-3, depth=args.depth,
-            temporal_weight=args.temporal_weight, every=args.every, val_count=args.val_count or 4, seed=args.seed,
+            temporal_weight=args.temporal_weight, every=args.every, denoise=not args.noisy_views,
+            val_count=args.val_count or 4, seed=args.seed,
             max_samples=args.max_samples)
         tr.train(cfg, log=lambda m: print(m, flush=True))
         return 0
@@ -412,7 +414,7 @@ def cmd_eval(args) -> int:
         if not args.model:
             models = {("ours" if name == "default" else name): name for name in available_models("ibr")}
         ev.evaluate(args.data, models, args.output or "data/eval/ibr", log=lambda m: print(m, flush=True),
-                    max_samples=args.max_samples, every=args.every)
+                    max_samples=args.max_samples, every=args.every, denoise=not args.noisy_views)
         return 0
     if args.kind == "cg2real":
         if not args.data:
@@ -588,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--every", type=int, default=0,
                    help="ibr: train for render 1 in N (sources: the nearest rendered views on each side of the "
                         "target, as inbetween uses them); 0: all the other views")
+    s.add_argument("--noisy-views", action="store_true",
+                   help="ibr: use the rendered views as they are (default: through OIDN, as inbetween's key frames)")
     s.add_argument("--spp", default="1,4,16", help="noisy inputs to train on (default 1,4,16)")
     s.add_argument("--steps", type=int, default=4000)
     s.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time (0: no limit)")
@@ -616,6 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-samples", type=int, default=0)
     s.add_argument("--every", type=int, default=0,
                    help="ibr: render 1 in N along each camera move: targets between every N-th view (0: all views)")
+    s.add_argument("--noisy-views", action="store_true",
+                   help="ibr: views and references as rendered (default: through OIDN, as inbetween's key frames)")
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("inbetween", help="render 1 frame in N of a .blend's camera animation with Cycles and "
@@ -641,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: learned blending when a model is shipped or --weights given, else ULR")
     s.add_argument("--weights", help="a learned-blending .safetensors you trained")
     s.add_argument("--k", type=int, default=4, help="source views blended per pixel (ULR)")
+    s.add_argument("--denoise", action="store_true",
+                   help="put the source views through OIDN first (views rendered without Blender's denoiser)")
     s.set_defaults(fn=cmd_novel_view)
 
     s = sub.add_parser("info", help="list the passes of an EXR and check them")

@@ -66,13 +66,25 @@ def sequence_flicker(frames: list[np.ndarray], reference: list[np.ndarray], repr
     return float(np.concatenate(diffs).mean()) if diffs else float("nan")
 
 
+def _render_seconds(folder: Path, targets: list[int]) -> list[float]:
+    """Seconds Cycles took to render each target view (``sample.json``), where recorded."""
+    try:
+        rec = json.loads((folder / "sample.json").read_text())
+        frames = json.loads((folder / "transforms.json").read_text())["frames"]
+        secs = rec.get("render_seconds", {})
+        return [float(secs[Path(frames[t].get("exr_file_path", "")).name]) for t in targets
+                if Path(frames[t].get("exr_file_path", "")).name in secs]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
+
+
 def _load(ref: str):
     return load_blend_model(weights=ref) if ref.endswith(".safetensors") else load_blend_model(model=ref)
 
 
 def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | None = None, log=print,
              max_samples: int = 0, max_targets: int = 0, ulr_k: int = 4, grid_rows: int = 4, every: int = 0,
-             per_side: int = 2) -> dict:
+             per_side: int = 2, denoise: bool = True) -> dict:
     """Metrics per method and depth mode, averaged over every (held-out scene, target view).
 
     Args:
@@ -83,6 +95,8 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
         ulr_k: sources the ULR baseline blends per pixel.
         every: 0: each view from all the others; N: the "render 1 in N" protocol above, with
             ``per_side`` rendered views on each side as sources.
+        denoise: every view (sources and references) through OIDN first, as ``inbetween`` treats
+            its key frames: the references are then what a finished render of each frame gives.
 
     Returns:
         ``{"mean": {row: {metric: value}}, "per_target": ..., "coverage": ..., "seconds": ...}``;
@@ -96,12 +110,13 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     rows = [f"{m} ({MODES[d]})" for d in MODES for m in ("ULR", *nets)]
     per = {r: {k: [] for k in (*METRICS, SEEN)} for r in rows}
     flick = {r: [] for r in rows}
+    cycles_secs = []  # what rendering each target frame took (the dataset's own timing)
     secs = {r: [] for r in rows}
     coverage = {d: [] for d in MODES}
     grid, n_targets = [], 0
     t0 = time.perf_counter()
     for n, i in enumerate(idx):
-        views = load_scene(root / "samples" / f"{i:06d}")
+        views = load_scene(root / "samples" / f"{i:06d}", denoise)
         if every:
             keys = key_frames(0, len(views) - 1, every)
             targets = [t for t in range(len(views)) if t not in keys]
@@ -110,6 +125,7 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
         if max_targets:
             targets = targets[:max_targets]
         refs = [np.maximum(v.color, 0) for v in views]
+        cycles_secs += _render_seconds(root / "samples" / f"{i:06d}", targets)
         # The sequence each row gives along the move: rendered key frames, synthesised targets.
         seqs = {r: list(refs) for r in rows}
         for t in targets:
@@ -163,13 +179,18 @@ def evaluate(data: str | Path, models: dict[str, str], out_dir: str | Path | Non
     h, w = grid[0][-1].shape[:2]
     protocol = (f"render 1 in {every}: each target from the {per_side} nearest rendered views on each side"
                 if every else "each target rendered from the scene's other views")
+    protocol += "; views and references through OIDN" if denoise else "; views and references as rendered (noisy)"
     head = (f"{len(idx)} held-out scenes, {n_targets} target views from {root} ({w}x{h}); {protocol}; coverage and seen PSNR: the pixels at least one "
             f"source sees; s/frame includes building the warped inputs"
             + ("; flicker: mean |frame-to-frame change - the rendered move's| (display values) along each "
                "camera move" if all(flick.values()) else ""))
+    if cycles_secs:
+        head += (f"; Cycles took {np.median(cycles_secs):.2f} s per frame to render these views "
+                 "(median, the dataset's own timing, before OIDN)")
     log(head)
     log(format_table(table, extra))
     results = {"data": str(root), "samples": len(idx), "targets": n_targets, "models": dict(models), "every": every,
+               "denoise": denoise, "cycles_seconds": float(np.median(cycles_secs)) if cycles_secs else None,
                "mean": table, "coverage": cov, "seconds": {r: float(np.median(v)) for r, v in secs.items()},
                "per_target": per}
     if out_dir:

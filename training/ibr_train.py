@@ -70,6 +70,8 @@ class IbrTrainConfig:
             it: the sources are the ``per_side`` nearest key views on each side, the keys every
             N-th view with the target at a random place between two of them (validation: the
             keys of :func:`neural_ops.ibr.novel.key_frames`, non-key targets only).
+        denoise: every view (sources and targets) through OIDN first, as ``inbetween`` treats its
+            rendered key frames and as finished renders are.
         Others as for the other trainers.
     """
 
@@ -91,6 +93,7 @@ class IbrTrainConfig:
     max_targets: int = 0
     every: int = 0
     per_side: int = 2
+    denoise: bool = True
     val_count: int = 4
     val_every: int = 100
     ckpt_every: int = 200
@@ -229,7 +232,7 @@ class ExampleStore:
         t0 = time.perf_counter()
         for n, i in enumerate(indices):
             d = Path(root) / "samples" / f"{i:06d}"
-            views = load_scene(d)
+            views = load_scene(d, cfg.denoise)
             targets = list(range(len(views)))
             if cfg.every and not train:
                 targets = [t for t in targets if t not in key_frames(0, len(views) - 1, cfg.every)]
@@ -400,6 +403,7 @@ def train(cfg: IbrTrainConfig, log=print) -> dict:
                       "temporal_weight": cfg.temporal_weight, "temporal_share": cfg.temporal_share,
                       "jitter_degrees": cfg.jitter_degrees, "jitter_shift": cfg.jitter_shift,
                       "glossy_weight": cfg.glossy_weight, "every": cfg.every, "per_side": cfg.per_side,
+                      "denoise": cfg.denoise,
                       "target": "the held-out view's Cycles render"}, res)
     card["validation"]["val_psnr_ulr"] = base
     save_model(net, card, out / "model.safetensors")

@@ -30,6 +30,13 @@ def ship(run: Path, kind: str, name: str, eval_json: Path | None = None, label: 
         card["evaluation"] = {k: ev.get(k) for k in ("data", "samples", "dataset_seed", "ref_spp", "resolution",
                                                       "eevee_timing", "mean", "timing")}
         card["evaluation"]["label_in_eval"] = label
+    elif eval_json and kind == "ibr":
+        card["evaluation"] = []
+        for path in str(eval_json).split(","):  # one evaluation per protocol (all views, render 1 in N)
+            ev = json.loads(Path(path).read_text())
+            card["evaluation"].append({k: ev.get(k) for k in ("data", "samples", "targets", "every", "mean",
+                                                               "coverage", "seconds")})
+            card["evaluation"][-1]["label_in_eval"] = label
     elif eval_json:
         ev = json.loads(Path(eval_json).read_text())
         card["evaluation"] = {
@@ -115,7 +122,41 @@ def render_relight_card(name: str, card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_ibr_card(name: str, card: dict) -> str:
+    cfg, tr, data = card.get("config", {}), card.get("train", {}), card.get("data", {})
+    every = tr.get("every") or 0
+    lines = [
+        f"# Model card: ibr `{name}` (learned blending for novel views)", "",
+        f"- architecture: U-Net shared across the {cfg.get('k')} best source views per pixel (ranked by the "
+        f"unstructured-lumigraph penalty), channels {cfg.get('channels')}, masked-softmax blend weights and a "
+        f"hole-filling residual; glossy split (EffectsNet) {cfg.get('split')}; "
+        f"{card.get('parameters', 0) / 1e3:.0f} k parameters",
+        f"- trained with: `{card.get('command', '')}`",
+        f"- training: {tr.get('steps')} steps, {tr.get('minutes')} min on {tr.get('machine')}; loss `{tr.get('loss')}`, "
+        f"batch {tr.get('batch')} crops of {tr.get('crop')} px, target geometry `{tr.get('depth')}`, "
+        + (f"sources: render 1 in {every} (the {tr.get('per_side')} nearest rendered views on each side)"
+           if every else "sources: all the scene's other views"),
+        f"- data: {data.get('train_samples')} training + {data.get('val_samples')} validation camera moves from "
+        f"dataset seed {data.get('dataset_seed')} ({data.get('resolution')} px, {data.get('ref_spp')} spp)",
+        f"- validation PSNR {card.get('validation', {}).get('val_psnr', float('nan')):.2f} dB "
+        f"(ULR {card.get('validation', {}).get('val_psnr_ulr', float('nan')):.2f} dB)",
+    ]
+    for ev in card.get("evaluation") or []:
+        protocol = (f"render 1 in {ev['every']}" if ev.get("every") else "each view from all the others")
+        lines += ["", f"## Held-out evaluation: {protocol} ({ev['samples']} scenes, {ev['targets']} target views "
+                  f"from {ev['data']}; never seen in training)", "",
+                  "| method | PSNR | SSIM | FLIP | seen PSNR | flicker | s/frame |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for m, v in ev["mean"].items():
+            lines.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | {v['seen PSNR']:.2f} | "
+                         f"{v.get('flicker', float('nan')):.4f} | {ev['seconds'].get(m, float('nan')):.3f} |")
+    if card.get("notes"):
+        lines += ["", "## Notes", "", card["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 def render_card(kind: str, name: str, card: dict) -> str:
+    if kind == "ibr":
+        return render_ibr_card(name, card)
     if kind == "cg2real":
         return render_cg2real_card(name, card)
     if kind == "relight":
@@ -153,7 +194,8 @@ def main(argv=None) -> None:
     p.add_argument("run", help="training run folder (with model.safetensors and model.json)")
     p.add_argument("--kind", default="denoise")
     p.add_argument("--name", required=True)
-    p.add_argument("--eval", help="eval.json of a held-out evaluation that included this model")
+    p.add_argument("--eval", help="eval.json of a held-out evaluation that included this model (ibr: several, "
+                   "comma separated)")
     p.add_argument("--label", default="ours", help="the model's label in that evaluation")
     p.add_argument("--notes", default="")
     a = p.parse_args(argv)

@@ -159,11 +159,12 @@ def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: in
 def render_novel_views(source_folder: str | Path, targets: list[tuple[str, Camera]], method: str = "auto",
                        weights: str = "", model: str = "", k: int = 4,
                        progress: Callable[[int, int], bool | None] | None = None,
-                       log: Callable[[str], None] | None = None) -> Iterator[NovelView]:
-    """Synthesise each target from the folder's views (:func:`blending_model` for ``method``).
-    ``progress(done, total)`` after each view; returning True cancels (InterruptedError)."""
+                       log: Callable[[str], None] | None = None, denoise: bool = False) -> Iterator[NovelView]:
+    """Synthesise each target from the folder's views (:func:`blending_model` for ``method``;
+    ``denoise``: the views through OIDN first). ``progress(done, total)`` after each view;
+    returning True cancels (InterruptedError)."""
     net = blending_model(method, weights, model, log)
-    views = load_scene(Path(source_folder))
+    views = load_scene(Path(source_folder), denoise)
     for n, (name, cam) in enumerate(targets):
         yield synthesise(views, name, cam, net, k)
         if progress and progress(n + 1, len(targets)):

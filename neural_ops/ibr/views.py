@@ -40,14 +40,20 @@ def _light(ps, kind: str) -> np.ndarray | None:
     return (c * (d + i)).astype(np.float32)
 
 
-def read_view(path: Path, camera: Camera | None = None) -> ViewData:
+def read_view(path: Path, camera: Camera | None = None, denoise: bool = False) -> ViewData:
     """A view from a multilayer EXR (``Combined`` and ``Depth`` required; ``Normal`` and the
-    diffuse/glossy passes used when present). ``camera`` None: from the EXR's JSON sidecar."""
-    return view_from_passes(read_exr(path), camera)
+    diffuse/glossy passes used when present). ``camera`` None: from the EXR's JSON sidecar.
+    ``denoise``: colour and light components through OIDN (:func:`view_from_passes`)."""
+    return view_from_passes(read_exr(path), camera, denoise)
 
 
-def view_from_passes(ps, camera: Camera | None = None) -> ViewData:
-    """:func:`read_view` of a pass set already in memory."""
+def view_from_passes(ps, camera: Camera | None = None, denoise: bool = False) -> ViewData:
+    """:func:`read_view` of a pass set already in memory.
+
+    ``denoise``: the colour, and the diffuse and glossy light when present, each through OIDN
+    guided by the view's albedo and normal (as ``inbetween`` treats its rendered key frames and
+    as a finished render would be); a clear error when pyoidn is missing.
+    """
     path = ps.source
     ps.validate(("Combined", "Depth"))
     if camera is None:
@@ -61,18 +67,27 @@ def view_from_passes(ps, camera: Camera | None = None) -> ViewData:
         if name in ps:
             normal = ps.get(name)[..., :3].astype(np.float32)
             break
-    return ViewData(camera, ps.color[..., :3].astype(np.float32), clean_depth(ps.get("Depth")), normal,
-                    _light(ps, "Diffuse"), _light(ps, "Glossy"))
+    color, diffuse, glossy = ps.color[..., :3].astype(np.float32), _light(ps, "Diffuse"), _light(ps, "Glossy")
+    if denoise:
+        from ..ops.oidn import oidn_denoise, oidn_unavailable
+
+        missing = oidn_unavailable()
+        if missing:
+            raise PassSetError(f"{path}: cannot denoise the views: {missing}")
+        color = oidn_denoise(ps)
+        diffuse, glossy = (None if x is None else oidn_denoise(ps, color=x) for x in (diffuse, glossy))
+    return ViewData(camera, color, clean_depth(ps.get("Depth")), normal, diffuse, glossy)
 
 
-def load_scene(folder: Path) -> list[ViewData]:
+def load_scene(folder: Path, denoise: bool = False) -> list[ViewData]:
     """Every view of a multiview sample, in ``transforms.json`` frame order (without that file:
-    the ``r_*.exr`` files in name order, cameras from their sidecars)."""
+    the ``r_*.exr`` files in name order, cameras from their sidecars); ``denoise`` as for
+    :func:`view_from_passes`."""
     folder = Path(folder)
     if (folder / "transforms.json").exists():
-        views = [read_view(exr, cam) for cam, exr in transforms_frames(folder)]
+        views = [read_view(exr, cam, denoise) for cam, exr in transforms_frames(folder)]
     else:
-        views = [read_view(p) for p in sorted(folder.glob("r_*.exr"))]
+        views = [read_view(p, None, denoise) for p in sorted(folder.glob("r_*.exr"))]
     if len(views) < 2:
         raise PassSetError(f"{folder}: {len(views)} view(s); learned blending needs a target and a source")
     return views

@@ -50,8 +50,9 @@ def oidn_unavailable() -> str | None:
     return None
 
 
-def oidn_denoise(passes: PassSet, params: OIDNParams | None = None) -> np.ndarray:
-    """Denoise ``Combined`` with OIDN (RT filter, HDR).
+def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.ndarray | None = None) -> np.ndarray:
+    """Denoise ``Combined`` (or ``color``, e.g. one light component of the same frame) with OIDN
+    (RT filter, HDR), guided by the frame's albedo and normal passes.
 
     Returns:
         (H, W, 3) float32 linear HDR.
@@ -59,7 +60,7 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None) -> np.ndarra
     import pyoidn
 
     p = params or OIDNParams()
-    color = np.ascontiguousarray(np.maximum(passes.color, 0.0), dtype=np.float32)
+    color = np.ascontiguousarray(np.maximum(passes.color if color is None else color[..., :3], 0.0), dtype=np.float32)
     albedo = normal = None
     if p.use_albedo and any(n in passes for n in ALBEDO_PASSES):
         albedo = np.ascontiguousarray(np.clip(passes.albedo, 0.0, 1.0), dtype=np.float32)
