@@ -37,6 +37,8 @@ class InbetweenConfig:
         weights: a learned-blending ``.safetensors``.
         sources: rendered frames on each side a synthesised frame is blended from.
         denoise: run OIDN on the rendered frames first (when pyoidn is installed).
+        geometry: render each synthesised frame's depth with Workbench and warp through it
+            (renderer-aware: exact visibility, a fraction of a second per frame).
         seed: Cycles sampling seed (None: the scene's).
     """
 
@@ -49,6 +51,7 @@ class InbetweenConfig:
     weights: str = ""
     sources: int = 2
     denoise: bool = True
+    geometry: bool = False
     seed: int | None = 0
     keys: list[int] = field(default_factory=list)
 
@@ -101,17 +104,18 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
         export.write_manifest(ecfg, views)
     render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
 
-    # Every key frame through OIDN once, kept in memory for all the frames it helps synthesise.
+    # Every key frame through OIDN once (colour and light components), kept in memory for all
+    # the frames it helps synthesise.
+    from neural_ops.ops.oidn import oidn_unavailable
+
+    denoise = cfg.denoise and oidn_unavailable() is None
+    if cfg.denoise and not denoise:
+        log(f"not denoising the rendered frames: {oidn_unavailable()}")
     t = time.perf_counter()
     key_views = {}
     for k in keys:
         ps = read_exr(keys_dir / f"frame_{k:04d}.exr")
-        if cfg.denoise and "Denoising Albedo" in ps:
-            from neural_ops.ops.oidn import oidn_denoise, oidn_unavailable
-
-            if not oidn_unavailable():
-                ps.passes["Combined"].pixels[..., :3] = oidn_denoise(ps)
-        key_views[k] = view_from_passes(ps)
+        key_views[k] = view_from_passes(ps, denoise=denoise)
         _write_frame(out, k, key_views[k].color, np.ones(ps.shape, bool), ps.meta.get("camera"))
     denoise_secs = time.perf_counter() - t
 
@@ -123,8 +127,10 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
         scene.frame_set(f)
         meta = bridge.camera_meta(scene)
         near = [key_views[k] for k in nearest_keys(f, keys, cfg.sources)]
-        view = synthesise(near, f"frame_{f:04d}", Camera.from_sidecar(meta), net)
-        synth_secs.append(view.seconds)
+        t = time.perf_counter()
+        depth = frame_depth(scene, f, out / "geometry") if cfg.geometry else None
+        view = synthesise(near, f"frame_{f:04d}", Camera.from_sidecar(meta), net, target_depth=depth)
+        synth_secs.append(time.perf_counter() - t)
         _write_frame(out, f, view.image, view.seen, meta)
         done += 1
         if progress and progress(done, total, f"synthesised frame {f}"):
@@ -141,6 +147,23 @@ def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
     summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
     (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def frame_depth(scene, frame: int, folder: Path) -> np.ndarray:
+    """The planar depth of ``frame`` from a Workbench render (a fraction of a second: the
+    renderer-aware mode's exact visibility), kept in ``folder`` and reused when it runs again."""
+    from neural_ops.exr import read_exr
+    from neural_ops.ibr.cameras import clean_depth
+
+    path = folder / f"frame_{frame:04d}.exr"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        ecfg = export.ExportConfig(directory=str(folder), spp=1, frames=[frame], half=False, overwrite=True,
+                                   engine="BLENDER_WORKBENCH")
+        with export.export_settings(scene, ecfg):
+            for v in export.plan_views(scene, ecfg):
+                export.render_view(scene, v, ecfg)
+    return clean_depth(read_exr(path).get("Depth"))
 
 
 def _read_times(path: Path) -> dict[str, float]:
@@ -172,6 +195,9 @@ class NEURAL_OT_render_inbetween(bpy.types.Operator):
     every: bpy.props.IntProperty(name="Every", description="Render one frame in this many", default=4, min=1)
     spp: bpy.props.IntProperty(name="Samples", description="Cycles samples of the rendered frames", default=64, min=1)
     directory: bpy.props.StringProperty(name="Output", subtype="DIR_PATH", default="//inbetween/")
+    geometry: bpy.props.BoolProperty(name="Exact Geometry", description="Render each synthesised frame's depth with "
+                                     "Workbench (a fraction of a second) and warp through it: exact visibility",
+                                     default=True)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self)
@@ -179,7 +205,7 @@ class NEURAL_OT_render_inbetween(bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         cfg = InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
-                              every=self.every, spp=self.spp)
+                              every=self.every, spp=self.spp, geometry=self.geometry)
         wm = context.window_manager
         wm.progress_begin(0, cfg.last - cfg.first + 1)
         frame = scene.frame_current

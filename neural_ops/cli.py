@@ -256,7 +256,8 @@ def cmd_inbetween(args) -> int:
     else:
         first, last = scene.frame_start, scene.frame_end
     cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, every=args.every,
-                             spp=args.spp, method=args.method, weights=args.weights or "", denoise=not args.no_denoise)
+                             spp=args.spp, method=args.method, weights=args.weights or "", denoise=not args.no_denoise,
+                             geometry=args.geometry)
     s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
                log=lambda m: print(m, flush=True))
     print(f"\n| frames {first}-{last}, 1 in {args.every} | seconds |\n|---|---:|\n"
@@ -634,6 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="auto", choices=["auto", "learned", "ulr"])
     s.add_argument("--weights", help="a learned-blending .safetensors you trained")
     s.add_argument("--no-denoise", action="store_true", help="keep the rendered frames' noise (no OIDN)")
+    s.add_argument("--geometry", action="store_true",
+                   help="render each synthesised frame's depth with Workbench and warp through it (exact visibility)")
     s.set_defaults(fn=cmd_inbetween)
 
     s = sub.add_parser("novel-view", help="synthesise new camera views from a multiview folder (learned blending or ULR)")
