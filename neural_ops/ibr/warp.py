@@ -85,12 +85,13 @@ def _neighbours(uv: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray,
 def _masked_bilinear(image: np.ndarray, rows, cols, wts, ok) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear sample of ``image`` (H, W, C) over the neighbours with ``ok`` (..., 4), weights
     renormalised; returns (values (..., C), usable (...) bool)."""
-    wt = np.where(ok, wts, 0.0)
+    wt = np.where(ok, wts, 0.0).astype(np.float32)
     total = wt.sum(axis=-1)
     usable = total > 0
-    wt = wt / np.where(usable, total, 1.0)[..., None]
-    vals = (image[rows, cols] * wt[..., None]).sum(axis=-2)
-    return vals.astype(np.float32), usable
+    wt /= np.where(usable, total, 1.0)[..., None]
+    img = image if image.dtype == np.float32 else image.astype(np.float32)
+    vals = np.einsum("...kc,...k->...c", img[rows, cols], wt)
+    return vals, usable
 
 
 def backward_warp(target: Camera, target_depth: np.ndarray, source: Camera, source_color: np.ndarray,
@@ -163,19 +164,24 @@ def backward_warp_environment(target: Camera, source: Camera, source_color: np.n
         :class:`WarpResult`; ``depth_diff`` is NaN and ``depth`` 0 (at infinity).
     """
     color, sdepth = _check_view(source, source_color, source_depth, "source")
-    _, dirs = target.rays()
-    uv = source.project_directions(dirs)
-    inside = source.inside(uv)
-    if mask is not None:
-        inside &= np.asarray(mask, bool)
-    uv = np.where(inside[..., None], uv, np.nan)
-    rows, cols, wts = _neighbours(uv, source.w, source.h)
-    ok = np.ones(wts.shape, bool) if sdepth is None else sdepth[rows, cols] <= 0
-    col, usable = _masked_bilinear(color, rows, cols, wts, ok & inside[..., None])
-    valid = inside & usable
-    col[~valid] = 0
     shape = (target.h, target.w)
-    return WarpResult(col, valid, uv, np.full(shape, np.nan), np.zeros(shape))
+    # Only the pixels asked for (usually the few that see no geometry) are computed.
+    sel = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
+    uv_all = np.full((*shape, 2), np.nan)
+    col_all = np.zeros((*shape, color.shape[-1]), np.float32)
+    valid = np.zeros(shape, bool)
+    if sel.any():
+        _, dirs = target.rays(target.pixel_centers()[sel])
+        uv = source.project_directions(dirs)
+        inside = source.inside(uv)
+        uv = np.where(inside[..., None], uv, np.nan)
+        rows, cols, wts = _neighbours(uv, source.w, source.h)
+        ok = np.ones(wts.shape, bool) if sdepth is None else sdepth[rows, cols] <= 0
+        col, usable = _masked_bilinear(color, rows, cols, wts, ok & inside[..., None])
+        ok_px = inside & usable
+        col[~ok_px] = 0
+        uv_all[sel], col_all[sel], valid[sel] = uv, col, ok_px
+    return WarpResult(col_all, valid, uv_all, np.full(shape, np.nan), np.zeros(shape))
 
 
 def forward_splat(source: Camera, source_depth: np.ndarray, target: Camera,

@@ -257,13 +257,30 @@ class BlendNet(nn.Module):
         return out
 
 
-def blend_image(net: BlendNet, feats) -> np.ndarray:
+def bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (AVX-512 BF16 / AMX): then they take
+    about half the time of float32; elsewhere they would be slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def blend_image(net: BlendNet, feats, bf16: bool | None = None) -> np.ndarray:
     """(H, W, 3) float32 linear HDR: ``net`` applied to the features of one target view
-    (:func:`neural_ops.ibr.features.blend_features`, built with ``k = net.cfg.k``)."""
+    (:func:`neural_ops.ibr.features.blend_features`, built with ``k = net.cfg.k``).
+
+    ``bf16``: run the convolutions in bfloat16 (None: where the CPU supports it natively; the
+    image then differs from float32 by about 0.1 % on average, measured on held-out views).
+    """
+    from .tiling import set_threads
+
+    set_threads()
     slots, shared = pack_features(feats)
-    with torch.inference_mode():
+    use_bf16 = bf16_supported() if bf16 is None else bf16
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
         y = net(torch.from_numpy(slots)[None], torch.from_numpy(shared)[None])
-    return y[0].permute(1, 2, 0).numpy().copy()
+    return y[0].float().permute(1, 2, 0).numpy().copy()
 
 
 def load_blend_model(weights: str = "", model: str = "") -> tuple[BlendNet, dict]:

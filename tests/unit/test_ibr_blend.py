@@ -511,3 +511,17 @@ def test_views_can_be_denoised_with_oidn():
     assert psnr(den.color, clean.color) > psnr(raw.color, clean.color) + 3
     assert psnr(den.diffuse, clean.diffuse) > psnr(raw.diffuse, clean.diffuse) + 3
     assert den.glossy is not None and np.array_equal(den.depth, raw.depth) and np.array_equal(den.normal, raw.normal)
+
+
+def test_bf16_blending_matches_float32(views):
+    """bfloat16 convolutions (used where the CPU has them natively) change the image by a fraction
+    of a percent; the shipped weights through both paths."""
+    from neural_ops.nn.ibr import bf16_supported
+
+    net, _ = load_blend_model(model="default")
+    feats = blend_features(views[1].camera, [v.source() for i, v in enumerate(views) if i != 1], None, k=net.cfg.k)
+    a = blend_image(net, feats, bf16=False)
+    b = blend_image(net, feats, bf16=True)
+    assert a.shape == b.shape == views[1].color.shape and b.dtype == np.float32
+    assert np.mean(np.abs(a - b) / (np.abs(a) + 0.01)) < 0.01
+    assert np.array_equal(blend_image(net, feats), b if bf16_supported() else a)
