@@ -12,6 +12,7 @@ from . import core
 core.add_deps_to_path()
 
 from . import (  # noqa: E402
+    eevee_setup,
     helper_scene,
     inbetween,
     nodes,
@@ -26,7 +27,7 @@ from . import (  # noqa: E402
 )
 
 # photoreal and novel_view only declare their helper-scene features; helper_scene registers their engines.
-_modules = (props, preferences, nodes, render_pass, helper_scene, relight, inbetween, operators, panels)
+_modules = (props, preferences, nodes, render_pass, helper_scene, eevee_setup, relight, inbetween, operators, panels)
 _features = (photoreal, novel_view)
 
 

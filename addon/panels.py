@@ -50,6 +50,7 @@ class NEURAL_PT_render(bpy.types.Panel):
         sub = col.column()
         sub.active = pr.enabled
         pr.draw(sub)
+        layout.operator("neural.prepare_eevee", icon="OUTLINER_OB_LIGHTPROBE")
         nv = nr.novel_view
         col = layout.column(heading="Novel View")
         col.prop(nv, "enabled")

@@ -283,6 +283,7 @@ def cmd_data(args) -> int:
         shard=datagen.parse_shard(args.shard), workers=args.workers, lightings=args.lightings, views=args.views, arc=args.arc,
         from_blend=str(Path(args.from_blend).resolve()) if args.from_blend else None,
         executor=args.executor, address=args.address, target=args.target, redo_stale=args.redo_stale,
+        eevee=args.eevee, redo_eevee=args.redo_eevee,
     )
     datagen.generate(cfg, progress=datagen.ConsoleProgress())  # a bar on a terminal, lines in a log
     print(f"dataset in {args.output} (see DATACARD.md)")
@@ -545,6 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", help="Ray cluster address host:port (with --executor ray)")
     s.add_argument("--redo-stale", action="store_true",
                    help="re-render samples whose procedural scene the generator now builds differently (after a fix)")
+    s.add_argument("--eevee", choices=["tuned", "default"], default="tuned",
+                   help="cg2real: EEVEE set-up of the raster images: ray tracing + a baked light-probe volume "
+                        "(tuned, as for a final frame) or Blender's defaults")
+    s.add_argument("--redo-eevee", action="store_true",
+                   help="cg2real: first re-render the EEVEE image of samples made with another --eevee set-up")
     s.add_argument("--from", dest="from_blend", metavar="SCENE.blend",
                    help="vary cameras and lights over this scene instead of procedural scenes")
     s.set_defaults(fn=cmd_data)

@@ -98,6 +98,9 @@ def warm_eevee_seconds(root: Path, idx: list[int], count: int = 3, log=print) ->
         res = int(rec["resolution"])
         spp = max(rec.get("spp") or [16])
         scene = build_scene(spec, root / "textures", (res, res))
+        from addon.eevee_setup import prepare_eevee
+
+        prepare_eevee(scene, rec.get("eevee", "default"))  # the probe bake is once per shot: not timed
         scene.render.threads_mode = "AUTO"
         with tempfile.TemporaryDirectory() as tmp:
             _render(scene, Path(tmp), "cold.exr", spp, 0, engine="BLENDER_EEVEE")

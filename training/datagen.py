@@ -23,7 +23,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,11 @@ class DataConfig:
         address: Ray cluster address (``host:port``; None starts a local Ray).
         redo_stale: first delete procedural samples whose scene the generator no longer
             builds for their seed (:func:`stale_samples`), so they are rendered again.
+        eevee: cg2real: the EEVEE set-up of the raster images (:mod:`addon.eevee_setup`):
+            ``tuned`` (ray tracing and a baked light-probe volume, as an artist renders a final
+            frame) or ``default`` (Blender's defaults); recorded in each ``sample.json``.
+        redo_eevee: cg2real: first re-render the EEVEE image of existing samples made with
+            another set-up (the Cycles targets are kept).
     """
 
     kind: str
@@ -82,6 +87,8 @@ class DataConfig:
     executor: str = "local"
     address: str | None = None
     redo_stale: bool = False
+    eevee: str = "tuned"
+    redo_eevee: bool = False
 
     def check(self) -> None:
         if self.kind not in KINDS:
@@ -90,6 +97,8 @@ class DataConfig:
             raise NeuralRenderError(f"--arc must be in (0, 360] degrees, got {self.arc}")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
             raise NeuralRenderError("need --scenes >= 1, --resolution >= 16 and positive spp")
+        if self.eevee not in ("default", "tuned"):
+            raise NeuralRenderError(f"unknown EEVEE set-up '{self.eevee}' (default or tuned)")
         if self.target not in ("reference", "noise2noise"):
             raise NeuralRenderError(f"unknown target '{self.target}' (reference or noise2noise)")
         if self.executor not in ("local", "ray"):
@@ -226,6 +235,8 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
     timings = KIND_RENDERERS[cfg.kind](scene, cfg, tmp, seed, spec)
     record = {"index": index, "kind": cfg.kind, "target": cfg.target, "seed": seed, "spp": cfg.spp, "ref_spp": cfg.ref_spp,
               "resolution": cfg.resolution, "seconds": round(time.perf_counter() - t0, 3), "render_seconds": timings}
+    if cfg.kind == "cg2real":
+        record["eevee"] = cfg.eevee
     (tmp / "sample.json").write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, final)  # atomic: the sample appears whole or not at all
     return record
@@ -253,10 +264,21 @@ def _render_denoise(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
     return timings
 
 
+def _render_eevee(scene, cfg: DataConfig, tmp: Path, name: str, seed: int) -> dict:
+    """The EEVEE image with every pass, after :func:`addon.eevee_setup.prepare_eevee`."""
+    from addon.eevee_setup import prepare_eevee
+
+    info = prepare_eevee(scene, cfg.eevee)
+    timings = {name: _render(scene, tmp, name, max(cfg.spp), seed, engine="BLENDER_EEVEE")}
+    if "bake_seconds" in info:
+        timings["eevee_bake"] = info["bake_seconds"]
+    return timings
+
+
 def _render_cg2real(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) -> dict:
     """The raster images (EEVEE with its passes, Workbench) and the Cycles image of the same camera."""
     return {
-        "eevee.exr": _render(scene, tmp, "eevee.exr", max(cfg.spp), seed, engine="BLENDER_EEVEE"),
+        **_render_eevee(scene, cfg, tmp, "eevee.exr", seed),
         "workbench.exr": _render(scene, tmp, "workbench.exr", 1, seed, engine="BLENDER_WORKBENCH"),
         "cycles.exr": _render(scene, tmp, "cycles.exr", cfg.ref_spp, seed % 100000),
     }
@@ -336,6 +358,49 @@ def _worker(args):
         return {"index": index, "error": f"{type(e).__name__}: {e}"}
 
 
+def eevee_mismatched(out: Path, setup: str) -> list[int]:
+    """cg2real samples whose EEVEE image was made with another set-up than ``setup`` (samples
+    from before set-ups were recorded had Blender's defaults)."""
+    found = []
+    for p in sorted((Path(out) / "samples").glob("[0-9]*/sample.json")):
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if rec.get("kind") == "cg2real" and rec.get("eevee", "default") != setup:
+            found.append(int(p.parent.name))
+    return found
+
+
+def redo_eevee_image(cfg: DataConfig, index: int) -> dict:
+    """Re-render sample ``index``'s EEVEE image with ``cfg.eevee`` (atomically, in place) and
+    update its ``sample.json``; the other images are kept."""
+    from .scene_build import build_scene
+
+    d = sample_dir(Path(cfg.out), index)
+    rec = json.loads((d / "sample.json").read_text())
+    spec = json.loads((d / "scene.json").read_text())
+    if "seed" not in spec or "objects" not in spec:
+        raise NeuralRenderError(f"sample {index}: not a procedural scene; delete it to render it again")
+    res = int(rec.get("resolution", cfg.resolution))
+    scene = build_scene(spec, Path(cfg.out) / "textures", (res, res))
+    scene.render.threads_mode = "FIXED"
+    scene.render.threads = max(1, os.cpu_count() or 1)
+    tmp = d / f".eevee.{tmp_name(index)}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        timings = _render_eevee(scene, replace(cfg, spp=rec.get("spp") or cfg.spp), tmp, "eevee.exr", int(rec["seed"]))
+        for f in tmp.iterdir():
+            os.replace(f, d / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rec["render_seconds"] = {**rec.get("render_seconds", {}), **timings}
+    rec["eevee"] = cfg.eevee
+    _write_atomic(d / "sample.json", json.dumps(rec, indent=1) + "\n")
+    return rec
+
+
 def stale_samples(out: Path) -> list[int]:
     """Procedural samples whose ``scene.json`` is not what :func:`scene_spec` now builds for their
     seed (e.g. after a fix that moves cameras out of objects); samples from a user's .blend are
@@ -376,6 +441,13 @@ def generate(cfg: DataConfig, progress=None) -> list[dict]:
             progress(f"re-rendering sample {k:06d}: the scene generator now builds a different scene for its seed")
             shutil.rmtree(sample_dir(out, k))
     i, n = cfg.shard
+    if cfg.redo_eevee and cfg.kind == "cg2real":
+        redo = [k for k in eevee_mismatched(out, cfg.eevee) if k % n == i]
+        t0 = time.perf_counter()
+        for j, k in enumerate(redo, 1):
+            redo_eevee_image(cfg, k)
+            progress(f"[{j}/{len(redo)}] EEVEE image of sample {k:06d} re-rendered ({cfg.eevee}) | "
+                     f"elapsed {time.perf_counter() - t0:.0f} s")
     mine = [k for k in range(cfg.scenes) if k % n == i]
     todo = [k for k in mine if not sample_dir(out, k).exists()]
     progress(f"{cfg.kind}: {len(mine)} samples in shard {i}/{n}, {len(mine) - len(todo)} done, {len(todo)} to render")

@@ -208,3 +208,33 @@ def test_shipped_model_beats_the_raw_raster_on_a_held_out_scene(tmp_path):
     ps = read_exr(datagen.sample_dir(out, 0) / "eevee.exr")
     ours = get_op("cg2real", "neural")(ps)  # the shipped default
     assert psnr(ours, ref) > psnr(raw[..., :3], ref) + 0.2
+
+
+def test_eevee_setup_and_redoing_the_eevee_images(tmp_path, registered):
+    """A dataset made with Blender's EEVEE defaults, then --redo-eevee with the tuned set-up: only
+    the EEVEE image changes, and the samples record how it was made."""
+    out = tmp_path / "d"
+    base = dict(kind="cg2real", out=str(out), scenes=1, seed=77, resolution=32, spp=[1], ref_spp=4)
+    datagen.generate(datagen.DataConfig(**base, eevee="default"), progress=lambda m: None)
+    d = datagen.sample_dir(out, 0)
+    assert json.loads((d / "sample.json").read_text())["eevee"] == "default"
+    before, cycles = read_exr(d / "eevee.exr").color, (d / "cycles.exr").read_bytes()
+    assert datagen.eevee_mismatched(out, "tuned") == [0] and datagen.eevee_mismatched(out, "default") == []
+    datagen.generate(datagen.DataConfig(**base, eevee="tuned", redo_eevee=True), progress=lambda m: None)
+    rec = json.loads((d / "sample.json").read_text())
+    assert rec["eevee"] == "tuned" and rec["render_seconds"]["eevee_bake"] > 0
+    assert (d / "cycles.exr").read_bytes() == cycles and not list(d.glob(".eevee*"))
+    after = read_exr(d / "eevee.exr")
+    assert after.color.shape == before.shape and np.abs(after.color - before).mean() > 1e-3
+    assert {"Diffuse Color", "Glossy Color", "Normal", "Depth"} <= set(after.passes)
+    assert datagen.eevee_mismatched(out, "tuned") == []
+    # The operator on the user's scene: ray tracing on and one baked probe of ours, however often it runs.
+    from addon import eevee_setup
+
+    scene = _eevee_scene()
+    for _ in range(2):
+        assert bpy.ops.neural.prepare_eevee() == {"FINISHED"}
+    assert scene.eevee.use_raytracing
+    assert [o.name for o in scene.objects if o.type == "LIGHT_PROBE"] == [eevee_setup.PROBE_NAME]
+    with pytest.raises(ValueError, match="set-up"):
+        eevee_setup.prepare_eevee(scene, "fancy")
