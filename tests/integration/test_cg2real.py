@@ -197,13 +197,15 @@ def test_animation_render_translates_every_frame(tmp_path, registered, tiny_run)
 
 def test_shipped_model_beats_the_raw_raster_on_a_held_out_scene(tmp_path):
     """The default shipped generator on a procedural scene rendered here (dataset seed 9000, never
-    used in training): EEVEE 16 samples in, Cycles 128 spp + OIDN as the reference."""
+    used in training): EEVEE 16 samples in, Cycles 128 spp + OIDN as the reference. EEVEE with
+    Blender's defaults, the set-up the shipped model was trained on (measured: raw 13.71 dB, ours
+    14.23 dB; on tuned EEVEE it gains 0.23 dB, and a model trained on tuned EEVEE 0.01 dB)."""
     from neural_ops.metrics import psnr
     from training.cg2real_train import load_pair
 
     out = tmp_path / "ci"
     datagen.generate(datagen.DataConfig(kind="cg2real", out=str(out), scenes=1, seed=9000, resolution=128, spp=[16],
-                                        ref_spp=128), progress=lambda m: None)
+                                        ref_spp=128, eevee="default"), progress=lambda m: None)
     raw, ref, _ = load_pair(datagen.sample_dir(out, 0))
     ps = read_exr(datagen.sample_dir(out, 0) / "eevee.exr")
     ours = get_op("cg2real", "neural")(ps)  # the shipped default
