@@ -68,39 +68,41 @@ class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
         self.settings.draw(layout, method_text="")
 
 
-class NeuralPhotorealNode(bpy.types.CompositorNodeCustomGroup):
-    """Neural Photoreal: 'Image' is the raster render, 'Photoreal' the helper scene's Render Layers
-    image (the CG2Real result); enabling Neural Photoreal on the scene wires both."""
+class _HelperFeatureNode:
+    """A node fed by a helper scene (:mod:`.helper_scene`): 'Image' is the scene's own render,
+    ``second`` the helper's Render Layers image; its settings live on the scene (``setting``),
+    and enabling them wires both inputs."""
+
+    group = ""
+    second = ""
+    setting = ""
+
+    def init(self, context):
+        self.node_tree = _mix_group(self.group, self.second)
+
+    def draw_buttons(self, context, layout):
+        settings = getattr(context.scene.neural_render, self.setting)
+        layout.prop(settings, "enabled")
+        settings.draw(layout)
+
+
+class NeuralPhotorealNode(_HelperFeatureNode, bpy.types.CompositorNodeCustomGroup):
+    """Neural Photoreal: the raster render and the CG2Real result of the helper scene."""
 
     bl_idname = "NeuralPhotorealNode"
     bl_label = "Neural Photoreal"
     bl_icon = "SHADERFX"
-
-    def init(self, context):
-        self.node_tree = _mix_group(PHOTOREAL_GROUP, "Photoreal")
-
-    def draw_buttons(self, context, layout):
-        pr = context.scene.neural_render.photoreal
-        layout.prop(pr, "enabled")
-        pr.draw(layout)
+    group, second, setting = PHOTOREAL_GROUP, "Photoreal", "photoreal"
 
 
-class NeuralNovelViewNode(bpy.types.CompositorNodeCustomGroup):
-    """Neural Novel View: 'Image' is the scene's own render, 'Novel View' the helper scene's Render
-    Layers image (the camera's view synthesised from a multiview folder); enabling Neural Novel
-    View on the scene wires both."""
+class NeuralNovelViewNode(_HelperFeatureNode, bpy.types.CompositorNodeCustomGroup):
+    """Neural Novel View: the scene's own render and the camera's view synthesised from a
+    multiview folder by the helper scene."""
 
     bl_idname = "NeuralNovelViewNode"
     bl_label = "Neural Novel View"
     bl_icon = "VIEW_CAMERA"
-
-    def init(self, context):
-        self.node_tree = _mix_group(NOVEL_VIEW_GROUP, "Novel View")
-
-    def draw_buttons(self, context, layout):
-        nv = context.scene.neural_render.novel_view
-        layout.prop(nv, "enabled")
-        nv.draw(layout)
+    group, second, setting = NOVEL_VIEW_GROUP, "Novel View", "novel_view"
 
 
 class NeuralRelightNode(bpy.types.CompositorNodeCustomGroup):

@@ -17,6 +17,15 @@ def draw_missing(layout):
         box.operator("neural.install_deps", icon="IMPORT")
 
 
+def _section(layout, heading: str, settings) -> None:
+    """A feature's switch, then its settings (greyed out while it is off)."""
+    col = layout.column(heading=heading)
+    col.prop(settings, "enabled")
+    sub = col.column()
+    sub.active = settings.enabled
+    settings.draw(sub)
+
+
 class NEURAL_PT_render(bpy.types.Panel):
     bl_label = "Neural Render"
     bl_space_type = "PROPERTIES"
@@ -28,35 +37,15 @@ class NEURAL_PT_render(bpy.types.Panel):
         layout = self.layout
         nr = context.scene.neural_render
         draw_missing(layout)
-        d = nr.denoise
-        col = layout.column(heading="Denoise")
-        col.prop(d, "enabled")
-        sub = col.column()
-        sub.active = d.enabled
-        d.draw(sub)
+        _section(layout, "Denoise", nr.denoise)
         layout.operator("neural.denoise_file", icon="FILE_IMAGE")
-        rl = nr.relight
-        col = layout.column(heading="Relight")
-        col.prop(rl, "enabled")
-        sub = col.column()
-        sub.active = rl.enabled
-        rl.draw(sub)
+        _section(layout, "Relight", nr.relight)
         row = layout.row(align=True)
         row.operator("neural.relight_last", icon="LIGHT_SUN")
         row.operator("neural.relight_file", icon="FILE_IMAGE")
-        pr = nr.photoreal
-        col = layout.column(heading="Photoreal")
-        col.prop(pr, "enabled")
-        sub = col.column()
-        sub.active = pr.enabled
-        pr.draw(sub)
+        _section(layout, "Photoreal", nr.photoreal)
         layout.operator("neural.prepare_eevee", icon="OUTLINER_OB_LIGHTPROBE")
-        nv = nr.novel_view
-        col = layout.column(heading="Novel View")
-        col.prop(nv, "enabled")
-        sub = col.column()
-        sub.active = nv.enabled
-        nv.draw(sub)
+        _section(layout, "Novel View", nr.novel_view)
         e = nr.export
         col = layout.column(heading="Export")
         col.prop(e, "directory")

@@ -49,7 +49,7 @@ def run(width: int, height: int, frames: int = 17, every: int = 4, spp: int = 64
     from addon import export, inbetween, scenes
     from neural_ops import read_exr
     from neural_ops.ibr.novel import key_frames
-    from neural_ops.ibr.views import view_from_passes
+    from neural_ops.ibr.views import read_view
     from neural_ops.metrics import flip, psnr
 
     from .ibr_eval import reprojections, sequence_flicker
@@ -75,7 +75,7 @@ def run(width: int, height: int, frames: int = 17, every: int = 4, spp: int = 64
                 render_s.append(time.perf_counter() - t)
         t = time.perf_counter()
         for f in range(1, frames + 1):
-            refs.append(view_from_passes(read_exr(full / f"frame_{f:04d}.exr"), denoise=True))
+            refs.append(read_view(full / f"frame_{f:04d}.exr", denoise=True))
         oidn_s = (time.perf_counter() - t) / frames
         all_s = sum(render_s) + oidn_s * frames
         log(f"every frame: {np.mean(render_s):.2f} s render + {oidn_s:.2f} s OIDN per frame, {all_s:.1f} s in all")
