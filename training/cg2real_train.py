@@ -55,6 +55,7 @@ class Cg2RealTrainConfig:
         steps, minutes, batch, crop, lr, val_count, val_every, ckpt_every, seed, max_samples:
             as for the denoiser's trainer.
         init: weights to fine-tune from (a shipped model name or a .safetensors path).
+        permute: also permute the colour channels of each crop (see :func:`make_batch`).
     """
 
     data: str
@@ -75,6 +76,7 @@ class Cg2RealTrainConfig:
     seed: int = 0
     max_samples: int = 0
     init: str = ""
+    permute: bool = True
 
     def check(self) -> None:
         self.model.check()
@@ -126,22 +128,36 @@ class PairStore:
         return len(self.raw)
 
 
-def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int
+def make_batch(store: PairStore, rng: np.random.Generator, batch: int, crop: int, permute: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random crops, flips and transposes, and an exposure change of +-1 stop applied to the
     raster colour and the target alike (light is linear; reflectances and geometry are not scaled).
-    Also the whole frames' thumbnails (same exposure change): the crops' global context."""
+    Also the whole frames' thumbnails (same exposure change): the crops' global context.
+
+    ``permute``: one random permutation of R, G, B per crop, applied to the raster colour, both
+    reflectances, the thumbnail's and the target. Both renderers shade each colour channel
+    independently (Cycles is not spectral), so a scene whose every colour (materials, world,
+    lights) has its channels swapped renders to the swapped images, up to sampling decisions that
+    look at luminance and change only the noise: a symmetry that turns each pair into six.
+    """
     xs, ys, ts = [], [], []
     for _ in range(batch):
         j = int(rng.integers(len(store)))
         x, y = loop.random_crop(store.raw[j], store.target[j], rng, crop, transpose=True)
         g = np.float32(2.0 ** rng.uniform(-1, 1))
         x = np.array(x, dtype=np.float32)
+        y = np.asarray(y) * g
         x[..., 0:3] *= g
-        xs.append(x.transpose(2, 0, 1))
-        ys.append((np.asarray(y) * g).transpose(2, 0, 1))
         t = store.thumb[j].copy()
         t[0:3] *= g
+        if permute:
+            p = rng.permutation(3)
+            for k in (0, 3, 6):
+                x[..., k:k + 3] = x[..., k + p]
+                t[k:k + 3] = t[k + p]
+            y = y[..., p]
+        xs.append(x.transpose(2, 0, 1))
+        ys.append(y.transpose(2, 0, 1))
         ts.append(t)
     return (torch.from_numpy(np.ascontiguousarray(np.stack(xs))), torch.from_numpy(np.ascontiguousarray(np.stack(ys))),
             torch.from_numpy(np.stack(ts)))
@@ -235,11 +251,11 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
         net.load_state_dict(src.state_dict())
         log(f"initialised from {cfg.init}")
     log(f"generator: channels {cfg.model.channels}, norm {cfg.model.norm}, factor {cfg.model.factor}, "
-        f"context {cfg.model.context}, "
+        f"context {cfg.model.context}, colour permutation {cfg.permute}, "
         f"{count_parameters(net) / 1e6:.2f} M parameters; loss {cfg.loss}, gan {cfg.gan}; {len(train_store)} training pairs")
 
     def step(lr: float) -> dict:
-        x, y, t = make_batch(train_store, rng, cfg.batch, cfg.crop)
+        x, y, t = make_batch(train_store, rng, cfg.batch, cfg.crop, cfg.permute)
         pred = net(x, net.context_of(t))
         loss = recon_loss(cfg.loss, pred, y)
         parts = {"recon": float(loss.detach())}
@@ -272,6 +288,7 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
     card = loop.card("cg2real", net, _data_summary(Path(cfg.data), train_idx, val_idx),
                      {"loss": cfg.loss, "gan": cfg.gan, "adv_weight": cfg.adv_weight, "fm_weight": cfg.fm_weight,
                       "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "init": cfg.init or None,
+                      "colour_permutation": cfg.permute,
                       "target": "Cycles + OIDN (albedo, normal)"}, res)
     save_model(net, card, out / "model.safetensors")
     log(f"exported {out / 'model.safetensors'} (best validation PSNR {res.best['val_psnr']:.2f} dB at step {res.best.get('step')})")

@@ -146,3 +146,42 @@ def test_realism_without_inception_weights_says_so():
     img = np.zeros((4, 8, 8, 3), np.uint8)
     rep = realism(img, img, None)
     assert rep["fid_inf"] is None and "not available" in rep["note"]
+
+
+def test_colour_permutation_moves_every_colour_with_the_target():
+    from types import SimpleNamespace
+
+    from neural_ops.nn.cg2real import thumbnail
+    from training.cg2real_train import make_batch
+
+    raw = raw_inputs(raster(32, 32, seed=3))
+    # Diffuse channel c lies in [0.35 c, 0.35 c + 0.3]: which channel went where can be read back.
+    raw[..., 3:6] = raw[..., 3:6] * 0.3 + np.array([0.0, 0.35, 0.7], np.float32)
+    # A target that is a per-channel function of the colour and the reflectances: a permutation
+    # applied to all of them alike keeps the relation, any other breaks it.
+    target = raw[..., 0:3] * 0.5 + raw[..., 3:6] + 2 * raw[..., 6:9]
+    thumb = thumbnail(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])[0].numpy()
+    kept = raw.copy()
+
+    class Store(SimpleNamespace):
+        def __len__(self):
+            return 1
+
+    store = Store(raw=[raw], target=[target], thumb=[thumb])
+    seen = set()
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        x, y, t = (a.numpy() for a in make_batch(store, rng, 8, 16, permute=True))
+        for b in range(8):
+            # y - colour / 2 = g (diffuse + 2 glossy), g the exposure change, the same everywhere.
+            g = (y[b] - 0.5 * x[b, 0:3]) / (x[b, 3:6] + 2 * x[b, 6:9])
+            assert np.allclose(g, g.mean(), rtol=1e-4)
+            p = [int(x[b, 3 + c].mean() // 0.35) for c in range(3)]
+            assert [int(t[b, 3 + c].mean() // 0.35) for c in range(3)] == p  # the thumbnail moved alike
+            assert np.allclose(t[b, 0:3], thumb[p] * g.mean(), rtol=1e-4)
+            assert np.allclose(t[b, 6:9], thumb[[6 + q for q in p]])
+            seen.add(tuple(p))
+    assert len(seen) == 6
+    assert np.array_equal(raw, kept)  # the store is never modified
+    x, y, _ = make_batch(store, np.random.default_rng(0), 8, 16, permute=False)
+    assert all(int(x[b, 3 + c].mean() // 0.35) == c for b in range(8) for c in range(3))
