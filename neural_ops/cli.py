@@ -359,8 +359,8 @@ def cmd_train(args) -> int:
     tr = _needs_torch("training.denoise_train")
     args.output = args.output or "data/runs/denoise"
     args.loss = args.loss or "l1log"
-    if args.loss == "l1":
-        raise NeuralRenderError("--loss l1 is for cg2real; the denoiser takes l1log, smape, relmse, relmse_n2n or l1msssim")
+    if args.loss in ("l1", "display"):
+        raise NeuralRenderError(f"--loss {args.loss} is for cg2real; the denoiser takes l1log, smape, relmse, relmse_n2n or l1msssim")
     args.channels = args.channels or "16,32,48,64"
     cfg = tr.TrainConfig(
         data=args.data, out=args.output, model=_model_config(args), spp=parse_ints(args.spp, "--spp"),
@@ -566,8 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default="noisy", choices=["noisy", "oidn", "despiked"],
                    help="image the model refines: the noisy colour, OIDN's output (ensemble) or the spike-removed colour")
     s.add_argument("--channels", help="U-Net channels per level, finest first (default denoise 16,32,48,64; cg2real 24,48,64,96)")
-    s.add_argument("--loss", choices=["l1log", "smape", "relmse", "relmse_n2n", "l1msssim", "l1"],
-                   help="training loss (denoise default l1log; relmse_n2n: for noisy Noise2Noise targets; cg2real: l1msssim (default) or l1)")
+    s.add_argument("--loss", choices=["l1log", "smape", "relmse", "relmse_n2n", "l1msssim", "l1", "display"],
+                   help="training loss (denoise default l1log; relmse_n2n: for noisy Noise2Noise targets; cg2real: "
+                        "l1msssim (default), l1, or display: MSE of the display image + tonemapped L1)")
     s.add_argument("--norm", default="none", choices=["none", "batch", "spade"],
                    help="cg2real: normalisation (spade: modulated by the G-buffer at every level)")
     s.add_argument("--gan", default="none", choices=["none", "patch", "multiscale"],

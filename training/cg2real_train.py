@@ -4,8 +4,8 @@ Pairs: the EEVEE frame with its passes (``eevee.exr``) and the Cycles frame of t
 (``cycles.exr``). The target is what a Cycles user ships: the path-traced frame through OIDN
 (albedo + normal), so the network is not asked to reproduce Monte-Carlo noise.
 
-Losses: 0.16 L1 + 0.84 (1 - MS-SSIM) on tonemapped images (``l1msssim``) or plain L1
-(``l1``), plus optionally a conditional PatchGAN (spectral normalisation, hinge loss; Miyato et
+Losses: 0.16 L1 + 0.84 (1 - MS-SSIM) on tonemapped images (``l1msssim``), plain L1 (``l1``),
+or the MSE of the display images that PSNR measures plus a little tonemapped L1 (``display``), plus optionally a conditional PatchGAN (spectral normalisation, hinge loss; Miyato et
 al. 2018) at one scale (``--gan patch``) or two scales with feature matching (``--gan
 multiscale``, pix2pixHD). None needs pretrained weights.
 
@@ -34,10 +34,10 @@ from neural_ops.nn.weights import save_model
 
 from . import loop
 from .denoise_train import _data_summary
-from .losses import l1_msssim, tonemap
+from .losses import display_loss, l1_msssim, tonemap
 
 GANS = ("none", "patch", "multiscale")
-LOSSES = ("l1msssim", "l1")
+LOSSES = ("l1msssim", "l1", "display")
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Cg2RealTrainConfig:
     Attributes:
         data, out: dataset folder and run folder.
         model: generator architecture.
-        loss: reconstruction loss, ``l1msssim`` or ``l1`` (both on tonemapped images).
+        loss: reconstruction loss, ``l1msssim``, ``l1`` or ``display`` (see the module doc).
         gan: ``none``, ``patch`` (one conditional PatchGAN) or ``multiscale`` (two, with
             feature matching).
         adv_weight: weight of the generator's adversarial term.
@@ -210,6 +210,8 @@ def d_input(img: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
 def recon_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if name == "l1":
         return (tonemap(pred) - tonemap(target)).abs().mean()
+    if name == "display":
+        return display_loss(pred, target)
     return l1_msssim(pred, target)
 
 

@@ -77,6 +77,18 @@ def tonemap(x: torch.Tensor) -> torch.Tensor:
     return (x / (1 + x)).clamp(min=1e-8) ** (1 / 2.2)
 
 
+def display(x: torch.Tensor) -> torch.Tensor:
+    """Linear -> the sRGB display image in [0, 1] that PSNR and FLIP are measured on (clipped)."""
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def display_loss(pred: torch.Tensor, target: torch.Tensor, tail: float = 0.2) -> torch.Tensor:
+    """MSE of the display images (what PSNR measures), plus ``tail`` x L1 of the tonemapped
+    images, which still has a gradient where the display image clips at white."""
+    return ((display(pred) - display(target)) ** 2).mean() + tail * (tonemap(pred) - tonemap(target)).abs().mean()
+
+
 def l1_msssim(pred: torch.Tensor, target: torch.Tensor, alpha: float = 0.84) -> torch.Tensor:
     """(1 - a) L1 + a (1 - MS-SSIM) on tonemapped images (OIDN's choice, a = 0.84)."""
     p, t = tonemap(pred), tonemap(target)

@@ -185,3 +185,17 @@ def test_colour_permutation_moves_every_colour_with_the_target():
     assert np.array_equal(raw, kept)  # the store is never modified
     x, y, _ = make_batch(store, np.random.default_rng(0), 8, 16, permute=False)
     assert all(int(x[b, 3 + c].mean() // 0.35) == c for b in range(8) for c in range(3))
+
+
+def test_display_loss_measures_what_psnr_measures():
+    from neural_ops.metrics import srgb_encode
+    from training.losses import display, display_loss
+
+    x = np.random.default_rng(0).uniform(0, 3, (2, 3, 8, 8)).astype(np.float32)
+    assert np.allclose(display(torch.from_numpy(x)).numpy(), srgb_encode(x), atol=1e-6)
+    y = torch.from_numpy(x)
+    assert float(display_loss(y, y)) == 0.0
+    # Above white the display image is flat; the tonemapped tail still pulls towards the target.
+    p = torch.full((1, 3, 4, 4), 4.0, requires_grad=True)
+    display_loss(p, torch.full((1, 3, 4, 4), 2.0)).backward()
+    assert float(p.grad.min()) > 0
