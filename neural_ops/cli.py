@@ -386,7 +386,7 @@ def _train_cg2real(args) -> int:
         data=args.data, out=args.output or "data/runs/cg2real", model=model, loss=args.loss or "l1msssim",
         gan=args.gan, adv_weight=args.adv_weight, fm_weight=args.fm_weight, steps=args.steps, minutes=args.minutes,
         batch=args.batch or 8, crop=args.crop or 96, lr=args.lr or 1e-3, val_count=args.val_count or 12, seed=args.seed,
-        max_samples=args.max_samples, init=args.init or "", permute=not args.no_permute)
+        max_samples=args.max_samples, init=args.init or "", permute=args.permute)
     tr.train(cfg, log=lambda m: print(m, flush=True))
     return 0
 
@@ -585,8 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--photos", help="cg2real-unpaired: folder of photographs (PNG/JPG), or 'skimage' for scikit-image's bundled ones")
     s.add_argument("--inception", help="cg2real-unpaired: local Inception TorchScript file for FID-infinity (else not reported)")
     s.add_argument("--no-factor", action="store_true", help="cg2real: predict the colour directly (no shading x albedo split)")
-    s.add_argument("--no-permute", action="store_true",
-                   help="cg2real: do not augment by permuting the colour channels (an exact symmetry of the renderers)")
+    s.add_argument("--permute", action="store_true",
+                   help="cg2real: augment by permuting the colour channels (a symmetry of both renderers)")
     s.add_argument("--context", action="store_true",
                    help="cg2real, relight: add the whole-frame global-context branch (per-frame gain and biases)")
     s.add_argument("--k", type=int, default=4, help="ibr: source views blended per pixel")

@@ -55,7 +55,8 @@ class Cg2RealTrainConfig:
         steps, minutes, batch, crop, lr, val_count, val_every, ckpt_every, seed, max_samples:
             as for the denoiser's trainer.
         init: weights to fine-tune from (a shipped model name or a .safetensors path).
-        permute: also permute the colour channels of each crop (see :func:`make_batch`).
+        permute: also permute the colour channels of each crop (see :func:`make_batch`). Off by
+            default: on 48 held-out scenes it did not help (23.56 dB against 23.75 without).
     """
 
     data: str
@@ -76,7 +77,7 @@ class Cg2RealTrainConfig:
     seed: int = 0
     max_samples: int = 0
     init: str = ""
-    permute: bool = True
+    permute: bool = False
 
     def check(self) -> None:
         self.model.check()

@@ -199,3 +199,14 @@ def test_display_loss_measures_what_psnr_measures():
     p = torch.full((1, 3, 4, 4), 4.0, requires_grad=True)
     display_loss(p, torch.full((1, 3, 4, 4), 2.0)).backward()
     assert float(p.grad.min()) > 0
+
+
+def test_shipped_models_load_and_keep_their_training_set_up():
+    from neural_ops.nn.weights import available_models
+    from neural_ops.ops.cg2real import load_cg2real
+
+    assert {"default", "tuned"} <= set(available_models("cg2real"))
+    net, card = load_cg2real(model="tuned")
+    assert "tuned" in card["notes"] and card["data"]["train_samples"] > 500
+    out = get_op("cg2real", "neural")(raster(), model="tuned")
+    assert out.shape == (24, 20, 3) and np.isfinite(out).all()
