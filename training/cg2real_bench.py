@@ -5,11 +5,13 @@
 One held-out procedural scene (dataset seed 3000, never used in training) at the given
 resolution: EEVEE rendered twice (the second time is the per-frame cost once its shaders are
 compiled, as for every frame of an animation after the first), the network on that frame, and
-Cycles at two sample counts. EEVEE is set up as the shipped model's training data was
-(``--eevee tuned``: ray tracing and a baked light-probe volume, see :mod:`addon.eevee_setup`); the
-bake is once per shot and is reported apart from the per-frame time. Cycles' time is linear in the sample count beyond a fixed set-up
-cost, so a line through the two points gives the time at ``--target-spp`` without spending an
-hour on it; ``--full`` renders the target sample count for real instead. Prints a table.
+Cycles at two sample counts. EEVEE is set up with ``--eevee`` (default ``tuned``: ray tracing
+and a baked light-probe volume, see :mod:`addon.eevee_setup`) and, unless ``--model`` says
+otherwise, translated by the shipped model trained on that set-up (``tuned`` or ``default``); the
+bake is once per shot and is reported apart from the per-frame time. Cycles' time is linear in
+the sample count beyond a fixed set-up cost, so a line through the two points gives the time at
+``--target-spp`` without spending an hour on it; ``--full`` renders the target sample count for
+real instead. Prints a table.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def run(width: int, height: int, spp_fit=(16, 64), target_spp: int = 1024, eevee
         (s0, t0), (s1, t1) = sorted(cyc.items())
         slope = (t1 - t0) / (s1 - s0)
         t_cyc, how = t0 + slope * (target_spp - s0), f"line through {s0} and {s1} spp"
-    res = {"resolution": [width, height], "eevee": eevee, "bake_s": bake, "eevee_s": t_eevee, "eevee_first_s": t_cold, "net_s": t_net,
-           "cycles_s": t_cyc, "cycles_how": how, "cycles_points": cyc, "speedup": t_cyc / (t_eevee + t_net)}
+    res = {"resolution": [width, height], "eevee": eevee, "bake_s": bake, "eevee_s": t_eevee, "eevee_first_s": t_cold,
+           "net_s": t_net, "cycles_s": t_cyc, "cycles_how": how, "cycles_points": cyc, "speedup": t_cyc / (t_eevee + t_net)}
     log(f"\n| {width}x{height} | seconds per frame |\n|---|---:|\n| EEVEE ({eevee_samples} samples, shaders compiled) | "
         f"{t_eevee:.2f} |\n| network | {t_net:.2f} |\n| EEVEE + network | {t_eevee + t_net:.2f} |\n"
         f"| Cycles {target_spp} spp ({how}) | {t_cyc:.1f} |\n| speed-up | {res['speedup']:.0f}x |\n"
@@ -73,14 +75,16 @@ def main(argv=None) -> int:
     p.add_argument("--spp-fit", default="16,64", help="two Cycles sample counts to fit the time line through")
     p.add_argument("--target-spp", type=int, default=1024)
     p.add_argument("--eevee-samples", type=int, default=16)
-    p.add_argument("--model", default="", help="shipped model name or .safetensors (default: the shipped default)")
+    p.add_argument("--model", default="",
+                   help="shipped model name or .safetensors (default: the shipped model for the --eevee set-up)")
     p.add_argument("--full", action="store_true", help="render the target spp for real (slow)")
     p.add_argument("--eevee", default="tuned", choices=["tuned", "default"],
-                   help="EEVEE set-up (default tuned, what the shipped model is trained on)")
+                   help="EEVEE set-up (default tuned: ray tracing + a baked light-probe volume)")
     a = p.parse_args(argv)
     w, h = (int(v) for v in a.resolution.lower().split("x"))
     fit = tuple(int(v) for v in a.spp_fit.split(","))
-    run(w, h, fit, a.target_spp, a.eevee_samples, model=a.model, full=a.full, eevee=a.eevee)
+    model = a.model or ("tuned" if a.eevee == "tuned" else "default")
+    run(w, h, fit, a.target_spp, a.eevee_samples, model=model, full=a.full, eevee=a.eevee)
     return 0
 
 

@@ -87,6 +87,8 @@ def warm_eevee_seconds(root: Path, idx: list[int], count: int = 3, log=print) ->
         return []
     import tempfile
 
+    from addon.eevee_setup import prepare_eevee
+
     from .datagen import _render
     from .scene_build import build_scene
 
@@ -98,8 +100,6 @@ def warm_eevee_seconds(root: Path, idx: list[int], count: int = 3, log=print) ->
         res = int(rec["resolution"])
         spp = max(rec.get("spp") or [16])
         scene = build_scene(spec, root / "textures", (res, res))
-        from addon.eevee_setup import prepare_eevee
-
         prepare_eevee(scene, rec.get("eevee", "default"))  # the probe bake is once per shot: not timed
         scene.render.threads_mode = "AUTO"
         with tempfile.TemporaryDirectory() as tmp:

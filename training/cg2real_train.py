@@ -5,8 +5,9 @@ Pairs: the EEVEE frame with its passes (``eevee.exr``) and the Cycles frame of t
 (albedo + normal), so the network is not asked to reproduce Monte-Carlo noise.
 
 Losses: 0.16 L1 + 0.84 (1 - MS-SSIM) on tonemapped images (``l1msssim``), plain L1 (``l1``),
-or the MSE of the display images that PSNR measures plus a little tonemapped L1 (``display``), plus optionally a conditional PatchGAN (spectral normalisation, hinge loss; Miyato et
-al. 2018) at one scale (``--gan patch``) or two scales with feature matching (``--gan
+or the MSE of the display images that PSNR measures plus a little tonemapped L1 (``display``);
+plus optionally a conditional PatchGAN (spectral normalisation, hinge loss; Miyato et al. 2018)
+at one scale (``--gan patch``) or two scales with feature matching (``--gan
 multiscale``, pix2pixHD). None needs pretrained weights.
 
 One run is one folder, as for the denoiser: ``checkpoint.pt`` (resume), ``log.jsonl`` and
