@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup env demo test lint bench extension
+.PHONY: setup env blender-env demo test lint bench extension
 
 setup: env demo
 
@@ -22,11 +22,22 @@ $(BIN)/neural-render: pyproject.toml Makefile
 demo: env
 	$(BIN)/neural-render demo -o data/demo
 
-test: env
+test: env blender-env
 	$(BIN)/python -m pytest
 
+# A Python with only the bpy wheel, as inside a stock Blender: the extension test installs the
+# add-on there, so an import that works only in this checkout fails (tests/integration/test_extension.py).
+blender-env: .venv-blender/.bpy-5.0.1
+
+.venv-blender/.bpy-5.0.1:
+	test -x .venv-blender/bin/python || $(PY) -m venv .venv-blender
+	.venv-blender/bin/pip install -q bpy==5.0.1
+	touch $@
+
+# ruff, then the import rules (which package may import which; tests/unit/test_import_rules.py).
 lint: env
 	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_import_rules.py
 
 bench: env
 	$(BIN)/neural-render bench

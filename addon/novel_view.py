@@ -1,5 +1,6 @@
-"""Neural Novel View: the scene camera's view synthesised from a multiview folder, as a
-compositor output (a helper scene, :mod:`.helper_scene`).
+"""Novel views in Blender: the settings, the Neural Novel View node (the scene camera's view
+synthesised from a multiview folder, through a helper scene, :mod:`.engine.helper_scene`) and
+the Render 1 in N operator (its orchestration is headless: :mod:`.blender.inbetween`).
 
 For each frame the helper engine takes the scene camera (pose and intrinsics at that frame),
 picks the folder's nearest rendered views, and blends them through their depth, with the same
@@ -16,12 +17,16 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from . import bridge, helper_scene
-from .core import nops
+from . import jobs, params
+from .blender import bridge, inbetween
+from .engine import helper_scene, nodes
+from .shim import nops, ops_module
 
 ENGINE_ID = "NEURAL_NOVEL_VIEW"
 LABEL = "Neural Novel View"
+GROUP = ".Neural Novel View"
 
 #: (folder, transforms.json mtime, denoised) -> views, for the folder last used.
 _views_cache: dict[tuple[str, float, bool], list] = {}
@@ -29,11 +34,74 @@ _views_cache: dict[tuple[str, float, bool], list] = {}
 last_info: dict[str, dict] = {}
 
 
+def _toggle(self, context):
+    """Adds or removes the helper scene and nodes."""
+    (enable if self.enabled else disable)(self.id_data)
+
+
+class NEURAL_PG_novel_view(bpy.types.PropertyGroup):
+    """Novel views: the scene camera's view synthesised from a multiview folder (compositor output)."""
+
+    enabled: BoolProperty(
+        name="Neural Novel View",
+        description="Synthesise each frame's camera view from the rendered views of a multiview folder: adds a "
+        "helper scene, a second Render Layers node and a Neural Novel View node to the compositor",
+        default=False,
+        update=_toggle,
+    )
+    folder: StringProperty(
+        name="Views",
+        description="Multiview folder (its transforms.json and one multilayer EXR with Depth per view), as "
+        "Export Neural Passes, Render 1 in N or 'neural-render data multiview' write it",
+        subtype="DIR_PATH",
+        default="",
+    )
+    method: EnumProperty(
+        name="Blending",
+        items=(("auto", "Auto", "Learned blending when a model is shipped or given, else unstructured lumigraph"),
+               ("learned", "Learned", "Learned blending (Deep Blending): fills what no view sees"),
+               ("ulr", "Lumigraph", "Unstructured lumigraph rendering: pixels no view sees stay black")),
+        default="auto",
+    )
+    use_render_geometry: BoolProperty(
+        name="Use Render Geometry",
+        description="When this scene's render has a Depth pass (a Workbench or EEVEE render is enough), warp the "
+        "views through it: exact visibility (renderer-aware mode); else the geometry comes from the views' depth",
+        default=True,
+    )
+    denoise_views: BoolProperty(name="Denoise Views", description="Put the views through OIDN before blending "
+                                "(off when they were rendered with Blender's denoiser on)", default=True)
+    sources: IntProperty(name="Nearest Views", description="Views considered per frame, the nearest to the camera "
+                         "(0: all)", default=8, min=0, max=256)
+    model_weights: StringProperty(name="Weights", description="A .safetensors blending model you trained; empty: "
+                                  "the shipped one", subtype="FILE_PATH", default="")
+
+    def draw(self, layout) -> None:
+        layout.prop(self, "folder")
+        layout.prop(self, "method")
+        layout.prop(self, "use_render_geometry")
+        layout.prop(self, "denoise_views")
+        layout.prop(self, "sources")
+        if self.method != "ulr":
+            layout.prop(self, "model_weights")
+
+
+@nodes.menu_node
+class NeuralNovelViewNode(nodes.HelperFeatureNode, bpy.types.CompositorNodeCustomGroup):
+    """Neural Novel View: the scene's own render and the camera's view synthesised from a
+    multiview folder by the helper scene."""
+
+    bl_idname = "NeuralNovelViewNode"
+    bl_label = "Neural Novel View"
+    bl_icon = "VIEW_CAMERA"
+    group, second, setting = GROUP, "Novel View", "novel_view"
+
+
 def views_folder(path: str) -> Path:
     """The multiview folder a setting names (the folder or its ``transforms.json``)."""
     if not path:
         raise nops.OpError(f"{LABEL}: choose the folder of rendered views (Views)")
-    p = Path(bpy.path.abspath(path))
+    p = Path(params.abspath(path))
     if p.name == "transforms.json":
         p = p.parent
     if not (p / "transforms.json").exists():
@@ -43,7 +111,7 @@ def views_folder(path: str) -> Path:
 
 
 def load_views(folder: Path, denoise: bool) -> list:
-    from neural_ops.ibr.views import load_scene
+    load_scene = ops_module("novel_view.views").load_scene
 
     key = (str(folder), (folder / "transforms.json").stat().st_mtime, denoise)
     if key not in _views_cache:
@@ -54,7 +122,7 @@ def load_views(folder: Path, denoise: bool) -> list:
 
 def render_geometry(src, helper) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The scene render's own depth and normal, or (None, None) when it has no Depth pass."""
-    from neural_ops.ibr.cameras import clean_depth
+    clean_depth = ops_module("core.cameras").clean_depth
 
     ps = nops.read_exr(helper_scene.save_source_result(src, helper))
     if "Depth" not in ps:
@@ -66,8 +134,10 @@ def render_geometry(src, helper) -> tuple[np.ndarray | None, np.ndarray | None]:
 def synthesise_frame(src, helper, engine=None) -> np.ndarray:
     """The view of ``src``'s camera at its current frame, (H, W, 4): alpha is 1 where a view
     saw the point or the learned model filled it, 0 where ULR left a hole."""
-    from neural_ops.ibr.cameras import Camera
-    from neural_ops.ibr.novel import blending_model, nearest_views, synthesise
+    Camera = ops_module("core.cameras").Camera
+    blending_model = ops_module("novel_view.synthesis").blending_model
+    nearest_views = ops_module("novel_view.synthesis").nearest_views
+    synthesise = ops_module("novel_view.synthesis").synthesise
 
     s = src.neural_render.novel_view
     if src.camera is None:
@@ -85,7 +155,7 @@ def synthesise_frame(src, helper, engine=None) -> np.ndarray:
         helper_scene.last_input.pop(helper.name, None)
         if depth is not None and depth.shape != (camera.h, camera.w):
             depth = normal = None  # a border render or another size: splat instead
-    weights = bpy.path.abspath(s.model_weights) if s.model_weights else ""
+    weights = params.abspath(s.model_weights)
     net = blending_model(s.method, weights, log=lambda m: print(f"neural-render: {m}"))
     near = nearest_views(views, camera, s.sources)
     view = synthesise(near, f"frame_{src.frame_current:04d}", camera, net, target_depth=depth, target_normal=normal)
@@ -100,8 +170,49 @@ def synthesise_frame(src, helper, engine=None) -> np.ndarray:
 
 
 FEATURE = helper_scene.add_feature(helper_scene.HelperFeature(
-    label=LABEL, engine_id=ENGINE_ID, node_idname="NeuralNovelViewNode", input_name="Novel View",
+    label=LABEL, engine_id=ENGINE_ID, node_idname=NeuralNovelViewNode.bl_idname, input_name="Novel View",
     settings=lambda scene: scene.neural_render.novel_view, process=synthesise_frame, layer_passes=("use_pass_z",)))
 helper_name = FEATURE.helper_name
 enable = FEATURE.enable
 disable = FEATURE.disable
+
+
+class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
+    """Render every N-th frame of the scene's frame range with Cycles and synthesise the frames
+    between from them through their depth (1 in N); running it again resumes"""
+
+    bl_idname = "neural.render_inbetween"
+    bl_label = "Render 1 in N"
+
+    every: IntProperty(name="Every", description="Render one frame in this many", default=4, min=1)
+    spp: IntProperty(name="Samples", description="Cycles samples of the rendered frames", default=64, min=1)
+    directory: StringProperty(name="Output", subtype="DIR_PATH", default="//inbetween/")
+    geometry: BoolProperty(name="Exact Geometry", description="Render each synthesised frame's depth with "
+                           "Workbench (a fraction of a second) and warp through it: exact visibility", default=True)
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self)
+
+    def execute(self, context):
+        scene = context.scene
+        cfg = inbetween.InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
+                                        every=self.every, spp=self.spp, geometry=self.geometry)
+        out = params.abspath(self.directory)
+
+        def frames(progress):
+            frame = scene.frame_current
+            progress.set(0, cfg.last - cfg.first + 1, "starting")
+            try:  # closing this generator (Esc) closes the inner one at its yield: settings restored
+                s = yield from jobs.follow(inbetween.steps(scene, cfg, log=print), progress)
+            finally:
+                scene.frame_set(frame)
+            return (f"{s['frames']} frames in {out}: {s['rendered']} rendered, {s['synthesised']} synthesised, "
+                    f"about {s['speedup_estimate']:.1f}x faster than rendering all")
+
+        return self.run_job(context, jobs.Job(
+            "Render 1 in N", steps=frames,
+            cancelled="Render 1 in N cancelled after {done} of {total} frames; run it again to resume"))
+
+
+classes = (NEURAL_PG_novel_view, NeuralNovelViewNode, NEURAL_OT_render_inbetween)
+register, unregister = bpy.utils.register_classes_factory(classes)

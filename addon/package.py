@@ -1,7 +1,7 @@
 """Build and validate the Blender extension zip with Blender's own extension tool.
 
 The zip root holds ``blender_manifest.toml`` and the add-on's modules, with ``neural_ops``
-copied in as a sub-package (the add-on imports it relatively there; see :mod:`.core`).
+copied in as a sub-package (the add-on imports it relatively there; see :mod:`.shim`).
 Runs with the ``bpy`` wheel's bundled ``blender_ext.py``; no Blender binary is needed.
 """
 
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .core import nops
+from .shim import nops
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .core import missing_deps
+from .shim import missing_deps
 
 
 def draw_missing(layout):

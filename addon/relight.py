@@ -1,10 +1,10 @@
-"""Relighting in Blender: the ``Neural Relit`` pass, the target lighting from another scene, and
-operators that relight the last render or an exported EXR.
+"""Relighting in Blender: its settings, the Neural Relight node, and operators that relight the
+last render or an exported EXR.
 
-The pass is filled by the Cycles hook in :mod:`.render_pass` (pattern A), with the settings of
-the first Neural Relight node in the compositor, else the scene's. The frame's own lighting
-(its world and lights) is described from the scene, so the network can compare the rendered
-frame with its analytic shading.
+The ``Neural Relit`` pass is filled by the Cycles hook in :mod:`.engine.render_pass` (pattern A),
+with the settings of the first Neural Relight node in the compositor, else the scene's. The
+frame's own lighting (its world and lights, read by :mod:`.blender.lighting`) is described from
+the scene, so the network can compare the rendered frame with its analytic shading.
 """
 
 from __future__ import annotations
@@ -13,12 +13,23 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import StringProperty
-from mathutils import Vector
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
-from .core import nops
+from . import jobs, params
+from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
+from .engine import nodes
+from .shim import explain, nops
 
-RELIT_PASS = "Neural Relit"
+#: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
+RELIT_PASS = nops.get_op("relight", "neural").pass_name
+GROUP = ".Neural Relight"
 #: View-layer passes the relight op reads.
 LAYER_PASSES = ("use_pass_position", "use_pass_normal", "use_pass_diffuse_color", "use_pass_glossy_color", "use_pass_z")
 #: The last frame each scene rendered with Cycles, as a pass set (for "Relight Last Render").
@@ -26,100 +37,127 @@ last_render: dict[str, object] = {}
 
 
 def enable_passes(scene=None) -> None:
+    """Turn on the view-layer passes the op reads, in ``scene`` or every scene."""
     for sc in [scene] if scene is not None else bpy.data.scenes:
         for vl in sc.view_layers:
             for p in LAYER_PASSES:
                 setattr(vl, p, True)
 
 
+def _toggle(self, context=None):
+    if self.enabled:
+        enable_passes(self.id_data if isinstance(self.id_data, bpy.types.Scene) else None)
+    nodes.refresh_render_passes()
+
+
+class NEURAL_PG_relight(bpy.types.PropertyGroup):
+    """Relighting settings: the target lighting and the method (render pass, node, operators)."""
+
+    enabled: BoolProperty(
+        name="Neural Relit Pass",
+        description="After each Cycles render, relight the frame under the target lighting and add a 'Neural Relit' "
+        "render pass (enables the Position, Normal, Diffuse/Glossy Color and Z passes it reads)",
+        default=False,
+        update=_toggle,
+    )
+    method: EnumProperty(
+        name="Method",
+        items=(("neural", "Neural", "Shading with screen-space shadows, corrected by the shipped network "
+                 "(shadows, interreflection, reflections)"),
+               ("shadowed", "Analytic + Shadows", "Re-shading from the G-buffer with shadows and ambient occlusion "
+                "traced through the frame's depth (screen space: off-screen occluders are missed)"),
+               ("analytic", "Analytic", "Re-shading from the G-buffer alone, no shadows")),
+        default="neural",
+    )
+    target: EnumProperty(
+        name="Target Lighting",
+        items=(("HDRI", "HDRI", "An HDRI file with rotation and strength, plus optional lights from a JSON file"),
+               ("SCENE", "Scene", "Another scene's world (an Environment Texture HDRI) and lights")),
+        default="HDRI",
+    )
+    hdri: StringProperty(name="HDRI", description="Environment image (.exr/.hdr), or a bundled studio light name "
+                         "such as forest.exr", subtype="FILE_PATH", default="forest.exr")
+    rotation: FloatProperty(name="Rotation", description="HDRI rotation about Z", subtype="ANGLE", default=0.0)
+    strength: FloatProperty(name="Strength", description="World strength", default=1.0, min=0.0, soft_max=10.0)
+    lights_json: StringProperty(name="Lights", description="Optional JSON file listing lights "
+                                "({type, location, target, color, power, size})", subtype="FILE_PATH", default="")
+    scene: PointerProperty(name="Scene", type=bpy.types.Scene, description="Scene whose world and lights to relight with")
+    use_source: BoolProperty(name="Use Rendered Frame", description="Let the network compare the rendered frame with "
+                             "its own analytic shading (shows it where shadows are)", default=True)
+    model_weights: StringProperty(name="Weights", description="A .safetensors model you trained; empty: the shipped one",
+                                  subtype="FILE_PATH", default="")
+    tile: IntProperty(name="Tile Size", description="Tile side in pixels (0: whole frame)", default=512, min=0, max=8192)
+
+    def draw(self, layout) -> None:
+        layout.prop(self, "method")
+        layout.prop(self, "target")
+        if self.target == "HDRI":
+            layout.prop(self, "hdri")
+            layout.prop(self, "rotation")
+            layout.prop(self, "strength")
+            layout.prop(self, "lights_json")
+        else:
+            layout.prop(self, "scene")
+        if self.method == "neural":
+            layout.prop(self, "use_source")
+            layout.prop(self, "model_weights")
+            layout.prop(self, "tile")
+
+    def to_params(self, scene) -> dict:
+        """Parameters of the relight op for frames of ``scene`` (:func:`.params.relight_params`)."""
+        return params.relight_params(self, scene)
+
+
+@nodes.menu_node
+class NeuralRelightNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Relight: wire Render Layers 'Image' and 'Neural Relit' in; the settings choose the target lighting."""
+
+    bl_idname = "NeuralRelightNode"
+    bl_label = "Neural Relight"
+    bl_icon = "LIGHT_SUN"
+
+    settings: PointerProperty(type=NEURAL_PG_relight)
+
+    def init(self, context):
+        self.node_tree = nodes.mix_group(GROUP, "Relit")
+        enable_passes(context.scene if context and getattr(context, "scene", None) else None)
+        nodes.refresh_render_passes(self.id_data)
+
+    def free(self):
+        nodes.refresh_render_passes(self.id_data)
+
+    def draw_buttons(self, context, layout):
+        self.settings.draw(layout)
+
+
 def relight_settings(scene):
     """The first unmuted Neural Relight node's settings, else the scene's when its pass is on."""
-    from .nodes import relight_nodes
-
-    nodes = relight_nodes(scene)
-    if nodes:
-        return nodes[0].settings
+    found = nodes.find_nodes(scene, NeuralRelightNode.bl_idname)
+    if found:
+        return found[0].settings
     s = scene.neural_render.relight
     return s if s.enabled else None
 
 
-def _size_param(light) -> float:
-    """Inverse of ``training.scene_build.apply_lighting``'s size mapping."""
-    d = light.data
-    if d.type == "AREA":
-        return float(d.size)
-    if d.type in ("POINT", "SPOT"):
-        return float(d.shadow_soft_size) / 0.25
-    return float(d.angle) / 0.1
-
-
-def _world_matrix(ob):
-    """Object to world from the transform channels (``matrix_world`` lags until the depsgraph
-    updates, which must not be forced inside a render); parents included, constraints not."""
-    if ob.parent is None:
-        return ob.matrix_basis.copy()
-    return _world_matrix(ob.parent) @ ob.matrix_parent_inverse @ ob.matrix_basis
-
-
-def scene_lighting(scene) -> dict:
-    """A scene's world and lights as a lighting dict (:func:`neural_ops.relight.parse_lighting`).
-
-    The world must be empty, a plain colour, or an Environment Texture (optionally through a
-    Mapping node rotated about Z) into the Background; anything else is an error naming it.
-    """
-    world = None
-    w = scene.world
-    if w is not None and w.node_tree is not None:
-        nt = w.node_tree
-        bg = next((n for n in nt.nodes if n.type == "BACKGROUND"), None)
-        if bg is not None:
-            strength = float(bg.inputs["Strength"].default_value)
-            col = bg.inputs["Color"]
-            if col.is_linked:
-                env = col.links[0].from_node
-                if env.type != "TEX_ENVIRONMENT" or env.image is None:
-                    raise nops.OpError(f"world '{w.name}': its Background colour comes from a '{env.name}' node; "
-                                       "relighting reads an Environment Texture (HDRI) or a plain colour")
-                rot = 0.0
-                vec = env.inputs["Vector"]
-                if vec.is_linked and vec.links[0].from_node.type == "MAPPING":
-                    rot = float(vec.links[0].from_node.inputs["Rotation"].default_value[2])
-                world = {"hdri": env.image.name, "hdri_path": bpy.path.abspath(env.image.filepath, library=env.image.library),
-                         "rotation": rot, "strength": strength}
-            else:
-                world = {"color": list(col.default_value)[:3], "strength": strength}
-    elif w is not None:
-        world = {"color": list(w.color), "strength": 1.0}
-    lights = []
-    for ob in scene.objects:
-        if ob.type != "LIGHT" or ob.hide_render:
-            continue
-        d = ob.data
-        m = _world_matrix(ob)
-        loc = m.translation
-        axis = (m.to_3x3() @ Vector((0.0, 0.0, -1.0))).normalized()
-        li = {"type": d.type, "location": list(loc), "target": list(loc + axis), "color": list(d.color),
-              "power": float(d.energy), "size": _size_param(ob)}
-        if d.type == "SPOT":
-            li.update(spot_size=float(d.spot_size), spot_blend=float(d.spot_blend))
-        lights.append(li)
-    return {"world": world, "lights": lights}
-
-
-def relight_passes(passes, settings, scene, progress=None, report=print) -> np.ndarray:
-    """The same call the CLI makes: method + params from the settings. Where the network cannot
-    run (no torch in Blender's Python yet), the analytic + screen-space-shadows method stands in
-    and ``report`` says why, instead of a black pass."""
-    spec = nops.get_op("relight", settings.method)
-    if settings.method == "neural":
+def relight_op(method: str, report=print):
+    """The relight op of ``method``; where the network cannot run (no torch in Blender's Python
+    yet), the analytic + screen-space-shadows method stands in and ``report`` says why, instead
+    of a black pass."""
+    spec = nops.get_op("relight", method)
+    if method == "neural":
         reason = spec.available()
         if reason:
             report(f"Neural relight unavailable ({reason}): using analytic shading with screen-space shadows")
             spec = nops.get_op("relight", "shadowed")
-    return spec(passes, progress=progress, **settings.to_params(scene))
+    return spec
 
 
-class NEURAL_OT_relight_file(bpy.types.Operator):
+def relight_passes(passes, settings, scene, progress=None, report=print) -> np.ndarray:
+    """The same call the CLI makes: method + params from the settings (see :func:`relight_op`)."""
+    return relight_op(settings.method, report)(passes, progress=progress, **settings.to_params(scene))
+
+
+class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
     """Relight an exported EXR (with its JSON sidecar) under the scene's relight settings; writes
     <name>_relit.exr with every pass kept"""
 
@@ -136,22 +174,37 @@ class NEURAL_OT_relight_file(bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         s = relight_settings(scene) or scene.neural_render.relight
-        src = Path(bpy.path.abspath(self.filepath))
+        src = Path(params.abspath(self.filepath))
         dst = src.with_name(f"{src.stem}_relit.exr")
+        method = s.method
         try:
+            kw = s.to_params(scene)  # reads the scenes' lighting: here, on the main thread
+        except nops.NeuralRenderError as e:
+            self.report({"ERROR"}, f"Relight: {e}")
+            return {"CANCELLED"}
+        kw.pop("source_lighting", None)  # the file's own lighting is not this scene's
+        if method == "neural":
+            kw["use_source"] = False
+
+        def work(progress, cancel):
+            progress.text = f"{src.name} ({method})"
             ps = nops.read_exr(src)
-            params = s.to_params(scene)
-            params.pop("source_lighting", None)  # the file's own lighting is not this scene's
-            if s.method == "neural":
-                params["use_source"] = False
-            out = nops.get_op("relight", s.method)(ps, **params)
+            notes = []
+            spec = relight_op(method, report=notes.append)
+
+            def on_tile(done, total):
+                progress.set(done, total)
+                return cancel.is_set()
+
+            out = spec(ps, progress=on_tile, **kw)
+            if cancel.is_set():
+                raise InterruptedError
             ps.add(RELIT_PASS, out, "RGB")
             nops.write_exr(ps, dst, overwrite=True)
-        except nops.NeuralRenderError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Wrote {dst}")
-        return {"FINISHED"}
+            return " ".join([f"Wrote {dst}", *(f"({n})" for n in notes)])
+
+        return self.run_job(context, jobs.Job("Relight", work=work, cancelled="Relight cancelled; nothing was written"),
+                            interval=0.1)
 
 
 class NEURAL_OT_relight_last(bpy.types.Operator):
@@ -167,10 +220,11 @@ class NEURAL_OT_relight_last(bpy.types.Operator):
         if ps is None:
             self.report({"ERROR"}, "No Cycles render of this scene with relighting on yet: enable the Neural Relit pass and render once (F12)")
             return {"CANCELLED"}
+        notes = []
         try:
-            out = relight_passes(ps, relight_settings(scene) or scene.neural_render.relight, scene)
-        except nops.NeuralRenderError as e:
-            self.report({"ERROR"}, str(e))
+            out = relight_passes(ps, relight_settings(scene) or scene.neural_render.relight, scene, report=notes.append)
+        except (nops.NeuralRenderError, ImportError) as e:  # a bad setting, a missing package: one line
+            self.report({"ERROR"}, f"Relight: {explain(e)}")
             return {"CANCELLED"}
         h, w = out.shape[:2]
         img = bpy.data.images.get(RELIT_PASS)
@@ -181,10 +235,9 @@ class NEURAL_OT_relight_last(bpy.types.Operator):
         rgba = np.concatenate([out, np.ones((h, w, 1), np.float32)], axis=2)[::-1]
         img.pixels.foreach_set(np.ascontiguousarray(rgba).ravel())
         img.update()
-        self.report({"INFO"}, f"Relit {w}x{h} into image '{RELIT_PASS}'")
+        self.report({"INFO"}, " ".join([f"Relit {w}x{h} into image '{RELIT_PASS}'", *(f"({n})" for n in notes)]))
         return {"FINISHED"}
 
 
-classes = (NEURAL_OT_relight_file, NEURAL_OT_relight_last)
+classes = (NEURAL_PG_relight, NeuralRelightNode, NEURAL_OT_relight_file, NEURAL_OT_relight_last)
 register, unregister = bpy.utils.register_classes_factory(classes)
-

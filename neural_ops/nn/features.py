@@ -1,31 +1,10 @@
-"""Denoiser inputs: which passes a learned denoiser reads and how they are normalised.
-
-Shared by training and inference so both see exactly the same numbers. Normalisations that
-need whole-image statistics (depth scale) happen here, on the full frame, before any tiling:
-a tile then sees the same values it would see inside the untiled image.
-
-Raw channel layout, (H, W, RAW_CHANNELS) float32:
-
-======  =========================================================================
-0:3     noisy colour, linear HDR (``Combined`` RGB), clamped at 0
-3:6     albedo in [0, 1] (``Denoising Albedo``)
-6:9     world-space normal in [-1, 1] (``Denoising Normal``)
-9       depth feature: log(depth / median depth of the frame), misses = +4
-10:13   base image, linear HDR: the colour a residual is added to (noisy colour, or
-        another denoiser's output, e.g. OIDN's, for the ensemble models)
-======  =========================================================================
-"""
+"""Per-pixel features more than one learned op feeds its network (normalised on the whole frame,
+before any tiling, so a tile sees the values it would see inside the untiled image)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import PassSetError
-from ..passset import PassSet
-
-RAW_CHANNELS = 13
-#: Added to albedo before demodulation so black surfaces do not amplify noise without bound.
-ALBEDO_EPS = 0.01
 #: Depth feature of pixels that hit nothing (the environment is far away).
 MISS_DEPTH = 4.0
 
@@ -42,26 +21,3 @@ def depth_feature(depth: np.ndarray) -> np.ndarray:
     out = np.full_like(d, MISS_DEPTH)
     out[hit] = np.clip(np.log(d[hit] / max(med, 1e-6)), -MISS_DEPTH, MISS_DEPTH)
     return out
-
-
-def raw_inputs(passes: PassSet, base: np.ndarray | None = None) -> np.ndarray:
-    """Stack a pass set's denoising passes into the raw layout above.
-
-    Args:
-        passes: needs ``Combined``, ``Denoising Albedo`` (or ``Diffuse Color``),
-            ``Denoising Normal`` (or ``Normal``) and ``Denoising Depth`` (or ``Depth``).
-        base: (H, W, 3) linear HDR image the model refines; None uses the noisy colour.
-    Returns:
-        (H, W, 13) float32.
-    """
-    color = np.maximum(passes.color, 0.0)
-    if base is None:
-        base = color
-    elif base.shape[:2] != color.shape[:2]:
-        raise PassSetError(f"{passes.source}: base image is {base.shape[:2]}, passes are {color.shape[:2]}")
-    x = np.concatenate(
-        [color, np.clip(passes.albedo, 0.0, 1.0), np.clip(passes.normal, -1.0, 1.0),
-         depth_feature(passes.depth), np.maximum(base[..., :3], 0.0)],
-        axis=2,
-    )
-    return np.ascontiguousarray(x, dtype=np.float32)

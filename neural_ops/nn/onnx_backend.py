@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import OpError
+from ..core.errors import OpError
 
 
 def onnx_unavailable() -> str | None:

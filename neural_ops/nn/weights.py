@@ -12,7 +12,7 @@ import json
 import threading
 from pathlib import Path
 
-from ..errors import OpError
+from ..core.errors import OpError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: Loaded models by weights path or shipped name: each is read once per process.

@@ -1,21 +1,17 @@
-"""Relighting: analytic re-shading of a G-buffer under a new lighting (numpy only).
-
-The learned part (:mod:`neural_ops.nn.relight`) predicts what this analytic shading misses.
+"""Relight: a rendered frame under a new lighting, from its G-buffer (numpy analytic shading,
+:mod:`.shading` and :mod:`.screen_space`; the capture route :mod:`.gradient`) and the learned
+correction (:mod:`.network`, run by the op in :mod:`.op`). The lighting schema itself is
+:mod:`neural_ops.core.lighting`.
 """
 
+from . import op  # noqa: F401  (registration)
 from .shading import (
-    LIGHT_TYPES,
-    Light,
-    Lighting,
-    World,
     analytic_shading,
     camera_position_from_meta,
     equirect_directions,
     equirect_uv,
     irradiance,
     load_environment,
-    load_lighting,
-    parse_lighting,
     prefilter_environment,
     sample_equirect,
     sh9_basis,
@@ -24,8 +20,6 @@ from .shading import (
 )
 
 __all__ = [
-    "LIGHT_TYPES", "Light", "Lighting", "World", "analytic_shading", "camera_position_from_meta",
-    "equirect_directions", "equirect_uv", "irradiance", "load_environment", "load_lighting",
-    "parse_lighting", "prefilter_environment", "sample_equirect", "sh9_basis", "sh9_project",
-    "world_sh",
+    "analytic_shading", "camera_position_from_meta", "equirect_directions", "equirect_uv", "irradiance",
+    "load_environment", "prefilter_environment", "sample_equirect", "sh9_basis", "sh9_project", "world_sh",
 ]

@@ -3,7 +3,7 @@
 Ma et al. 2007 and Guo et al. 2019 (The Relightables) light a subject with a spherical gradient
 and its complement. Here the two images are renders of the frame under a world whose radiance in
 direction w is ((1 + wx) / 2, (1 + wy) / 2, (1 + wz) / 2) (``grad_a``) and ((1 - wx) / 2, ...)
-(``grad_b``), one axis per colour channel, no other light (``training.scene_build.
+(``grad_b``), one axis per colour channel, no other light (``training.scenes.build.
 apply_gradient_world``). For an unoccluded Lambertian point with albedo rho and normal n, channel c
 (axis c) receives irradiance pi (1/2 +- n_c / 3), so
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import OpError
-from ..passset import PassSet
+from ..core.errors import OpError
+from ..core.passset import PassSet
 
 COMPONENTS = ("Diffuse Direct", "Diffuse Indirect", "Diffuse Color", "Glossy Direct", "Glossy Indirect", "Glossy Color")
 
@@ -69,7 +69,7 @@ def relight(grad_a: PassSet, grad_b: PassSet, lighting, camera_position=None) ->
     image = analytic_shading(g, lighting, cam)["image"]
     if "Normal" in grad_a and grad_a.meta.get("camera") is not None:
         # The rig sees the background directly; a render of it under the new world shows that world.
-        from ..ibr.cameras import Camera
+        from ..core.cameras import Camera
         from .shading import environment_background
 
         try:

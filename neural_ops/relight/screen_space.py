@@ -8,7 +8,7 @@ not show (occluders off screen, the back of objects beyond an assumed thickness)
 that is left to the network, which gets these shadowed buffers as inputs.
 
 Geometry comes from the pass set: ``Position`` and ``Normal`` (world space), ``Depth`` (planar,
-along the camera's -Z) and the sidecar camera (:class:`~neural_ops.ibr.cameras.Camera`).
+along the camera's -Z) and the sidecar camera (:class:`~neural_ops.core.cameras.Camera`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import OpError
-from ..passset import PassSet
-from .shading import Lighting, analytic_shading
+from ..core.errors import OpError
+from ..core.lighting import Lighting
+from ..core.passset import PassSet
+from .shading import analytic_shading
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class TraceSettings:
 
 
 def _geometry(passes: PassSet):
-    from ..ibr.cameras import Camera
+    from ..core.cameras import Camera
 
     passes.validate(("Position", "Normal", "Depth"))
     try:

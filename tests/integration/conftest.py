@@ -14,7 +14,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def default_scene():
-    from addon import scenes
+    from addon.blender import scenes
 
     return scenes.build_default_scene((48, 40))
 

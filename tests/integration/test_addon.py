@@ -1,10 +1,6 @@
-"""The add-on inside Blender: registration, menus, operators, and the packaged extension."""
+"""The add-on inside Blender: registration, menus, operators (the packaged extension: test_extension.py)."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import bpy
@@ -53,7 +49,7 @@ def test_register_adds_operators_nodes_and_menu(registered):
     assert any(getattr(f, "__name__", "") == "_draw_add_menu" for f in menu._dyn_ui_initialize())
     lay = FakeLayout()
     ctx = type("C", (), {"space_data": type("S", (), {"tree_type": "CompositorNodeTree"})()})()
-    from addon import nodes
+    from addon.engine import nodes
 
     nodes._draw_add_menu(type("M", (), {"layout": lay})(), ctx)
     assert lay.operators == ["NODE_MT_neural_add"]
@@ -97,95 +93,9 @@ def test_export_operator_reports_missing_camera(tmp_path, registered, default_sc
         bpy.ops.neural.export_passes()
 
 
-EXT_SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    block = json.loads(os.environ["BLOCK_MODULES"])
-    for m in block:
-        sys.modules[m] = None  # as in a Blender whose Python lacks these packages
-    import bpy, addon_utils
-    zip_path, out = sys.argv[1], sys.argv[2]
-    res = {}
-    bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
-    mod = "bl_ext.user_default.neural_render"
-    res["enabled"] = addon_utils.check(mod)[1]
-    ext = sys.modules[mod]
-    res["missing"] = [m for m, _, _ in ext.core.missing_deps()]
-    res["neural_ops"] = ext.core.nops.__name__
-    __import__(mod + ".scenes", fromlist=["x"]).build_default_scene((32, 24))
-    s = bpy.context.scene.neural_render.export
-    s.directory, s.spp = out, 1
-    res["export"] = list(bpy.ops.neural.export_passes())
-    bpy.context.scene.neural_render.denoise.method = "bilateral"
-    res["denoise"] = list(bpy.ops.neural.denoise_file(filepath=os.path.join(out, "frame_0001.exr")))
-    try:
-        ext.core.nops.denoise(ext.core.nops.read_exr(os.path.join(out, "frame_0001.exr")) if "OpenEXR" not in block else None, "oidn")
-        res["oidn"] = "ran"
-    except Exception as e:
-        res["oidn"] = f"{type(e).__name__}: {e}"
-    bpy.ops.preferences.addon_disable(module=mod)
-    res["disabled"] = not addon_utils.check(mod)[1]
-    bpy.ops.extensions.package_uninstall(
-        repo_directory=bpy.utils.user_resource("EXTENSIONS", path="user_default"), pkg_id="neural_render")
-    res["left"] = sorted(str(p) for p in __import__("pathlib").Path(bpy.utils.user_resource("EXTENSIONS")).rglob("*neural_render*"))
-    print("RESULT " + json.dumps(res))
-    """
-)
-
-
-@pytest.fixture(scope="module")
-def extension_zip(tmp_path_factory):
-    from addon import package
-
-    return package.build(tmp_path_factory.mktemp("dist"))
-
-
-def _run_extension(tmp_path, zip_path, block=()):
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "res"), BLOCK_MODULES=json.dumps(list(block)))
-    env.pop("PYTHONPATH", None)
-    out = tmp_path / "out"
-    out.mkdir()
-    # Run outside the checkout so the extension cannot import the repo's packages by accident.
-    p = subprocess.run([sys.executable, "-c", EXT_SCRIPT, str(zip_path), str(out)], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=300)
-    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, p.stdout[-3000:] + p.stderr[-3000:]
-    return json.loads(line[7:]), out
-
-
-def test_extension_validates_and_has_layout(extension_zip):
-    import zipfile
-
-    from addon import package
-
-    package.validate(extension_zip)  # raises with Blender's messages on failure
-    names = zipfile.ZipFile(extension_zip).namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "neural_ops/exr.py" in names
-    assert not any("__pycache__" in n for n in names)
-
-
-def test_extension_install_enable_use_remove(tmp_path, extension_zip):
-    res, out = _run_extension(tmp_path, extension_zip)
-    assert res["enabled"] and res["disabled"]
-    assert res["neural_ops"] == "bl_ext.user_default.neural_render.neural_ops"  # the bundled copy
-    assert res["export"] == ["FINISHED"] and res["denoise"] == ["FINISHED"]
-    assert (out / "frame_0001.json").exists()
-    assert "Denoised Bilateral" in read_exr(out / "frame_0001_denoised.exr").passes
-    assert res["oidn"] == "ran"
-    assert res["left"] == []
-
-
-def test_extension_without_optional_packages(tmp_path, extension_zip):
-    res, out = _run_extension(tmp_path, extension_zip, block=("torch", "pyoidn"))
-    assert res["enabled"], "the add-on must register without torch and pyoidn"
-    assert set(res["missing"]) == {"torch", "pyoidn"}
-    assert res["export"] == ["FINISHED"] and res["denoise"] == ["FINISHED"]  # numpy ops still work
-    assert "not available" in res["oidn"] and "pip install pyoidn" in res["oidn"]
-    assert res["left"] == []
-
-
 def test_panel_lists_missing_and_offers_install(monkeypatch):
-    from addon import core, panels
+    from addon import panels
+    from addon import shim as core
 
     monkeypatch.setattr(core, "_importable", lambda m: m != "torch")
     monkeypatch.setattr(panels, "missing_deps", core.missing_deps)
@@ -198,7 +108,7 @@ def test_panel_lists_missing_and_offers_install(monkeypatch):
 def test_denoise_file_cancel_writes_nothing(tmp_path):
     import threading
 
-    from addon.operators import denoise_file
+    from addon.denoise import denoise_file
     from tests.conftest import make_passset
 
     src = write_exr(make_passset(), tmp_path / "v.exr")
@@ -231,3 +141,28 @@ def test_panel_and_node_draw(registered, default_scene):
     lay = FakeLayout()
     bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
     assert lay.props == ["method", "model_weights", "tile", "per_aov", "temporal"]
+
+
+def test_export_then_relight_file_operator(tmp_path, registered, default_scene):
+    """Export Neural Passes, then Relight EXR File on what it wrote (both run as jobs: here, in
+    background mode, synchronously)."""
+    s = default_scene.neural_render.export
+    s.directory, s.spp = str(tmp_path), 1
+    assert bpy.ops.neural.export_passes() == {"FINISHED"}
+    exr = tmp_path / "frame_0001.exr"
+    assert exr.exists() and (tmp_path / "export.json").exists()
+    r = default_scene.neural_render.relight
+    r.method, r.hdri = "analytic", "forest.exr"
+    assert bpy.ops.neural.relight_file(filepath=str(exr)) == {"FINISHED"}
+    out = read_exr(tmp_path / "frame_0001_relit.exr")
+    assert "Neural Relit" in out.passes and "Combined" in out.passes
+
+
+def test_render_1_in_n_operator(tmp_path, registered, default_scene):
+    scene = default_scene
+    scene.frame_start, scene.frame_end, scene.frame_current = 1, 3, 2
+    out = tmp_path / "inb"
+    assert bpy.ops.neural.render_inbetween(every=2, spp=1, geometry=False, directory=str(out)) == {"FINISHED"}
+    assert sorted(p.name for p in out.glob("frame_*.exr")) == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
+    assert json.loads((out / "inbetween.json").read_text())["synthesised"] == 1
+    assert scene.frame_current == 2  # the operator puts the scene back on its frame

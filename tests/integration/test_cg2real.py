@@ -9,7 +9,7 @@ import pytest
 
 from neural_ops import get_op, read_exr
 from neural_ops.cli import main
-from training import datagen
+from training.datagen import generate as datagen
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_unpaired_stage_and_photo_albedo(cg2real_data, tiny_run, tmp_path):
 
 
 def _eevee_scene(size=(40, 32)):
-    from addon import scenes
+    from addon.blender import scenes
 
     scene = scenes.build_default_scene(size)
     scene.render.engine = "BLENDER_EEVEE"
@@ -97,7 +97,7 @@ def _eevee_scene(size=(40, 32)):
 
 
 def test_f12_photoreal_equals_cli_on_the_same_passes(tmp_path, registered, tiny_run):
-    from addon import photoreal
+    from addon import cg2real as photoreal
 
     scene = _eevee_scene()
     pr = scene.neural_render.photoreal
@@ -136,7 +136,7 @@ def test_f12_photoreal_equals_cli_on_the_same_passes(tmp_path, registered, tiny_
 
 
 def test_f12_photoreal_without_passes_passes_the_raster_through(tmp_path, registered, tiny_run):
-    from addon import photoreal
+    from addon import cg2real as photoreal
 
     scene = _eevee_scene()
     pr = scene.neural_render.photoreal
@@ -163,7 +163,7 @@ def test_export_eevee_then_cg2real_cli(tmp_path, blend, tiny_run):
 
 
 def test_animation_render_translates_every_frame(tmp_path, registered, tiny_run):
-    from addon import photoreal
+    from addon import cg2real as photoreal
 
     scene = _eevee_scene((32, 24))
     pr = scene.neural_render.photoreal
@@ -200,8 +200,8 @@ def test_shipped_model_beats_the_raw_raster_on_a_held_out_scene(tmp_path):
     used in training): EEVEE 16 samples in, Cycles 128 spp + OIDN as the reference. EEVEE with
     Blender's defaults, the set-up the shipped model was trained on (measured: raw 13.71 dB, ours
     14.23 dB; on tuned EEVEE it gains 0.23 dB, and a model trained on tuned EEVEE 0.01 dB)."""
-    from neural_ops.metrics import psnr
-    from training.cg2real_train import load_pair
+    from neural_ops.core.metrics import psnr
+    from training.cg2real.data import load_pair
 
     out = tmp_path / "ci"
     datagen.generate(datagen.DataConfig(kind="cg2real", out=str(out), scenes=1, seed=9000, resolution=128, spp=[16],
@@ -231,7 +231,7 @@ def test_eevee_setup_and_redoing_the_eevee_images(tmp_path, registered):
     assert {"Diffuse Color", "Glossy Color", "Normal", "Depth"} <= set(after.passes)
     assert datagen.eevee_mismatched(out, "tuned") == []
     # The operator on the user's scene: ray tracing on and one baked probe of ours, however often it runs.
-    from addon import eevee_setup
+    from addon.blender import eevee_setup
 
     scene = _eevee_scene()
     for _ in range(2):

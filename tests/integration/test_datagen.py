@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from neural_ops import PassSetError
-from training import datagen
-from training.scene_build import build_scene
-from training.scene_spec import scene_spec
+from training.datagen import generate as datagen
+from training.scenes.build import build_scene
+from training.scenes.spec import scene_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,32 +51,39 @@ def test_inputs_are_independent_noise(tiny):
     assert np.abs(b - r).mean() < np.abs(a - r).mean()  # more samples, closer to the reference
 
 
-def test_torch_dataset_crops_and_augments(tiny):
-    from training.torch_data import INPUT_CHANNELS, DenoiseDataset
+def test_denoise_loader_reads_the_rendered_samples(tiny):
+    """The trainer's loader on a rendered dataset: the inputs inference builds from the same file
+    (13 channels, as the shipped model reads), crops of them, the reference as target."""
+    from neural_ops import read_exr
+    from neural_ops.denoise.inputs import RAW_CHANNELS, raw_inputs
+    from training.denoise.data import PairStore, make_batch, read_sample
 
-    ds = DenoiseDataset(tiny, spp=2, crop=16)
-    item = ds[1]
-    assert item["input"].shape == (INPUT_CHANNELS, 16, 16) and item["target"].shape == (3, 16, 16)
-    whole = DenoiseDataset(tiny, spp=1, crop=None, augment=False)[0]
-    assert whole["input"].shape == (INPUT_CHANNELS, 32, 32)
+    store = PairStore(tiny, [0, 1], [1, 2], "noisy", log=None)
+    assert len(store) == 4 and store.raw[0].shape == (32, 32, RAW_CHANNELS) == (32, 32, 13)
+    d = datagen.sample_dir(tiny, 1)
+    np.testing.assert_array_equal(store.raw[3], raw_inputs(read_exr(d / "spp0002.exr")))
+    np.testing.assert_array_equal(store.target[3], read_exr(d / "reference.exr").color)
+    x, y = make_batch(store, np.random.default_rng(0), 3, 16)
+    assert x.shape == (3, RAW_CHANNELS, 16, 16) and y.shape == (3, 3, 16, 16)
+    ps, ref = read_sample(tiny, 0, 2)
+    assert ps.shape == (32, 32) and ref.shape == (32, 32, 3)
 
 
 def test_malformed_sample_is_reported(tmp_path, tiny):
     import shutil
 
-    from training.torch_data import DenoiseDataset
+    from training.denoise.data import PairStore
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny, bad)
     ref = datagen.sample_dir(bad, 1) / "reference.exr"
     ref.write_bytes(ref.read_bytes()[:200])
-    ds = DenoiseDataset(bad, spp=1, crop=16)
-    ds[0]
+    PairStore(bad, [0], [1], "noisy", log=None)
     with pytest.raises(PassSetError, match=r"malformed sample .*000001.*reference\.exr"):
-        ds[1]
+        PairStore(bad, [0, 1], [1], "noisy", log=None)
     (datagen.sample_dir(bad, 0) / "spp0001.exr").unlink()
     with pytest.raises(PassSetError, match=r"malformed sample .*000000.*no such file"):
-        ds[0]
+        PairStore(bad, [0], [1], "noisy", log=None)
 
 
 def test_same_seed_builds_the_same_scene(tmp_path):
@@ -93,7 +100,7 @@ def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "ds"
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from training import datagen\n"
+        "from training.datagen import generate as datagen\n"
         f"datagen.generate(datagen.DataConfig(kind='denoise', out={str(out)!r}, scenes=4, resolution=32, spp=[1], ref_spp=64), progress=print)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,126 +197,61 @@ def test_relight_and_cg2real_samples(relight, cg2real):
     assert (d / "workbench.exr").exists()
 
 
-def _dataset(request, kind, **kw):
-    """A torch dataset of ``kind`` over the module's tiny rendered dataset."""
-    from training import torch_data as td
-
-    if kind == "denoise":
-        return td.DenoiseDataset(request.getfixturevalue("tiny"), spp=1, **kw)
-    if kind == "multiview":
-        return td.MultiviewDataset(request.getfixturevalue("multiview").parents[1], **kw)
-    cls = {"cg2real": td.Cg2RealDataset, "relight": td.RelightDataset}[kind]
-    return cls(request.getfixturevalue(kind), **kw)
-
-
-#: Per kind, the arrays of an item: (key, channels, radiance (exposure applies), cropped and flipped).
-_LAYOUT = {
-    "denoise": [("input", slice(0, 3), True, True), ("input", slice(3, None), False, True),
-                ("target", slice(None), True, True)],
-    "relight": [("source", slice(None), True, True), ("target", slice(None), True, True)]
-    + [(k, slice(None), False, True) for k in ("albedo", "normal", "depth", "position")],
-    "multiview": [(f"{w}_{k}", slice(None), k == "color", w == "target")
-                  for w in ("target", "source") for k in ("color", "depth", "normal", "albedo")],
-}
-_LAYOUT["cg2real"] = _LAYOUT["denoise"]
-
-
-def test_cg2real_dataset_items(cg2real):
+def test_cg2real_loader(cg2real):
     import torch
 
-    from training.torch_data import Cg2RealDataset
-
-    ds = Cg2RealDataset(cg2real, crop=16)
-    assert len(ds) == 2 and ds.channels == (("color", 3), ("albedo", 3), ("normal", 3), ("depth", 1))
-    item = ds[1]
-    assert item["input"].shape == (10, 16, 16) and item["target"].shape == (3, 16, 16) and item["index"] == 1
-    assert item["input"].dtype == item["target"].dtype == torch.float32
-    wb = Cg2RealDataset(cg2real, raster="workbench", crop=None, augment=False)
-    assert wb.channels == (("color", 3), ("depth", 1)) and wb[0]["input"].shape == (4, 32, 32)
     from neural_ops import read_exr
+    from neural_ops.cg2real.network import RAW_CHANNELS, Cg2RealConfig, Cg2RealNet, raw_inputs
+    from training.cg2real.data import PairStore, load_albedo, make_batch
 
-    d = datagen.sample_dir(cg2real, 0)
-    plain = Cg2RealDataset(cg2real, crop=None, augment=False)[0]
-    assert np.array_equal(plain["input"][:3].numpy(), read_exr(d / "eevee.exr").color.transpose(2, 0, 1))
-    assert np.array_equal(plain["target"].numpy(), read_exr(d / "cycles.exr").color.transpose(2, 0, 1))
+    store = PairStore(cg2real, [0, 1], log=None)
+    assert len(store) == 2 and store.raw[1].shape == (32, 32, RAW_CHANNELS) and store.target[1].shape == (32, 32, 3)
+    np.testing.assert_array_equal(store.raw[0], raw_inputs(read_exr(datagen.sample_dir(cg2real, 0) / "eevee.exr")))
+    x, y, t = make_batch(store, np.random.default_rng(0), 2, 16, permute=True)
+    assert x.shape == (2, RAW_CHANNELS, 16, 16) and y.shape == (2, 3, 16, 16) and x.dtype == torch.float32
+    net = Cg2RealNet(Cg2RealConfig(channels=[8, 12, 16], context=True))
+    assert net(x, net.context_of(t)).shape == (2, 3, 16, 16)
+    assert [a.shape for a in load_albedo(str(cg2real))] == [(32, 32, 3)] * 2
 
 
-def test_relight_dataset_items(relight):
-    import torch
+def test_relight_loader_builds_what_inference_builds(relight):
+    import json
 
-    from training.torch_data import LIGHTING_DIM, RelightDataset, collate
+    from neural_ops import read_exr
+    from neural_ops.core.lighting import parse_lighting
+    from neural_ops.relight.network import CODE_DIM, RAW_CHANNELS, RelightConfig
+    from neural_ops.relight.op import network_inputs
+    from training.relight.data import SampleStore, clean, make_batch, with_color
+    from training.relight.train import RelightTrainConfig
 
-    ds = RelightDataset(relight, crop=16)
-    assert ds.lightings == 2 and len(ds) == 4  # 2 samples x ordered pairs (0, 1), (1, 0)
-    assert [(ds[i]["index"], ds[i]["k"], ds[i]["j"]) for i in range(4)] == [(0, 0, 1), (0, 1, 0), (1, 0, 1), (1, 1, 0)]
-    item = ds[1]
-    for key, c in {"albedo": 3, "normal": 3, "depth": 1, "position": 3, "source": 3, "target": 3}.items():
-        assert item[key].shape == (c, 16, 16) and item[key].dtype == torch.float32, key
+    store = SampleStore(relight, [0, 1], log=None)
+    raw, y, code = store.pair(store.samples[0], 0, 1, True)
+    assert raw.shape == (32, 32, RAW_CHANNELS) and y.shape == (32, 32, 3) and code.shape == (CODE_DIM,)
     d = datagen.sample_dir(relight, 0)
-    assert item["lighting"] == json.loads((d / "lighting_0.json").read_text())
-    assert item["source_lighting"] == json.loads((d / "lighting_1.json").read_text())
-    assert item["lighting_vec"].shape == (LIGHTING_DIM,) and not torch.equal(item["lighting_vec"], item["source_lighting_vec"])
-    plain = RelightDataset(relight, crop=None, augment=False)
-    a, b = plain[0], plain[1]  # the same sample lit 0 -> 1 and 1 -> 0: same G-buffer, swapped images
-    assert torch.equal(a["normal"], b["normal"]) and torch.equal(a["source"], b["target"])
-    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate)))
-    assert batch["target"].shape == (3, 3, 16, 16) and batch["lighting_vec"].shape == (3, LIGHTING_DIM)
-    assert isinstance(batch["lighting"], list) and len(batch["lighting"]) == 3
+    src_ps = read_exr(d / "lit_0.exr")
+    light = [parse_lighting(json.loads((d / f"lighting_{k}.json").read_text())) for k in range(2)]
+    # What the relight op feeds the network for the (OIDN-cleaned) frame under lighting 0.
+    want = network_inputs(with_color(src_ps, clean(src_ps)), light[1], light[0])
+    np.testing.assert_allclose(raw, want, rtol=1e-4, atol=1e-5)
+    cfg = RelightTrainConfig(data=str(relight), out="", model=RelightConfig(channels=[8, 12, 16]), batch=2, crop=16,
+                             exposure=1.0)
+    x, y, code, thumbs = make_batch(store, np.random.default_rng(0), cfg)
+    assert x.shape == (2, RAW_CHANNELS, 16, 16) and code.shape == (2, CODE_DIM) and thumbs is None
 
 
-def test_multiview_dataset_items(multiview):
-    import torch
+def test_multiview_loader(multiview):
+    from neural_ops.novel_view.network import SHARED_CHANNELS, SLOT_CHANNELS, BlendConfig
+    from training.novel_view.data import ExampleStore, make_batch
+    from training.novel_view.train import IbrTrainConfig
 
-    from training.torch_data import MultiviewDataset
-
-    tf = json.loads((multiview / "transforms.json").read_text())
-    ds = MultiviewDataset(multiview.parents[1], crop=16)
-    assert len(ds) == 3  # one sample, each of its 3 views the target once
-    item = ds[1]
-    assert item["view"] == 1 and item["index"] == 0
-    for key, c in {"color": 3, "depth": 1, "normal": 3, "albedo": 3}.items():
-        assert item[f"target_{key}"].shape == (c, 16, 16) and item[f"source_{key}"].shape == (2, c, 40, 40), key
-        assert item[f"target_{key}"].dtype == torch.float32
-    poses = np.array([f["transform_matrix"] for f in tf["frames"]], np.float32)
-    assert np.array_equal(item["target_pose"].numpy(), poses[1]) and np.array_equal(item["source_pose"].numpy(), poses[[0, 2]])
-    oy, ox = item["aug"]["origin"].tolist()
-    assert item["target_intrinsics"].tolist() == pytest.approx([tf["fl_x"], tf["fl_y"], tf["cx"] - ox, tf["cy"] - oy, 16, 16])
-    assert item["source_intrinsics"].tolist() == [pytest.approx([tf[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")])] * 2
-    depth = np.load(multiview / tf["frames"][1]["depth_file_path"])
-    plain = MultiviewDataset(multiview.parents[1], crop=None, augment=False)[1]
-    assert np.allclose(plain["target_depth"][0].numpy(), depth)  # the same depth as the .npy
-
-
-@pytest.mark.parametrize("kind", ["denoise", "cg2real", "relight", "multiview"])
-def test_augmented_item_is_the_cropped_flipped_exposed_plain_item(request, kind):
-    """Crop and flips move every array alike; exposure scales radiance only (never albedo, normal,
-    depth); normals are world-space, so a flip moves them but leaves their values alone."""
-    import torch
-
-    ds = _dataset(request, kind, crop=16, seed=3)
-    plain = _dataset(request, kind, crop=None, augment=False)
-    flipped, gains = set(), []
-    for t in range(8):
-        i = t % len(ds)
-        item, ref = ds[i], plain[i]
-        oy, ox = item["aug"]["origin"].tolist()
-        fx, fy = item["aug"]["flip"].tolist()
-        gain = float(item["aug"]["gain"])
-        flipped.add((fx, fy))
-        gains.append(gain)
-        for key, ch, radiance, moved in _LAYOUT[kind]:
-            want = ref[key][..., ch, :, :]
-            if moved:
-                want = want[..., oy : oy + 16, ox : ox + 16]
-                want = want.flip(-1) if fx else want
-                want = want.flip(-2) if fy else want
-            want = want * gain if radiance else want
-            torch.testing.assert_close(item[key][..., ch, :, :], want, rtol=1e-6, atol=0, msg=f"{kind} {key} {ch}")
-    assert max(abs(np.log2(gains))) > 0.5  # the exposure did change
-    if kind != "multiview":  # multiview does not flip (the poses would be wrong)
-        assert {f[0] for f in flipped} == {True, False} and {f[1] for f in flipped} == {True, False}
-    else:
-        assert flipped == {(False, False)}
+    cfg = IbrTrainConfig(data=str(multiview.parents[1]), out="", model=BlendConfig(k=2), batch=2, crop=16,
+                         depth="gbuffer", denoise=False, temporal_share=1.0)
+    store = ExampleStore(multiview.parents[1], [0], cfg, train=True, log=None)
+    assert [ex.key for ex in store.examples] == [(0, 0), (0, 1), (0, 2)] and store.jittered == [0, 1, 2]
+    assert store.examples[1].slots.shape == (2, SLOT_CHANNELS, 40, 40) and store.examples[1].target.shape == (3, 40, 40)
+    b = make_batch(store, np.random.default_rng(0), cfg)
+    assert b["slots"].shape == (2 + 2 * cfg.temporal_batch, 2, SLOT_CHANNELS, 16, 16)
+    assert b["shared"].shape[1] == SHARED_CHANNELS and b["target"].shape == (2 + cfg.temporal_batch, 3, 16, 16)
 
 
 def _cropped(path):
@@ -325,62 +267,40 @@ def _cropped(path):
 def test_malformed_samples_of_every_kind_are_reported(request, tmp_path):
     import shutil
 
-    from training.torch_data import Cg2RealDataset, MultiviewDataset, RelightDataset
+    from training.cg2real.data import load_pair
+    from training.novel_view.data import ExampleStore
+    from training.novel_view.train import IbrTrainConfig
+    from training.relight.data import SampleStore
 
     root = tmp_path / "cg2real"
     shutil.copytree(request.getfixturevalue("cg2real"), root)
-    ds = Cg2RealDataset(root, crop=16)
     _cropped(datagen.sample_dir(root, 1) / "cycles.exr")
-    ds[0]
-    with pytest.raises(PassSetError, match=r"malformed sample .*000001: image sizes differ: eevee\.exr 32x32, cycles\.exr 24x24"):
-        ds[1]
+    load_pair(datagen.sample_dir(root, 0))
+    with pytest.raises(PassSetError, match=r"malformed sample .*000001: eevee\.exr is \(32, 32\), cycles\.exr is \(24, 24\)"):
+        load_pair(datagen.sample_dir(root, 1))
     (datagen.sample_dir(root, 0) / "cycles.exr").unlink()
     with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*cycles\.exr: no such file"):
-        ds[0]
+        load_pair(datagen.sample_dir(root, 0))
 
     root = tmp_path / "relight"
     shutil.copytree(request.getfixturevalue("relight"), root)
-    ds = RelightDataset(root, crop=16)
     (datagen.sample_dir(root, 1) / "lit_1.exr").unlink()
     (datagen.sample_dir(root, 0) / "lighting_1.json").write_text("{not json")
-    with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*lighting_1\.json: unreadable JSON"):
-        ds[0]
+    with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*"):
+        SampleStore(root, [0], log=None)
     with pytest.raises(PassSetError, match=r"malformed sample .*000001: .*lit_1\.exr: no such file"):
-        ds[2]
+        SampleStore(root, [1], log=None)
 
     root = tmp_path / "multiview"
     shutil.copytree(request.getfixturevalue("multiview").parents[1], root)
-    ds = MultiviewDataset(root)
+    cfg = IbrTrainConfig(data=str(root), out="", denoise=False)
     exr = datagen.sample_dir(root, 0) / "r_002.exr"
     exr.write_bytes(exr.read_bytes()[:300])
     with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*r_002\.exr: unreadable EXR"):
-        ds[0]  # target view 0; the broken file is one of its sources
+        ExampleStore(root, [0], cfg, train=False, log=None)
     (datagen.sample_dir(root, 0) / "transforms.json").unlink()
-    with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*transforms\.json: no such file"):
-        MultiviewDataset(root)
-
-
-@pytest.mark.parametrize("kind", ["denoise", "relight"])
-def test_loader_workers_draw_different_augmentations(request, kind):
-    """Every worker gets its own generator: the same index in two workers is augmented differently;
-    without workers, and with a seeded loader, the draws are reproducible."""
-    import torch
-
-    def draws(ds, workers, generator=None):
-        loader = torch.utils.data.DataLoader(ds, batch_size=1, sampler=[0] * 4, num_workers=workers,
-                                             generator=generator)
-        return [(b["aug"]["origin"].tolist(), b["aug"]["gain"].item(), b["target"]) for b in loader]
-
-    ds = _dataset(request, kind, crop=16, seed=5)
-    a = draws(ds, 2, torch.Generator().manual_seed(0))
-    # batches 0 and 2 come from worker 0, 1 and 3 from worker 1: their first draws must differ
-    assert a[0][:2] != a[1][:2] and not torch.equal(a[0][2], a[1][2])
-    assert len({(str(o), g) for o, g, _ in a}) == 4
-    b = draws(_dataset(request, kind, crop=16, seed=5), 2, torch.Generator().manual_seed(0))
-    assert [x[:2] for x in a] == [x[:2] for x in b]  # a seeded loader replays its augmentations
-    solo = [draws(_dataset(request, kind, crop=16, seed=5), 0) for _ in range(2)]
-    assert [x[:2] for x in solo[0]] == [x[:2] for x in solo[1]]  # no workers: a function of `seed`
-    assert len({(str(o), g) for o, g, _ in solo[0]}) == 4  # ... and a stream, not one draw per index
+    with pytest.raises(PassSetError, match=r"malformed sample .*000000"):
+        ExampleStore(root, [0], cfg, train=False, log=None)
 
 
 def test_dataset_from_user_blend(tmp_path, blend):
@@ -427,15 +347,15 @@ def test_ray_executor_on_local_cluster(tmp_path, ray_cluster):
 
 
 def test_noise2noise_targets(tmp_path):
-    from training.torch_data import DenoiseDataset
+    from training.denoise.data import PairStore
 
     cfg = datagen.DataConfig(kind="denoise", out=str(tmp_path), scenes=1, resolution=24, spp=[1], ref_spp=1,
                              target="noise2noise")
     datagen.generate(cfg, progress=lambda m: None)
     d = datagen.sample_dir(tmp_path, 0)
     assert (d / "n2n_target.exr").exists() and not (d / "reference.exr").exists()
-    item = DenoiseDataset(tmp_path, spp=1, crop=None, augment=False, target="noise2noise")[0]
-    assert not np.array_equal(item["input"][:3].numpy(), item["target"].numpy())  # independent noise
+    store = PairStore(tmp_path, [0], [1], "noisy", target="noise2noise", log=None)
+    assert not np.array_equal(store.raw[0][..., :3], store.target[0])  # independent noise
 
 
 def _done_sample(out, index=0):
@@ -569,7 +489,7 @@ def test_cli_bad_spp_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_redo_stale_rerenders_samples_the_generator_now_builds_differently(tmp_path):
-    from training.scene_spec import scene_spec
+    from training.scenes.spec import scene_spec
 
     out = tmp_path / "ds"
     datagen.generate(_cfg(out, scenes=2), progress=lambda m: None)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neural_ops import denoise, read_exr
-from neural_ops.metrics import psnr, relmse
-from training import datagen
+from neural_ops import get_op, read_exr
+from neural_ops.core.metrics import psnr, relmse
+from training.datagen import generate as datagen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def small_render(tmp_path_factory):
     """The bundled scene at 96x96: 4 spp with every pass, and a 256 spp reference."""
     import bpy
 
-    from addon import batch, scenes
+    from addon.blender import batch, scenes
 
     out = tmp_path_factory.mktemp("render")
     scenes.build_default_scene((96, 96))
@@ -38,25 +38,25 @@ def small_render(tmp_path_factory):
 
 def test_shipped_weights_beat_the_noisy_input(small_render):
     ps, ref = small_render
-    out = denoise(ps, "neural")
+    out = get_op("denoise", "neural")(ps)
     assert out.shape == (*ps.shape, 3) and np.isfinite(out).all()
     assert relmse(out, ref) < 0.5 * relmse(ps.color, ref)
     assert psnr(out, ref) > psnr(ps.color, ref) + 5.0
 
 
 def test_light_components_add_up_and_per_aov_denoising_works(small_render):
-    from neural_ops.ops.neural import light_components
+    from neural_ops.denoise.learned import light_components
 
     ps, ref = small_render
     comp = light_components(ps)
     assert np.abs(sum(comp.values()) - ps.color).max() < 1e-5
     assert comp["glossy"].mean() > 0.01 and comp["diffuse"].mean() > 0.01  # both really present
-    out = denoise(ps, "neural", per_aov=True)
+    out = get_op("denoise", "neural")(ps, per_aov=True)
     assert np.isfinite(out).all() and relmse(out, ref) < 0.5 * relmse(ps.color, ref)
     bare = ps.copy()
     del bare.passes["Glossy Color"]
     with pytest.raises(Exception, match="needs the pass"):
-        denoise(bare, "neural", per_aov=True)
+        get_op("denoise", "neural")(bare, per_aov=True)
 
 
 def test_cli_uses_the_learned_model_by_default(small_render, tmp_path):
@@ -68,7 +68,7 @@ def test_cli_uses_the_learned_model_by_default(small_render, tmp_path):
     assert r.returncode == 0, r.stderr
     res = read_exr(tmp_path / "out.exr")
     assert set(ps.passes) < set(res.passes)  # every input pass kept
-    assert np.allclose(res.get("Denoised Neural"), denoise(ps, "neural"), rtol=1e-3, atol=1e-3)  # written as float16
+    assert np.allclose(res.get("Neural Denoised"), get_op("denoise", "neural")(ps), rtol=1e-3, atol=1e-3)  # written as float16
 
 
 @pytest.fixture(scope="module")

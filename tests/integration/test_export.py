@@ -4,7 +4,7 @@ import bpy
 import numpy as np
 import pytest
 
-from addon import batch, export
+from addon.blender import batch, export
 from neural_ops import NeuralRenderError, read_exr
 from neural_ops.cli import main
 

@@ -12,8 +12,9 @@ bpy = pytest.importorskip("bpy")
 pytest.importorskip("torch")
 
 from neural_ops.cli import main  # noqa: E402
-from neural_ops.ibr import backward_warp, load_views  # noqa: E402
-from training import datagen  # noqa: E402
+from neural_ops.core.cameras import load_views  # noqa: E402
+from neural_ops.novel_view import backward_warp  # noqa: E402
+from training.datagen import generate as datagen  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_novel_view_cli_renders_a_view_between_two_sources(moves, tmp_path, caps
     import shutil
 
     from neural_ops import read_exr
-    from neural_ops.metrics import psnr
+    from neural_ops.core.metrics import psnr
 
     src = datagen.sample_dir(moves, 1)
     tf = json.loads((src / "transforms.json").read_text())
@@ -117,7 +118,7 @@ def test_inbetween_renders_1_in_n_and_synthesises_the_rest(tmp_path, default_sce
     """A 5-frame camera move, 1 frame in 2 rendered: every output frame exists, the synthesised
     one is closer to a real render of it than the nearest rendered frame, and a rerun resumes."""
     from neural_ops import read_exr
-    from neural_ops.metrics import psnr
+    from neural_ops.core.metrics import psnr
 
     scene = default_scene
     cam = scene.camera
@@ -141,7 +142,7 @@ def test_inbetween_renders_1_in_n_and_synthesises_the_rest(tmp_path, default_sce
     # Frame 2 rendered for real, for comparison.
     ref_dir = tmp_path / "ref"
     assert main(["export", str(path), "--frames", "2", "--spp", "16", "-o", str(ref_dir)]) == 0
-    from neural_ops.ops.oidn import oidn_denoise
+    from neural_ops.core.oidn import oidn_denoise
 
     ref = oidn_denoise(read_exr(ref_dir / "frame_0002.exr"))  # as the rendered frames of the sequence are
     got = read_exr(out / "frame_0002.exr")
@@ -170,8 +171,8 @@ def test_inbetween_renders_1_in_n_and_synthesises_the_rest(tmp_path, default_sce
 
 def _scene_of(moves, index: int, view: int):
     """The procedural scene of a multiview sample, its camera set to the sample's view ``view``."""
-    from training.multiview import add_ring_cameras
-    from training.scene_build import build_scene
+    from training.datagen.multiview import add_ring_cameras
+    from training.scenes.build import build_scene
 
     d = datagen.sample_dir(moves, index)
     spec = json.loads((d / "scene.json").read_text())
@@ -193,9 +194,9 @@ def test_novel_view_compositor_output_equals_the_cli_and_uses_the_render_geometr
 
     from addon import novel_view
     from neural_ops import read_exr
-    from neural_ops.ibr.novel import synthesise
-    from neural_ops.ibr.views import load_scene
-    from neural_ops.metrics import psnr
+    from neural_ops.core.metrics import psnr
+    from neural_ops.novel_view.synthesis import synthesise
+    from neural_ops.novel_view.views import load_scene
 
     src = datagen.sample_dir(moves, 0)
     tf = json.loads((src / "transforms.json").read_text())
@@ -260,7 +261,7 @@ def held_out_move(tmp_path_factory):
 
 def test_shipped_blending_beats_ulr_on_a_held_out_move(held_out_move):
     """Render 1 in 2 along the move (views 1 and 3 from views 0, 2 and 4), as ``inbetween`` does."""
-    from training.ibr_eval import evaluate
+    from training.novel_view.eval import evaluate
 
     res = evaluate(held_out_move, {"ours": "default"}, None, log=print, every=2)
     m = res["mean"]

@@ -16,9 +16,10 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from neural_ops import read_exr  # noqa: E402
-from neural_ops.ibr import Camera, backward_warp, load_views, splat_depth, ulr_render  # noqa: E402
-from neural_ops.metrics import psnr  # noqa: E402
-from training import datagen  # noqa: E402
+from neural_ops.core.cameras import Camera, load_views  # noqa: E402
+from neural_ops.core.metrics import psnr  # noqa: E402
+from neural_ops.novel_view import backward_warp, splat_depth, ulr_render  # noqa: E402
+from training.datagen import generate as datagen  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_depth_pass_is_planar_and_pixels_follow_transforms(sample):
 def test_sidecar_intrinsics_match_blenders_projection():
     """Sensor fit, portrait and landscape, pixel aspect and lens shift, against the camera's own
     projection matrix (no render)."""
-    from addon import bridge
+    from addon.blender import bridge
 
     scene = bpy.data.scenes.new("ibr_fit")
     data = bpy.data.cameras.new("ibr_fit")

@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-from training import datagen
+from training.datagen import generate as datagen
 
 pytest.importorskip("nerfstudio", reason="needs nerfstudio==1.1.5 (make env installs it with --no-deps)")
 
@@ -77,7 +77,7 @@ def _parse(ns, folder, **kw):
 
 def test_nerfstudio_parser_reads_images_intrinsics_and_depth_paths(ns, mv):
     from neural_ops import read_exr
-    from neural_ops.imageio import to_display
+    from neural_ops.core.imageio import to_display
 
     folder, tf = mv
     out = _parse(ns, folder)

@@ -9,7 +9,7 @@ import pytest
 
 from neural_ops import get_op, read_exr
 from neural_ops.cli import main
-from training import datagen
+from training.datagen import generate as datagen
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def test_train_resume_eval_and_cli(relight_run, relight_data, tmp_path, capsys):
 
 
 def test_scene_lighting_round_trip(registered):
+    from addon.blender.scenes import build_default_scene
     from addon.relight import scene_lighting
-    from addon.scenes import build_default_scene
-    from training.scene_build import apply_lighting
+    from training.scenes.build import apply_lighting
 
     scene = build_default_scene((32, 32))
     desc = {"world": {"hdri": "sunset.exr", "rotation": 1.1, "strength": 0.7},
@@ -95,13 +95,13 @@ def test_scene_lighting_round_trip(registered):
         d_got = np.subtract(li["target"], li["location"])
         d_want = np.subtract(want["target"], want["location"])
         assert np.dot(d_got / np.linalg.norm(d_got), d_want / np.linalg.norm(d_want)) > 0.9999
-    from neural_ops.relight import parse_lighting
+    from neural_ops.core.lighting import parse_lighting
 
     parse_lighting(got)  # what Blender describes, the op accepts
 
 
 def test_relit_pass_equals_cli_on_the_same_passes(tmp_path, default_scene, registered, relight_run):
-    from addon import bridge
+    from addon.blender import bridge
 
     scene = default_scene
     scene.cycles.samples = 4
@@ -167,16 +167,15 @@ def test_shipped_model_beats_analytic_reshading_on_a_held_out_scene(tmp_path):
     """The default shipped relighting model on a procedural scene rendered here (dataset seed
     9100, never used in training): the frame under lighting 0 relit to lighting 1, against the
     Cycles render under lighting 1 (through OIDN)."""
-    from neural_ops.metrics import psnr
-    from training.relight_eval import _with_color
-    from training.relight_train import clean
+    from neural_ops.core.metrics import psnr
+    from training.relight.data import clean, with_color
 
     out = tmp_path / "ci"
     datagen.generate(datagen.DataConfig(kind="relight", out=str(out), scenes=1, seed=9100, resolution=96, spp=[16],
                                         ref_spp=64, lightings=2), progress=lambda m: None)
     d = datagen.sample_dir(out, 0)
     src_ps = read_exr(d / "lit_0.exr")
-    src = _with_color(src_ps, clean(src_ps))
+    src = with_color(src_ps, clean(src_ps))
     ref = clean(read_exr(d / "lit_1.exr"))
     kw = {"lighting": str(d / "lighting_1.json")}
     ours = get_op("relight", "neural")(src, source_lighting=str(d / "lighting_0.json"), **kw)
@@ -198,7 +197,7 @@ def test_blender_falls_back_to_shadowed_when_the_network_cannot_run(relight_data
     ps = read_exr(datagen.sample_dir(relight_data, 0) / "lit_0.exr")
     import dataclasses
 
-    from neural_ops.ops import registry
+    from neural_ops.core import registry
 
     spec = dataclasses.replace(get_op("relight", "neural"), available=lambda: "torch is not installed")
     monkeypatch.setitem(registry._REGISTRY["relight"], "neural", spec)

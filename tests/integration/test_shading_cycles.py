@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from neural_ops import read_exr
-from neural_ops.relight import analytic_shading, parse_lighting
+from neural_ops.core.lighting import parse_lighting
+from neural_ops.relight import analytic_shading
 
 SIZE, SPP = 48, 64
 ALBEDO = 0.8
@@ -19,8 +20,8 @@ ALBEDO = 0.8
 def _render_sphere(tmp_path, lighting: dict):
     """A unit sphere (Diffuse BSDF, albedo 0.8) at the origin lit by ``lighting`` exactly as the
     relighting datasets apply it; returns the pass set (EXR + sidecar) the exporter writes."""
-    from addon import export
-    from training.scene_build import apply_lighting
+    from addon.blender import export
+    from training.scenes.build import apply_lighting
 
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene

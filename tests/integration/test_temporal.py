@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from neural_ops import read_exr
-from neural_ops.temporal import bilinear, previous_coords
+from neural_ops.core.sampling import bilinear
+from neural_ops.denoise.temporal import previous_coords
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def move(tmp_path_factory):
     """Three frames of the default scene, the camera moving right and up, 2 spp."""
-    from addon import batch, scenes
+    from addon.blender import batch, scenes
 
     out = tmp_path_factory.mktemp("move")
     scene = scenes.build_default_scene((64, 48))
@@ -60,8 +61,8 @@ def test_cli_denoises_a_sequence_with_temporal_blend(move, tmp_path):
     assert [p.name for p in outs] == [p.name for p in move]
     first, last = read_exr(outs[0]), read_exr(outs[-1])
     assert "Denoised Bilateral Temporal" in last.passes
-    from neural_ops import denoise
+    from neural_ops import get_op
 
     # Frame 1 has no history: the per-frame result. Later frames blend in the previous one.
-    assert np.allclose(first.get("Denoised Bilateral Temporal"), denoise(read_exr(move[0]), "bilateral"), atol=2e-3)
-    assert not np.allclose(last.get("Denoised Bilateral Temporal"), denoise(read_exr(move[-1]), "bilateral"), atol=2e-3)
+    assert np.allclose(first.get("Denoised Bilateral Temporal"), get_op("denoise", "bilateral")(read_exr(move[0])), atol=2e-3)
+    assert not np.allclose(last.get("Denoised Bilateral Temporal"), get_op("denoise", "bilateral")(read_exr(move[-1])), atol=2e-3)

@@ -1,0 +1,206 @@
+"""Render views of a scene with every pass the ops need and write EXR + JSON sidecar per view.
+
+Plain functions on bpy data, shared by the "Export Neural Passes" operator (one view per
+timer tick in the GUI) and the headless ``neural-render export`` command. Every render
+setting we change is restored afterwards, so exporting never alters the user's scene. ``bpy``
+is imported where a function renders or resolves a path, so the config and its errors load
+without Blender (the add-on's unit tests build configs from stand-in settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..shim import nops, ops_module
+from . import bridge
+
+#: View-layer flags enabled for export (plus Cycles' denoising data passes).
+VIEW_LAYER_PASSES = (
+    "use_pass_combined", "use_pass_z", "use_pass_normal", "use_pass_position", "use_pass_vector",
+    "use_pass_diffuse_color", "use_pass_diffuse_direct", "use_pass_diffuse_indirect",
+    "use_pass_glossy_color", "use_pass_glossy_direct", "use_pass_glossy_indirect",
+)
+
+
+@dataclass
+class ExportConfig:
+    """What to render.
+
+    Attributes:
+        directory: output folder (created if missing).
+        spp: Cycles samples per pixel.
+        frames: frame numbers to render; empty means the current frame.
+        cameras: camera object names; empty means the scene camera.
+        half: store colour passes as float16 (data passes stay float32, as Blender does).
+        overwrite: replace existing files instead of failing.
+        seed: Cycles sampling seed (None keeps the scene's).
+        engine: ``CYCLES`` (default), or ``BLENDER_EEVEE`` / ``BLENDER_WORKBENCH`` for raster
+            renders (``spp`` then sets EEVEE's render samples).
+    """
+
+    directory: str
+    spp: int = 4
+    frames: list[int] = field(default_factory=list)
+    cameras: list[str] = field(default_factory=list)
+    half: bool = True
+    overwrite: bool = False
+    seed: int | None = None
+    engine: str = "CYCLES"
+
+
+@dataclass
+class View:
+    camera: str
+    frame: int
+    path: Path
+
+
+class ExportError(nops.NeuralRenderError):
+    pass
+
+
+def plan_views(scene, cfg: ExportConfig) -> list[View]:
+    """Check the scene can be exported and list the views, failing before any render."""
+    cams = cfg.cameras or ([scene.camera.name] if scene.camera else [])
+    if not cams:
+        raise ExportError(f"scene '{scene.name}' has no camera: add one or set the scene camera")
+    for c in cams:
+        ob = scene.objects.get(c)
+        if ob is None or ob.type != "CAMERA":
+            raise ExportError(f"scene '{scene.name}' has no camera object named '{c}'")
+    if not any(o.type not in ("CAMERA", "LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE") and not o.hide_render
+               for o in scene.objects):
+        raise ExportError(f"scene '{scene.name}' has no visible objects: nothing to render")
+    import bpy
+
+    frames = cfg.frames or [scene.frame_current]
+    out = Path(bpy.path.abspath(cfg.directory))
+    views = []
+    for cam in cams:
+        for f in frames:
+            stem = f"{_safe(cam)}_{f:04d}" if len(cams) > 1 or cfg.cameras else f"frame_{f:04d}"
+            views.append(View(cam, f, out / f"{stem}.exr"))
+    if not cfg.overwrite:
+        exists = [v.path for v in views if v.path.exists()]
+        if exists:
+            raise ExportError(f"{exists[0]}: exists ({len(exists)} of {len(views)} outputs do); use overwrite to replace them")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".neural-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ExportError(f"{out}: output folder is not writable ({e.strerror})") from None
+    return views
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+@contextlib.contextmanager
+def export_settings(scene, cfg: ExportConfig) -> Iterator[None]:
+    """Switch the scene to Cycles, multilayer EXR and all passes; restore everything after."""
+    saved: list[tuple[object, str, object]] = []
+
+    def setv(obj, attr, value):
+        saved.append((obj, attr, getattr(obj, attr)))
+        setattr(obj, attr, value)
+
+    r = scene.render
+    try:
+        setv(r, "engine", cfg.engine)
+        setv(scene.cycles, "samples", cfg.spp)
+        setv(scene.eevee, "taa_render_samples", cfg.spp)
+        setv(scene.cycles, "use_adaptive_sampling", False)
+        setv(scene.cycles, "use_denoising", False)
+        if cfg.seed is not None:
+            setv(scene.cycles, "seed", cfg.seed)
+            setv(scene.cycles, "use_animated_seed", False)
+        setv(r.image_settings, "media_type", "MULTI_LAYER_IMAGE")
+        setv(r.image_settings, "file_format", "OPEN_EXR_MULTILAYER")
+        setv(r.image_settings, "color_depth", "16" if cfg.half else "32")
+        setv(r.image_settings, "exr_codec", "ZIP")
+        setv(r, "use_file_extension", False)
+        setv(r, "filepath", r.filepath)
+        setv(scene, "camera", scene.camera)
+        for vl in scene.view_layers:
+            if not vl.use:
+                continue
+            for flag in VIEW_LAYER_PASSES:
+                setv(vl, flag, True)
+            setv(vl.cycles, "denoising_store_passes", True)
+        yield
+    finally:
+        for obj, attr, value in reversed(saved):
+            with contextlib.suppress(Exception):
+                setattr(obj, attr, value)
+
+
+def render_view(scene, view: View, cfg: ExportConfig) -> Path:
+    """Render one view to ``view.path`` (through a temporary name) and write its sidecar."""
+    import bpy
+
+    scene.camera = scene.objects[view.camera]
+    scene.frame_set(view.frame)
+    tmp = view.path.with_name(f".{view.path.stem}.partial.exr")
+    scene.render.filepath = str(tmp)
+    result = bpy.ops.render.render(write_still=True, scene=scene.name)
+    if "FINISHED" not in result or not tmp.is_file():
+        raise ExportError(f"{view.path}: render did not produce a file (cancelled or failed)")
+    tmp.replace(view.path)
+    meta = {
+        "scene": scene.name,
+        "view_layer": scene.view_layers[0].name,
+        "frame": view.frame,
+        "spp": cfg.spp,
+        "engine": cfg.engine,
+        "seed": scene.cycles.seed,
+        "normal_space": "world",
+        "position_space": "world",
+        "camera": bridge.camera_meta(scene, scene.camera),
+        "blender": bpy.app.version_string,
+    }
+    ops_module("core.exr").write_sidecar(meta, ops_module("core.exr").sidecar_path(view.path), overwrite=True)
+    return view.path
+
+
+def export_views(scene, cfg: ExportConfig, progress=None) -> list[Path]:
+    """Synchronous export of every planned view (background mode and the CLI)."""
+    views = plan_views(scene, cfg)
+    written = []
+    with export_settings(scene, cfg):
+        for i, v in enumerate(views):
+            if progress:
+                progress(i, len(views), v)
+            written.append(render_view(scene, v, cfg))
+    write_manifest(cfg, views)
+    return written
+
+
+def write_manifest(cfg: ExportConfig, views: list[View]) -> Path:
+    """``export.json``: spp and the view list, so batch tools can find every file.
+
+    An existing manifest in the folder is extended, not replaced (unless ``overwrite``): views
+    exported earlier into the same folder stay listed.
+    """
+    import bpy
+
+    path = Path(bpy.path.abspath(cfg.directory)) / "export.json"
+    new = [{"camera": v.camera, "frame": v.frame, "file": v.path.name, "spp": cfg.spp} for v in views]
+    old = []
+    if path.exists() and not cfg.overwrite:
+        try:
+            old = json.loads(path.read_text()).get("views", [])
+        except (OSError, ValueError, AttributeError):
+            old = []
+    names = {v["file"] for v in new}
+    data = {"spp": cfg.spp, "engine": cfg.engine, "views": [v for v in old if v.get("file") not in names] + new}
+    tmp = path.with_name(".export.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,206 @@
+"""Render 1 in N: along the scene camera's animation, render every N-th frame with Cycles and
+synthesise the frames between from them (image-based rendering through each rendered frame's
+depth: :mod:`neural_ops.novel_view`).
+
+Plain functions on bpy data, shared by the "Render 1 in N" operator (:mod:`addon.novel_view`,
+one frame per timer tick) and the headless ``neural-render inbetween`` command. Key frames go
+to ``OUT/keys/`` (every pass, as ``export`` writes them) and are reused when the command runs
+again, so an interrupted job resumes; the output sequence ``OUT/frame_NNNN.exr`` (+ PNG) has
+every frame, rendered or synthesised, with alpha 0 where no rendered frame saw the pixel.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..shim import nops, ops_module
+from . import bridge, export
+
+
+@dataclass
+class InbetweenConfig:
+    """What to render and synthesise.
+
+    Attributes:
+        directory: output folder.
+        first, last: frame range (inclusive).
+        every: render one frame in this many (the last frame is always rendered).
+        spp: Cycles samples per pixel of the rendered frames.
+        method: ``auto`` (learned blending when a model is shipped or ``weights`` given, else
+            ULR), ``learned`` or ``ulr``.
+        weights: a learned-blending ``.safetensors``.
+        sources: rendered frames on each side a synthesised frame is blended from.
+        denoise: run OIDN on the rendered frames first (when pyoidn is installed).
+        geometry: render each synthesised frame's depth with Workbench and warp through it
+            (renderer-aware: exact visibility, a fraction of a second per frame).
+        seed: Cycles sampling seed (None: the scene's).
+    """
+
+    directory: str
+    first: int
+    last: int
+    every: int = 4
+    spp: int = 64
+    method: str = "auto"
+    weights: str = ""
+    sources: int = 2
+    denoise: bool = True
+    geometry: bool = False
+    seed: int | None = 0
+    keys: list[int] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.every < 1:
+            raise export.ExportError(f"--every must be >= 1, got {self.every}")
+        if self.last < self.first:
+            raise export.ExportError(f"frame range {self.first}-{self.last} is empty")
+        if self.sources < 1:
+            raise export.ExportError(f"sources must be >= 1, got {self.sources}")
+
+
+def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
+    """Render the key frames (resuming), synthesise the others, write the whole sequence.
+
+    ``progress(done, total, message)`` after each frame; returning True cancels
+    (:class:`InterruptedError`; rendered key frames are kept). Without ``progress`` each
+    rendered frame is logged. Returns a summary with timings (:func:`steps` does the work).
+    """
+    gen = steps(scene, cfg, log=log)
+    while True:
+        try:
+            done, total, msg = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is None:
+            if msg.startswith("rendered"):
+                log(msg)
+        elif progress(done, total, msg):
+            gen.close()
+            raise InterruptedError("cancelled")
+
+
+def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, str], None, dict]:
+    """:func:`run` one frame at a time: a generator that renders or synthesises one frame per
+    ``next`` and yields ``(frames done, frames in all, what it did)``; its return value is the
+    summary. The "Render 1 in N" operator advances it on a timer (renders must run on the main
+    thread); closing it between frames cancels, with the render settings restored.
+    """
+    Camera = ops_module("core.cameras").Camera
+    read_exr = ops_module("core.exr").read_exr
+    blending_model = ops_module("novel_view.synthesis").blending_model
+    key_frames = ops_module("novel_view.synthesis").key_frames
+    nearest_keys = ops_module("novel_view.synthesis").nearest_keys
+    synthesise = ops_module("novel_view.synthesis").synthesise
+    view_from_passes = ops_module("novel_view.views").view_from_passes
+
+    cfg.check()
+    out = Path(bpy.path.abspath(cfg.directory))
+    keys_dir = out / "keys"
+    keys = key_frames(cfg.first, cfg.last, cfg.every)
+    total = cfg.last - cfg.first + 1
+    todo = [k for k in keys if not (keys_dir / f"frame_{k:04d}.exr").exists()]
+    times_path = keys_dir / "times.json"
+    times = _read_times(times_path)
+    done = 0
+    if todo:
+        ecfg = export.ExportConfig(directory=str(keys_dir), spp=cfg.spp, frames=todo, half=False, overwrite=True,
+                                   seed=cfg.seed)
+        views = export.plan_views(scene, ecfg)
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        with export.export_settings(scene, ecfg):
+            for v in views:
+                t = time.perf_counter()
+                export.render_view(scene, v, ecfg)
+                times[str(v.frame)] = time.perf_counter() - t
+                times_path.write_text(json.dumps(times, indent=1) + "\n")
+                done += 1
+                yield done, total, f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)"
+        export.write_manifest(ecfg, views)
+    render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
+
+    # Every key frame through OIDN once (colour and light components), kept in memory for all
+    # the frames it helps synthesise.
+    oidn_unavailable = ops_module("core.oidn").oidn_unavailable
+
+    denoise = cfg.denoise and oidn_unavailable() is None
+    if cfg.denoise and not denoise:
+        log(f"not denoising the rendered frames: {oidn_unavailable()}")
+    t = time.perf_counter()
+    key_views = {}
+    for k in keys:
+        ps = read_exr(keys_dir / f"frame_{k:04d}.exr")
+        key_views[k] = view_from_passes(ps, denoise=denoise)
+        _write_frame(out, k, key_views[k].color, np.ones(ps.shape, bool), ps.meta.get("camera"))
+    denoise_secs = time.perf_counter() - t
+
+    net = blending_model(cfg.method, cfg.weights, log=log)
+    synth_secs = []
+    for f in range(cfg.first, cfg.last + 1):
+        if f in key_views:
+            continue
+        scene.frame_set(f)
+        meta = bridge.camera_meta(scene)
+        near = [key_views[k] for k in nearest_keys(f, keys, cfg.sources)]
+        t = time.perf_counter()
+        depth = frame_depth(scene, f, out / "geometry") if cfg.geometry else None
+        view = synthesise(near, f"frame_{f:04d}", Camera.from_sidecar(meta), net, target_depth=depth)
+        synth_secs.append(time.perf_counter() - t)
+        _write_frame(out, f, view.image, view.seen, meta)
+        done += 1
+        yield done, total, f"synthesised frame {f}"
+    per_render = float(np.mean(render_secs)) if render_secs else 0.0
+    summary = {
+        "frames": total, "rendered": len(keys), "synthesised": total - len(keys), "every": cfg.every,
+        "spp": cfg.spp, "render_seconds_per_frame": per_render, "denoise_seconds": denoise_secs,
+        "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
+    }
+    spent = per_render * len(keys) + denoise_secs + sum(synth_secs)
+    summary["seconds"] = spent
+    summary["all_rendered_seconds_estimate"] = per_render * total
+    summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
+    (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def frame_depth(scene, frame: int, folder: Path) -> np.ndarray:
+    """The planar depth of ``frame`` from a Workbench render (a fraction of a second: the
+    renderer-aware mode's exact visibility), kept in ``folder`` and reused when it runs again."""
+    clean_depth = ops_module("core.cameras").clean_depth
+    read_exr = ops_module("core.exr").read_exr
+
+    path = folder / f"frame_{frame:04d}.exr"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        ecfg = export.ExportConfig(directory=str(folder), spp=1, frames=[frame], half=False, overwrite=True,
+                                   engine="BLENDER_WORKBENCH")
+        with export.export_settings(scene, ecfg):
+            for v in export.plan_views(scene, ecfg):
+                export.render_view(scene, v, ecfg)
+    return clean_depth(read_exr(path).get("Depth"))
+
+
+def _read_times(path: Path) -> dict[str, float]:
+    """Seconds each key frame took to render (kept across resumed runs)."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_frame(out: Path, f: int, rgb, seen, camera_meta) -> None:
+    write_exr = ops_module("core.exr").write_exr
+    to_display = ops_module("core.imageio").to_display
+    write_png = ops_module("core.imageio").write_png
+
+    ps = nops.PassSet(source=f"frame {f}", meta={"frame": f, "camera": camera_meta} if camera_meta else {"frame": f})
+    ps.add("Combined", np.concatenate([rgb[..., :3], seen[..., None].astype(np.float32)], axis=2).astype(np.float32),
+           "RGBA")
+    write_exr(ps, out / f"frame_{f:04d}.exr", overwrite=True)
+    write_png(out / f"frame_{f:04d}.png", to_display(rgb[..., :3]))

@@ -1,0 +1,123 @@
+"""The add-on's ``neural-render`` commands: ``export``, ``demo``, ``inbetween``, ``build-extension``.
+
+A plugin of the ``neural_render.commands`` entry-point group (see :mod:`neural_ops.cli`).
+Importing this module does not import ``bpy``: the commands import :mod:`addon.blender` when
+they run, and say in one line how to install the ``bpy`` module when it is missing, so
+``neural-render --help`` and the file commands work without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from .shim import nops, ops_module
+
+
+def _needs_bpy(module: str):
+    """``addon.blender.<module>``, or a one-line error when the bpy module is not installed."""
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise nops.NeuralRenderError("this command renders with Blender's bpy module: pip install bpy==5.0.1 "
+                                     "(Python 3.11)") from None
+    return importlib.import_module(f"{__package__}.blender.{module}")
+
+
+def _parse_frames(text: str) -> list[int]:
+    return ops_module("cli.args").parse_frames(text)
+
+
+def cmd_export(args) -> int:
+    batch = _needs_bpy("batch")
+    frames = _parse_frames(args.frames) if args.frames else []
+    paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
+                               half=not args.float32, overwrite=args.overwrite, seed=args.seed,
+                               engine=args.engine)
+    print(f"exported {len(paths)} view(s) to {args.output}")
+    return 0
+
+
+def cmd_inbetween(args) -> int:
+    batch = _needs_bpy("batch")
+    ib = _needs_bpy("inbetween")
+    scene = batch.open_blend(args.scene)
+    if args.frames:
+        frames = _parse_frames(args.frames)
+        first, last = min(frames), max(frames)
+    else:
+        first, last = scene.frame_start, scene.frame_end
+    # Only the options given: every other field keeps InbetweenConfig's default.
+    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry") if hasattr(args, k)}
+    cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, **given)
+    s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
+               log=lambda m: print(m, flush=True))
+    print(f"\n| frames {first}-{last}, 1 in {cfg.every} | seconds |\n|---|---:|\n"
+          f"| rendered ({s['rendered']} frames, {cfg.spp} spp) | {s['render_seconds_per_frame'] * s['rendered']:.1f} |\n"
+          f"| denoised and synthesised ({s['synthesised']} frames) | "
+          f"{s['denoise_seconds'] + s['synth_seconds_per_frame'] * s['synthesised']:.1f} |\n"
+          f"| rendering every frame (estimate) | {s['all_rendered_seconds_estimate']:.1f} |\n"
+          f"\nabout {s['speedup_estimate']:.1f}x faster; frames in {args.output}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    demo = _needs_bpy("demo")
+    demo.run(Path(args.output), resolution=args.resolution, spp=args.spp, ref_spp=args.ref_spp, force=args.force)
+    return 0
+
+
+def cmd_build_extension(args) -> int:
+    from . import package
+
+    path = package.build(Path(args.output))
+    print(f"built {path}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add the add-on's commands to the ``neural-render`` sub-parsers ``sub``."""
+    s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
+    s.add_argument("scene", help="the .blend file")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.add_argument("--spp", type=int, default=4, help="Cycles samples per pixel, or EEVEE render samples (default 4)")
+    s.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles",
+                   help="render engine (eevee: raster passes for 'neural-render cg2real'; default cycles)")
+    s.add_argument("--frames", help="frames, e.g. 1-10 or 1,5,9 (default: the current frame)")
+    s.add_argument("--camera", action="append", default=[],
+                   help="camera object name, repeatable (default: scene camera); 'marked' for cameras marked for export")
+    s.add_argument("--seed", type=int, help="Cycles sampling seed")
+    s.add_argument("--float32", action="store_true", help="store colour passes as float32 (default float16)")
+    s.add_argument("--overwrite", action="store_true", help="replace existing files")
+    s.set_defaults(fn=cmd_export)
+
+    s = sub.add_parser("demo", help="render the bundled scene, run every denoiser, write PNG + metrics")
+    s.add_argument("-o", "--output", default="data/demo", help="output folder (default data/demo)")
+    s.add_argument("--resolution", type=int, default=256, help="square resolution (default 256)")
+    s.add_argument("--spp", type=int, default=4, help="noisy samples per pixel (default 4)")
+    s.add_argument("--ref-spp", type=int, default=1024, help="reference samples per pixel (default 1024)")
+    s.add_argument("--force", action="store_true", help="re-render even if renders exist")
+    s.set_defaults(fn=cmd_demo)
+
+    # Defaults are InbetweenConfig's (addon.blender.inbetween, which needs bpy to import, so
+    # they are not read here): an option not given is not passed.
+    s = sub.add_parser("inbetween", help="render 1 frame in N of a .blend's camera animation with Cycles and "
+                       "synthesise the others (bpy)", argument_default=argparse.SUPPRESS)
+    s.add_argument("scene", help=".blend file")
+    s.add_argument("-o", "--output", required=True, help="folder for frame_NNNN.exr/.png; rerun to resume")
+    s.add_argument("--frames", default=None, help="frame range A-B (default: the scene's)")
+    s.add_argument("--every", type=int, help="render one frame in this many (default 4)")
+    s.add_argument("--spp", type=int, help="Cycles samples of the rendered frames (default 64)")
+    s.add_argument("--method", choices=["auto", "learned", "ulr"],
+                   help="auto (default): learned blending when a model is shipped or --weights given, else ULR")
+    s.add_argument("--weights", help="a learned-blending .safetensors you trained")
+    s.add_argument("--no-denoise", dest="denoise", action="store_false",
+                   help="keep the rendered frames' noise (default: through OIDN)")
+    s.add_argument("--geometry", action="store_true",
+                   help="render each synthesised frame's depth with Workbench and warp through it (exact visibility)")
+    s.set_defaults(fn=cmd_inbetween)
+
+    s = sub.add_parser("build-extension", help="build the Blender extension zip")
+    s.add_argument("-o", "--output", default="dist", help="output folder (default dist)")
+    s.set_defaults(fn=cmd_build_extension)

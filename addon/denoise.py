@@ -1,0 +1,200 @@
+"""Denoising in Blender: its settings, the Neural Denoise node and the Denoise EXR File operator.
+
+The ``Neural Denoised`` render pass is filled by the Cycles hook (:mod:`.engine.render_pass`)
+with the settings of the first Neural Denoise node in the compositor, else the scene's
+(:func:`denoise_settings`). Every path calls the same ``denoise`` op as the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from . import jobs, params
+from .engine import nodes
+from .shim import nops, ops_module
+
+#: The render pass the hook fills, whatever the method: the learned op's own output name (as the CLI writes it).
+DENOISED_PASS = nops.get_op("denoise", "neural").pass_name
+GROUP = ".Neural Denoise"
+
+
+def _method_items():
+    return tuple((s.name, s.label, s.description) for s in nops.list_ops("denoise"))
+
+
+# Kept at module level: Blender needs enum items to stay alive.
+_METHOD_ITEMS = _method_items()
+
+
+class NEURAL_PG_denoise(bpy.types.PropertyGroup):
+    """Denoiser settings, used by the render pass, the compositor node and the operators."""
+
+    enabled: BoolProperty(
+        name="Neural Denoised Pass",
+        description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass",
+        default=False,
+        update=nodes.refresh,
+    )
+    method: EnumProperty(name="Method", description="Denoising method", items=_METHOD_ITEMS, default="neural")
+    oidn_quality: EnumProperty(
+        name="Quality",
+        description="OIDN quality preset",
+        items=(("high", "High", "Best quality"), ("balanced", "Balanced", ""), ("fast", "Fast", "")),
+        default="high",
+    )
+    radius: IntProperty(name="Radius", description="Cross-bilateral window half-size in pixels", default=6, min=1, max=32)
+    sigma_color: FloatProperty(
+        name="Colour Sigma", description="Cross-bilateral colour tolerance (log space)", default=0.6, min=0.01, max=10.0
+    )
+    despike: BoolProperty(name="Remove Spikes", description="Remove fireflies before filtering", default=True)
+    model_weights: StringProperty(
+        name="Weights",
+        description="A .safetensors file you trained or fine-tuned (its .json card beside it); empty: the shipped model",
+        subtype="FILE_PATH",
+        default="",
+    )
+    per_aov: BoolProperty(
+        name="Per Light Component",
+        description="Denoise diffuse light, glossy light and the rest separately and add them up "
+        "(needs the Diffuse and Glossy Direct/Indirect/Color passes; three times the time)",
+        default=False,
+    )
+    temporal: BoolProperty(
+        name="Temporal",
+        description="Animations: blend each frame with the previous result reprojected by the Vector pass, "
+        "to cut flicker (needs the Vector pass and no motion blur)",
+        default=False,
+    )
+    tile: IntProperty(
+        name="Tile Size",
+        description="Learned denoiser tile side in pixels: bounds memory on big frames (0: whole frame at once)",
+        default=1024, min=0, max=8192,
+    )
+
+    def draw(self, layout, method_text=None) -> None:
+        """The method and its own settings (shared by the render panel and the node)."""
+        layout.prop(self, "method", **({} if method_text is None else {"text": method_text}))
+        if self.method == "oidn":
+            layout.prop(self, "oidn_quality")
+        elif self.method == "bilateral":
+            layout.prop(self, "radius")
+            layout.prop(self, "sigma_color")
+            layout.prop(self, "despike")
+        elif self.method == "neural":
+            layout.prop(self, "model_weights")
+            layout.prop(self, "tile")
+            layout.prop(self, "per_aov")
+        layout.prop(self, "temporal")
+
+    def to_params(self) -> dict:
+        """Only the parameters the chosen method takes (:func:`.params.denoise_params`)."""
+        return params.denoise_params(self)
+
+
+@nodes.menu_node
+class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
+    """Neural Denoise: wire Render Layers 'Image' and 'Neural Denoised' in; settings choose the method."""
+
+    bl_idname = "NeuralDenoiseNode"
+    bl_label = "Neural Denoise"
+    bl_icon = "SHADERFX"
+
+    settings: PointerProperty(type=NEURAL_PG_denoise)
+
+    def init(self, context):
+        self.node_tree = nodes.mix_group(GROUP, "Denoised")
+        self.settings.enabled = True
+        nodes.refresh_render_passes(self.id_data)
+
+    def free(self):
+        nodes.refresh_render_passes(self.id_data)
+
+    def draw_buttons(self, context, layout):
+        self.settings.draw(layout, method_text="")
+
+
+def denoise_settings(scene):
+    """The settings that drive the pass: the first Neural Denoise node's, else the scene's
+    (when its pass is enabled), else None."""
+    found = nodes.find_nodes(scene, NeuralDenoiseNode.bl_idname)
+    if found:
+        return found[0].settings
+    s = scene.neural_render.denoise
+    return s if s.enabled else None
+
+
+def run_denoise(passes, settings, progress=None):
+    """The same call the CLI makes: method + params from a settings PropertyGroup."""
+    return nops.get_op("denoise", settings.method)(passes, progress=progress, **settings.to_params())
+
+
+def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: bool = False, cancel=None,
+                 progress: jobs.Progress | None = None) -> Path | None:
+    """Read a pass set, denoise it, write it back with the result as an extra pass.
+
+    Touches no bpy, so it can run in a worker thread; ``cancel`` (a threading.Event) is checked
+    between steps and, for tiled ops, between tiles; a cancelled run writes nothing and returns
+    None. ``progress`` receives the tiles done and in all as the op runs.
+    """
+    ops_module("core.exr").check_writable(dst, overwrite)
+    ps = nops.read_exr(src)
+    spec = nops.get_op("denoise", method)
+    if cancel is not None and cancel.is_set():
+        return None
+
+    def on_tile(done, total):
+        if progress is not None:
+            progress.set(done, total)
+        return cancel is not None and cancel.is_set()
+
+    try:
+        out = spec(ps, progress=on_tile, **params)
+    except InterruptedError:
+        return None
+    if cancel is not None and cancel.is_set():
+        return None
+    ps.add(spec.pass_name, out, "RGB")
+    return nops.write_exr(ps, dst, overwrite=overwrite)
+
+
+class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
+    """Denoise an exported EXR with the scene's denoiser settings; writes <name>_denoised.exr with every pass kept"""
+
+    bl_idname = "neural.denoise_file"
+    bl_label = "Denoise EXR File"
+
+    filepath: StringProperty(subtype="FILE_PATH")
+    filter_glob: StringProperty(default="*.exr", options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        s = context.scene.neural_render.denoise
+        src = Path(params.abspath(self.filepath))
+        dst = src.with_name(f"{src.stem}_denoised.exr")
+        method, kw = s.method, s.to_params()
+
+        def work(progress, cancel):
+            progress.text = f"{src.name} with {method}"
+            if denoise_file(src, dst, method, kw, cancel=cancel, progress=progress) is None:
+                raise InterruptedError
+            return f"Wrote {dst}"
+
+        return self.run_job(context, jobs.Job("Denoise", work=work, cancelled="Denoise cancelled; nothing was written"),
+                            interval=0.1)
+
+
+classes = (NEURAL_PG_denoise, NeuralDenoiseNode, NEURAL_OT_denoise_file)
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -1,0 +1,137 @@
+"""What the compositor nodes of the "Neural" category share (pattern B).
+
+Python cannot run inside Blender's compositor, so each op's node (defined in the op's module:
+:mod:`addon.denoise`, :mod:`addon.relight`, ...) is a group of built-in nodes: the op itself runs
+in the render hook (:mod:`.render_pass`) or a helper scene (:mod:`.helper_scene`), and the group
+blends its result with the input image by ``Mix``. Here: that mix group, the base of the nodes
+fed by a helper scene, the Add menu, and finding nodes in a scene's compositor.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+#: Every Neural node class (each op module adds its own with :func:`menu_node`), by label: the
+#: Add menu's order, whatever order the op modules load in.
+NODE_CLASSES: list[type] = []
+
+
+def menu_node(cls: type) -> type:
+    """Class decorator: list a node in the Neural Add menu."""
+    if cls.bl_idname not in {c.bl_idname for c in NODE_CLASSES}:
+        NODE_CLASSES.append(cls)
+        NODE_CLASSES.sort(key=lambda c: c.bl_label)
+    return cls
+
+
+def mix_group(name: str, second: str) -> bpy.types.NodeTree:
+    """The inner tree shared by all nodes of one kind (created once per file): mix(Image, <second>, Mix)."""
+    tree = bpy.data.node_groups.get(name)
+    if tree is not None:
+        return tree
+    tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
+    iface = tree.interface
+    iface.new_socket(name="Image", in_out="INPUT", socket_type="NodeSocketColor")
+    iface.new_socket(name=second, in_out="INPUT", socket_type="NodeSocketColor")
+    fac = iface.new_socket(name="Mix", in_out="INPUT", socket_type="NodeSocketFloat")
+    fac.default_value, fac.min_value, fac.max_value = 1.0, 0.0, 1.0
+    iface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    gin = tree.nodes.new("NodeGroupInput")
+    gout = tree.nodes.new("NodeGroupOutput")
+    mix = tree.nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    # ShaderNodeMix RGBA sockets: inputs 0 factor, 6 A, 7 B; output 2 result.
+    tree.links.new(gin.outputs["Mix"], mix.inputs[0])
+    tree.links.new(gin.outputs[0], mix.inputs[6])
+    tree.links.new(gin.outputs[second], mix.inputs[7])
+    tree.links.new(mix.outputs[2], gout.inputs[0])
+    return tree
+
+
+class HelperFeatureNode:
+    """Base of a node fed by a helper scene (:mod:`.helper_scene`): 'Image' is the scene's own
+    render, ``second`` the helper's Render Layers image; its settings live on the scene
+    (``scene.neural_render.<setting>``), and enabling them wires both inputs."""
+
+    group = ""
+    second = ""
+    setting = ""
+
+    def init(self, context):
+        self.node_tree = mix_group(self.group, self.second)
+
+    def draw_buttons(self, context, layout):
+        settings = getattr(context.scene.neural_render, self.setting)
+        layout.prop(settings, "enabled")
+        settings.draw(layout)
+
+
+class NODE_MT_neural_add(bpy.types.Menu):
+    bl_idname = "NODE_MT_neural_add"
+    bl_label = "Neural"
+
+    def draw(self, context):
+        for cls in NODE_CLASSES:
+            op = self.layout.operator("node.add_node", text=cls.bl_label)
+            op.type = cls.bl_idname
+            op.use_transform = True
+
+
+def _draw_add_menu(self, context):
+    if getattr(context.space_data, "tree_type", "") == "CompositorNodeTree":
+        self.layout.menu(NODE_MT_neural_add.bl_idname)
+
+
+classes = (NODE_MT_neural_add,)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+ADD_MENU = "NODE_MT_compositor_node_add_all"
+
+
+def register():
+    _register()
+    menu = getattr(bpy.types, ADD_MENU, None)
+    if menu is not None:
+        menu.append(_draw_add_menu)
+
+
+def unregister():
+    menu = getattr(bpy.types, ADD_MENU, None)
+    if menu is not None:
+        menu.remove(_draw_add_menu)
+    _unregister()
+
+
+def refresh_render_passes(tree=None) -> None:
+    """Make Render Layers nodes show (or drop) the neural passes of scenes using ``tree``."""
+    for scene in bpy.data.scenes:
+        if tree is None or getattr(scene, "compositing_node_group", None) == tree:
+            for vl in scene.view_layers:
+                vl.update_render_passes()
+
+
+def refresh(self=None, context=None) -> None:
+    """A property ``update`` that refreshes every scene's passes. A plain function, not a lambda:
+    Blender evaluates the (postponed) annotations in its own namespace, where a lambda's global
+    look-ups would fail."""
+    refresh_render_passes()
+
+
+def find_nodes(scene, idname: str) -> list:
+    """Unmuted nodes of ``idname`` in the scene's compositor tree (searching nested groups)."""
+    tree = getattr(scene, "compositing_node_group", None)
+    ours = {c.bl_idname for c in NODE_CLASSES}
+    found, seen = [], set()
+
+    def walk(t):
+        if t is None or t.name in seen:
+            return
+        seen.add(t.name)
+        for n in t.nodes:
+            if n.bl_idname == idname and not n.mute:
+                found.append(n)
+            elif n.type == "GROUP" and n.bl_idname not in ours:
+                walk(n.node_tree)
+
+    walk(tree)
+    return found

@@ -1,0 +1,270 @@
+"""The file commands of ``neural-render``: ops on EXR files, listing and timing them.
+
+``denoise``, ``cg2real``, ``relight`` (an op on each input EXR, the result added as a pass),
+``novel-view`` (new cameras from a multiview folder), ``info``, ``ops`` and ``bench``. They need
+numpy and the op's own packages only, never bpy. Registered through the ``neural_render.commands``
+entry point ``files`` (see :mod:`neural_ops.cli`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from ..core.errors import NeuralRenderError
+from .args import parse_params
+
+
+def cmd_ops(args) -> int:
+    from .. import list_ops
+
+    kind = (args.kind or "").replace("-", "_") or None
+    for s in list_ops(kind):
+        reason = s.available()
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(s.params))
+        status = "" if not reason else f"  [unavailable: {reason}]"
+        print(f"{s.kind:8s} {s.name:10s} {s.label}{status}\n{'':20s}{s.description}\n{'':20s}params: {fields or '-'}")
+        if any(f.name == "model" for f in dataclasses.fields(s.params)):
+            from ..nn.weights import available_models
+
+            print(f"{'':20s}shipped models (--param model=NAME): {', '.join(available_models(s.kind)) or 'none'}")
+    if kind in (None, "novel_view"):
+        _list_novel_view()
+    return 0
+
+
+#: ``neural-render novel-view --method``: not per-frame ops on one EXR (they read a folder of
+#: views), so not in the op registry, but listed with it.
+NOVEL_VIEW_METHODS = (
+    ("auto", "Learned or ULR", "learned blending when a model is shipped or --weights given, else ULR"),
+    ("learned", "Learned blending", "a network weighs the k nearest source views per pixel (needs torch)"),
+    ("ulr", "Unstructured lumigraph", "blends the k nearest source views by angle and distance (numpy)"),
+)
+
+
+def _list_novel_view() -> None:
+    from ..nn.runtime import torch_unavailable
+    from ..nn.weights import available_models
+
+    for name, label, description in NOVEL_VIEW_METHODS:
+        reason = torch_unavailable() if name == "learned" else None
+        status = "" if not reason else f"  [unavailable: {reason}]"
+        print(f"novel_view {name:8s} {label}{status}\n{'':20s}{description}")
+    print(f"{'':20s}options: 'neural-render novel-view --method NAME' with --k, --weights, --model, --denoise")
+    # Shipped learned-blending weights keep their first name, ibr_*.safetensors.
+    print(f"{'':20s}shipped models (--model NAME): {', '.join(available_models('ibr')) or 'none'}")
+
+
+def cmd_novel_view(args) -> int:
+    import json
+
+    import numpy as np
+
+    from ..core.exr import write_exr
+    from ..core.imageio import to_display, write_png
+    from ..core.passset import PassSet
+    from ..nn.runtime import torch_unavailable
+    from ..novel_view.synthesis import render_novel_views, target_cameras
+
+    tf = Path(args.input)
+    folder = tf.parent if tf.name == "transforms.json" else tf
+    if not (folder / "transforms.json").is_file():
+        raise NeuralRenderError(f"{args.input}: no transforms.json there (a multiview folder from 'neural-render data "
+                                "multiview' or 'export --multiview')")
+    targets = target_cameras(folder, camera=args.camera, transforms=args.transforms)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.method == "learned" and torch_unavailable():
+        raise NeuralRenderError("--method learned needs torch: pip install torch==2.13.0")
+    frames = []
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "",
+                                model=args.model or "", k=args.k, log=log, denoise=args.denoise):
+        ps = PassSet(source=v.name)
+        ps.add("Combined", np.concatenate([v.image, v.seen[..., None].astype(np.float32)], axis=2), "RGBA")
+        write_exr(ps, out / f"{v.name}.exr", overwrite=True, sidecar=False)
+        write_png(out / f"{v.name}.png", to_display(v.image))
+        c = v.camera
+        frames.append({"file_path": f"{v.name}.png", "exr_file_path": f"{v.name}.exr",
+                       "transform_matrix": np.asarray(c.c2w).tolist(), "fl_x": c.fx, "fl_y": c.fy, "cx": c.cx,
+                       "cy": c.cy, "w": c.w, "h": c.h})
+        print(f"{v.name}: {100 * v.seen.mean():.1f} % of pixels seen by a source view, {v.seconds:.2f} s", flush=True)
+    (out / "transforms.json").write_text(json.dumps({"frames": frames}, indent=1) + "\n")
+    print(f"wrote {len(frames)} view(s) to {out}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import numpy as np
+
+    from ..core.exr import read_exr
+
+    ps = read_exr(args.input)
+    h, w = ps.shape
+    print(f"{args.input}: {w}x{h}, layer '{ps.layer}', {len(ps.passes)} passes")
+    for name, p in ps.passes.items():
+        finite = np.isfinite(p.pixels)
+        bad = "" if finite.all() else f"  {int((~finite).any(axis=2).sum())} non-finite pixels"
+        print(f"  {name:24s} {p.channels:5s} {'half' if p.half else 'float'}{bad}")
+    for k in ("frame", "spp", "scene"):
+        if k in ps.meta:
+            print(f"  {k}: {ps.meta[k]}")
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    return _apply("denoise", args)
+
+
+def cmd_relight(args) -> int:
+    args.temporal = False
+    if args.method is None:
+        from ..nn.weights import available_models
+
+        has_weights = any(p.startswith("weights=") for p in args.param)
+        args.method = "neural" if available_models("relight") or has_weights else "analytic"
+        if args.method == "analytic":
+            print("no trained relighting model is shipped yet: using analytic re-shading (--method analytic); "
+                  "pass --param weights=MODEL.safetensors for a model you trained", flush=True)
+    for name in ("hdri", "rotation", "strength", "lights", "lighting", "source_lighting"):
+        v = getattr(args, name)
+        if v is not None:
+            args.param.append(f"{name}={v}")
+    return _apply("relight", args)
+
+
+def cmd_cg2real(args) -> int:
+    args.temporal = False
+    return _apply("cg2real", args)
+
+
+def _apply(kind: str, args) -> int:
+    """Run one op of ``kind`` on each input EXR and write it with the result added as a pass."""
+    from .. import get_op
+    from ..core.exr import check_writable, read_exr, write_exr
+
+    spec = get_op(kind, args.method)
+    params = spec.make_params(**parse_params(spec, args.param))
+    inputs = [Path(p) for p in args.input]
+    if len(inputs) > 1 or args.temporal:
+        # A sequence: -o is a folder, one output per input with the same name, frames in name order.
+        inputs.sort()
+        outputs = [Path(args.output) / p.name for p in inputs]
+        if len({o.name for o in outputs}) != len(outputs):
+            raise NeuralRenderError("two inputs share a file name; their outputs would collide in the output folder")
+    else:
+        outputs = [Path(args.output)]
+    for o in outputs:
+        check_writable(o, args.overwrite)  # fail before the slow part
+    temporal = None
+    if args.temporal:
+        from ..denoise.temporal import TemporalFilter
+
+        temporal = TemporalFilter()
+    name = args.pass_name or (spec.pass_name + (" Temporal" if temporal else ""))
+    # Library loading, weights and ONNX session set-up happen once per process: do them on a
+    # tiny frame first, so the per-frame times printed below are the op's own.
+    from ..core.synthetic import synthetic_frame
+
+    t = time.perf_counter()
+    if kind == "relight":
+        params.target_lighting()  # a bad lighting fails here, before any work
+    else:
+        spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
+    print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
+    for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
+        ps = read_exr(src)
+        t = time.perf_counter()
+        out = spec(ps, params)
+        if temporal is not None:
+            if "Vector" not in ps:
+                raise NeuralRenderError(f"{src}: --temporal needs the 'Vector' pass (export with Cycles' vector pass on, motion blur off)")
+            out = temporal.step(ps, out)
+        dt = time.perf_counter() - t
+        ps.add(name, out, "RGB")
+        write_exr(ps, dst, overwrite=args.overwrite)
+        h, w = ps.shape
+        prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
+        print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from ..denoise import bench
+
+    bench.run(width=args.width, height=args.height, repeat=args.repeat, memory=args.memory, models=args.model)
+    return 0
+
+
+def register(sub) -> None:
+    """Add the file commands to the ``neural-render`` sub-parsers ``sub``."""
+    s = sub.add_parser("denoise", help="denoise multilayer EXRs; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) with Combined and the denoising passes; several = a sequence")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for a sequence")
+    s.add_argument("--method", default="neural", help="denoiser (see 'neural-render ops'), default neural (our trained model)")
+    s.add_argument("--temporal", action="store_true",
+                   help="animation: blend each frame with the previous result reprojected by the Vector pass (less flicker)")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
+    s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_denoise)
+
+    s = sub.add_parser("cg2real", help="translate raster (EEVEE) EXRs to the Cycles look; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) from EEVEE with Combined, Diffuse Color, Glossy Color, Normal, Depth")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for several inputs")
+    s.add_argument("--method", default="neural", help="method (see 'neural-render ops cg2real'), default neural")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method parameter, repeatable (e.g. model=NAME, weights=PATH, photo_albedo=true)")
+    s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_cg2real)
+
+    s = sub.add_parser("relight", help="relight rendered EXRs under a new HDRI and lights; the result is added as a pass")
+    s.add_argument("input", nargs="+", help="multilayer EXR(s) with Combined, Diffuse Color, Normal, Position, Depth (+ JSON sidecar)")
+    s.add_argument("-o", "--output", required=True, help="output EXR (keeps every input pass); a folder for several inputs")
+    s.add_argument("--hdri", help="target environment: an HDRI file, or a bundled studio light name (e.g. forest.exr)")
+    s.add_argument("--rotation", type=float, help="HDRI rotation about Z in degrees (default 0)")
+    s.add_argument("--strength", type=float, help="world strength (default 1)")
+    s.add_argument("--lights", help="target lights: JSON list (inline or a file) of {type, location, target, color, power, size}")
+    s.add_argument("--lighting", help="a whole lighting JSON {world, lights} (inline or a file); overrides the four above")
+    s.add_argument("--source-lighting", dest="source_lighting",
+                   help="the input's own lighting (same format): lets the model see where the input is shadowed")
+    s.add_argument("--method", help="neural (default when a trained model is shipped or given), analytic, or gradient "
+                   "(needs --param grad_a=.. grad_b=..)")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
+    s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
+    s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    s.set_defaults(fn=cmd_relight)
+
+    s = sub.add_parser("novel-view", help="synthesise new camera views from a multiview folder (learned blending or ULR)")
+    s.add_argument("input", help="a multiview folder's transforms.json (or the folder)")
+    s.add_argument("--camera", help="one target camera, JSON text or file: {\"transform_matrix\": 4x4, optional "
+                   "fl_x, fl_y, cx, cy, w, h} (intrinsics default to the source views')")
+    s.add_argument("--transforms", help="a transforms.json whose frames are the target cameras")
+    s.add_argument("-o", "--output", required=True, help="folder for VIEW.exr (alpha: seen by a source), VIEW.png "
+                   "and transforms.json")
+    s.add_argument("--method", default="auto", choices=[m[0] for m in NOVEL_VIEW_METHODS],
+                   help="auto: learned blending when a model is shipped or --weights given, else ULR")
+    s.add_argument("--weights", help="a learned-blending .safetensors you trained")
+    s.add_argument("--model", help="a shipped learned-blending model (see 'neural-render ops novel_view'; default: default)")
+    s.add_argument("--k", type=int, default=4, help="source views blended per pixel (ULR)")
+    s.add_argument("--denoise", action="store_true",
+                   help="put the source views through OIDN first (views rendered without Blender's denoiser)")
+    s.set_defaults(fn=cmd_novel_view)
+
+    s = sub.add_parser("info", help="list the passes of an EXR and check them")
+    s.add_argument("input")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("ops", help="list the available ops and their parameters")
+    s.add_argument("kind", nargs="?", help="only this kind, e.g. denoise or novel_view")
+    s.set_defaults(fn=cmd_ops)
+
+    s = sub.add_parser("bench", help="time every denoiser against OIDN on a synthetic frame")
+    s.add_argument("--width", type=int, default=1920)
+    s.add_argument("--height", type=int, default=1080)
+    s.add_argument("--repeat", type=int, default=1)
+    s.add_argument("--memory", action="store_true", help="also measure each op's peak memory in a fresh process")
+    s.add_argument("--model", action="append", default=[], help="also time this shipped denoiser model, repeatable")
+    s.set_defaults(fn=cmd_bench)

@@ -1,0 +1,104 @@
+"""The op registry: every op (classical or learned) is one pure function plus a params dataclass.
+
+Operators, compositor nodes, the render hook, the CLI and the evaluation all look ops up here,
+so a new method registered once shows up everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import OpError
+from .passset import ALBEDO_PASSES, DEPTH_PASSES, NORMAL_PASSES, PassSet
+
+Required = tuple[str | tuple[str, ...], ...]
+#: Passes any op may read as guides; checked for NaN/Inf whenever present.
+GUIDE_PASSES = (*ALBEDO_PASSES, *NORMAL_PASSES, *DEPTH_PASSES, "Position")
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How to run one method of one kind of op.
+
+    Attributes:
+        kind: op family, e.g. ``"denoise"``.
+        name: method id used on the command line (``--method NAME``).
+        label: short human name for menus.
+        description: one line for ``--help`` and tooltips.
+        fn: ``fn(passes, params) -> (H, W, 3) float32`` linear HDR.
+        params: dataclass type of the method's settings (fields with defaults).
+        requires: passes the method reads; a tuple entry means "any of these".
+        pass_name: name of the pass the result is written to in an EXR.
+        available: returns None when the method can run, else the reason it cannot.
+        progress_aware: ``fn`` takes ``progress=callable(done, total) -> cancel?`` (tiled ops).
+    """
+
+    kind: str
+    name: str
+    label: str
+    description: str
+    fn: Callable[[PassSet, Any], np.ndarray]
+    params: type
+    requires: Required
+    pass_name: str
+    available: Callable[[], str | None] = lambda: None
+    progress_aware: bool = False
+
+    def make_params(self, **overrides: Any) -> Any:
+        """Build the params dataclass, rejecting unknown names with the list of valid ones."""
+        names = {f.name for f in dataclasses.fields(self.params)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise OpError(
+                f"{self.kind} method '{self.name}' has no parameter {', '.join(unknown)} "
+                f"(valid: {', '.join(sorted(names)) or 'none'})"
+            )
+        p = self.params(**overrides)
+        check = getattr(p, "check", None)
+        if check:
+            check()
+        return p
+
+    def __call__(self, passes: PassSet, params: Any = None, progress: Callable | None = None,
+                 **overrides: Any) -> np.ndarray:
+        """Run on ``passes``; ``progress(done, total)`` is called during long ops, and a True
+        return cancels them (raises :class:`InterruptedError`)."""
+        reason = self.available()
+        if reason:
+            raise OpError(f"{self.kind} method '{self.name}' is not available: {reason}")
+        if params is None:
+            params = self.make_params(**overrides)
+        passes.validate(self.requires, finite=True)
+        # Guide passes an op reads when present (not only the required ones) must be finite too:
+        # a NaN albedo or normal would otherwise spread silently through the filter.
+        guides = tuple(n for n in GUIDE_PASSES if n in passes)
+        if guides:
+            passes.validate(guides, finite=True)
+        out = self.fn(passes, params, progress=progress) if self.progress_aware else self.fn(passes, params)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+_REGISTRY: dict[str, dict[str, OpSpec]] = {}
+
+
+def register(spec: OpSpec) -> OpSpec:
+    _REGISTRY.setdefault(spec.kind, {})[spec.name] = spec
+    return spec
+
+
+def get_op(kind: str, name: str) -> OpSpec:
+    ops = _REGISTRY.get(kind, {})
+    if name not in ops:
+        raise OpError(f"unknown {kind} method '{name}' (choose from: {', '.join(ops) or 'none'})")
+    return ops[name]
+
+
+def list_ops(kind: str | None = None) -> list[OpSpec]:
+    if kind is None:
+        return [s for k in _REGISTRY.values() for s in k.values()]
+    return list(_REGISTRY.get(kind, {}).values())

@@ -1,0 +1,144 @@
+"""Temporal mode for animations: reproject the previous denoised frame with Cycles' Vector pass
+and blend it into the current one, to cut the frame-to-frame flicker of per-frame denoising.
+
+Blender's ``Vector`` pass holds, per pixel, the screen-space motion in pixels: XY towards the
+previous frame, ZW towards the next, in Blender's bottom-up pixel rows (found by rendering a
+moving camera; :func:`previous_coords` documents the sign). History is rejected where the
+reprojected albedo, normal or depth disagree with the current frame (disocclusions, objects
+leaving the screen) and where the colour changed far more than noise explains (moving lights);
+elsewhere the output is an exponential moving average, as in SVGF-style temporal accumulation
+(Schied et al. 2017), starting from a short running mean so the first frames are not dimmed
+by a missing history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import PassSetError
+from ..core.metrics import srgb_encode
+from ..core.passset import PassSet
+from ..core.sampling import bilinear
+
+
+def previous_coords(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of the current frame was in the previous frame.
+
+    Args:
+        vector: (H, W, 2+) Blender ``Vector`` pass (top row first, as every array here).
+    Returns:
+        (x, y) float32 arrays (H, W) in pixel units of the top-row-first image.
+    """
+    h, w = vector.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    # XY is (previous position - current position) in Blender's bottom-up pixel space, so the
+    # row offset flips sign in our top-down arrays.
+    return xx + vector[..., 0], yy - vector[..., 1]
+
+
+def _guides(ps: PassSet) -> np.ndarray:
+    """Albedo, normal and log depth: what must match for a history pixel to be the same surface."""
+    d = ps.depth
+    hit = (d > 0) & (d < 1e9)
+    logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
+    return np.concatenate([ps.albedo, ps.normal, logd], axis=2).astype(np.float32)
+
+
+@dataclass
+class TemporalParams:
+    """Settings of the temporal blend.
+
+    Attributes:
+        alpha: weight of the current frame once the history is long (0.2: ~5 frames remembered).
+        max_albedo: largest albedo difference (any channel) for history to count as the same surface.
+        min_normal_dot: smallest dot product of current and reprojected normals.
+        max_depth: largest relative depth difference.
+        max_color: largest change of log luminance (lights that move or switch reset history).
+    """
+
+    alpha: float = 0.2
+    max_albedo: float = 0.1
+    min_normal_dot: float = 0.9
+    max_depth: float = 0.1
+    max_color: float = 1.0
+
+    def check(self) -> None:
+        if not 0 < self.alpha <= 1:
+            raise PassSetError(f"temporal alpha must be in (0, 1], got {self.alpha}")
+
+
+class TemporalFilter:
+    """Feed frames in order with :meth:`step`; it keeps the history between calls.
+
+    A frame that is not the next one in sequence (a jump, a different size) resets it.
+    """
+
+    def __init__(self, params: TemporalParams | None = None):
+        self.p = params or TemporalParams()
+        self.p.check()
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = self.guides = self.count = self.frame = None
+
+    def step(self, passes: PassSet, denoised: np.ndarray) -> np.ndarray:
+        """Blend this frame's denoised image (H, W, 3) with the reprojected history.
+
+        ``passes`` needs ``Vector`` for reprojection (without it the frame is returned as is)
+        and the guide passes (albedo, normal, depth) for rejection.
+        """
+        cur = np.asarray(denoised, np.float32)[..., :3]
+        g = _guides(passes)
+        frame = passes.meta.get("frame")
+        if (self.history is None or self.history.shape != cur.shape or "Vector" not in passes
+                or (frame is not None and self.frame is not None and frame != self.frame + 1)):
+            return self._keep(cur, g, np.ones(cur.shape[:2], np.float32), frame)
+        x, y = previous_coords(passes.get("Vector"))
+        hist, inside = bilinear(self.history, x, y)
+        hg, _ = bilinear(self.guides, x, y)
+        hn, _ = bilinear(self.count[..., None], x, y)
+        p = self.p
+        ok = inside
+        ok &= np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo
+        ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot
+        ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
+        lum = np.log1p(np.maximum(cur, 0).mean(axis=2))
+        hlum = np.log1p(np.maximum(hist, 0).mean(axis=2))
+        ok &= np.abs(lum - hlum) <= p.max_color
+        n = np.where(ok, hn[..., 0] + 1.0, 1.0)
+        a = np.maximum(p.alpha, 1.0 / n)[..., None]
+        out = a * cur + (1 - a) * np.where(ok[..., None], hist, cur)
+        return self._keep(out.astype(np.float32), g, n.astype(np.float32), frame)
+
+    def _keep(self, out, g, n, frame):
+        self.history, self.guides, self.count, self.frame = out, g, n, frame
+        return out
+
+
+def temporal_differences(seq: list[np.ndarray], vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """Per frame t >= 1: display image of frame t minus that of frame t-1 reprojected to t,
+    (H, W, 3), NaN outside the previous frame."""
+    out = []
+    for t in range(1, len(seq)):
+        x, y = previous_coords(vectors[t])
+        prev, inside = bilinear(srgb_encode(seq[t - 1]), x, y)
+        diff = srgb_encode(seq[t]) - prev
+        diff[~inside] = np.nan
+        out.append(diff)
+    return out
+
+
+def flicker(seq: list[np.ndarray], vectors: list[np.ndarray], reference: list[np.ndarray] | None = None) -> float:
+    """Mean absolute temporal difference along motion (display values in [0, 1]).
+
+    With ``reference``: the mean absolute difference between the sequence's temporal
+    differences and the reference's, i.e. change over time that the true image does not have
+    (flicker), with real changes (moving highlights, lights) cancelled out.
+    """
+    d = temporal_differences(seq, vectors)
+    if reference is not None:
+        r = temporal_differences(reference, vectors)
+        d = [a - b for a, b in zip(d, r)]
+    return float(np.nanmean(np.abs(np.stack(d))))

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from neural_ops import NeuralRenderError, read_exr, write_exr
+from neural_ops.cli import main, parse_frames
+
+
+@pytest.fixture
+def exr(tmp_path, passset):
+    return write_exr(passset, tmp_path / "in.exr")
+
+
+def test_denoise_adds_pass_and_keeps_inputs(tmp_path, exr, capsys):
+    out = tmp_path / "out.exr"
+    assert main(["denoise", str(exr), "-o", str(out), "--method", "bilateral", "--param", "radius=3"]) == 0
+    src, res = read_exr(exr), read_exr(out)
+    assert list(res.passes) == [*src.passes, "Denoised Bilateral"]
+    for name in src.passes:
+        assert np.array_equal(res.get(name), src.get(name))
+    assert "s/MP" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_exit_2(tmp_path, exr, capsys):
+    cases = [
+        ["denoise", str(tmp_path / "missing.exr"), "-o", str(tmp_path / "o.exr")],
+        ["denoise", str(exr), "-o", str(exr)],  # exists
+        ["denoise", str(exr), "-o", str(tmp_path / "o.exr"), "--method", "magic"],
+        ["denoise", str(exr), "-o", str(tmp_path / "o.exr"), "--param", "radius=big", "--method", "bilateral"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_overwrite_flag(tmp_path, exr):
+    out = tmp_path / "o.exr"
+    assert main(["denoise", str(exr), "-o", str(out), "--method", "spikes"]) == 0
+    assert main(["denoise", str(exr), "-o", str(out), "--method", "spikes"]) == 2
+    assert main(["denoise", str(exr), "-o", str(out), "--method", "spikes", "--overwrite"]) == 0
+
+
+def test_info_and_ops(exr, capsys):
+    assert main(["info", str(exr)]) == 0
+    assert "Denoising Albedo" in capsys.readouterr().out
+    assert main(["ops", "denoise"]) == 0
+    out = capsys.readouterr().out
+    assert "bilateral" in out and "novel_view" not in out
+    assert main(["ops"]) == 0  # novel_view is no per-frame op, but listed with them
+    out = capsys.readouterr().out
+    assert all(f"novel_view {m}" in out for m in ("auto", "learned", "ulr")) and "shipped models (--model NAME)" in out
+
+
+def test_parse_frames():
+    assert parse_frames("1-3,7") == [1, 2, 3, 7]
+    for bad in ("3-1", "a", "", "-2"):
+        with pytest.raises(NeuralRenderError):
+            parse_frames(bad)
+
+
+def test_render_commands_without_bpy(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bpy", None)  # as on a machine without the bpy wheel
+    assert main(["export", "x.blend", "-o", "out"]) == 2
+    assert "pip install bpy==5.0.1" in capsys.readouterr().err
+
+
+def test_number_lists_fail_in_one_line(tmp_path, capsys):
+    for argv in (["train", "denoise", "--data", str(tmp_path), "--spp", "1,x"],
+                 ["train", "denoise", "--data", str(tmp_path), "--channels", "8,0,8"],
+                 ["eval", "denoise", "--data", str(tmp_path), "--spp", "4,,y"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_bench_times_every_available_op_against_oidn(capsys):
+    from neural_ops.denoise import bench
+
+    times = bench.run(width=64, height=48)
+    assert {"spikes", "bilateral", "oidn"} <= set(times) and all(t > 0 for t in times.values())
+    out = capsys.readouterr().out
+    assert "| oidn |" in out and "x OIDN" in out

@@ -1,0 +1,1 @@
+"""Train, evaluate and benchmark CG2Real (paired generator, unpaired albedo stage)."""
