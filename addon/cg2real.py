@@ -13,9 +13,9 @@ import time
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty
 
-from . import params
+from . import params, properties
 from .blender.eevee_setup import prepare_eevee
 from .engine import helper_scene, nodes
 from .engine.helper_scene import last_input  # noqa: F401  (tests and debugging read it here)
@@ -43,25 +43,14 @@ class NEURAL_PG_photoreal(bpy.types.PropertyGroup):
         default=False,
         update=_toggle,
     )
-    model_weights: StringProperty(
-        name="Weights",
-        description="A .safetensors generator you trained (its .json card beside it); empty: the shipped model",
-        subtype="FILE_PATH",
-        default="",
-    )
+    model_weights: properties.weights_file("generator")
     photo_albedo: BoolProperty(
         name="Photo Albedo",
         description="Also swap the rendered albedo for a photo-like one (the unpaired stage; needs its weights)",
         default=False,
     )
-    albedo_weights: StringProperty(
-        name="Albedo Weights",
-        description="The unpaired stage's .safetensors; empty: the shipped one",
-        subtype="FILE_PATH",
-        default="",
-    )
-    tile: IntProperty(name="Tile Size", description="Tile side in pixels: bounds memory on big frames (0: whole frame)",
-                      default=512, min=0, max=8192)
+    albedo_weights: properties.weights_file("photo-albedo stage", name="Albedo Weights")
+    tile: properties.tile_size(512)
 
     def draw(self, layout) -> None:
         layout.prop(self, "model_weights")

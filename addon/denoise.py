@@ -19,7 +19,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from . import jobs, params
+from . import jobs, params, properties
 from .engine import nodes
 from .shim import nops, ops_module
 
@@ -57,12 +57,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         name="Colour Sigma", description="Cross-bilateral colour tolerance (log space)", default=0.6, min=0.01, max=10.0
     )
     despike: BoolProperty(name="Remove Spikes", description="Remove fireflies before filtering", default=True)
-    model_weights: StringProperty(
-        name="Weights",
-        description="A .safetensors file you trained or fine-tuned (its .json card beside it); empty: the shipped model",
-        subtype="FILE_PATH",
-        default="",
-    )
+    model_weights: properties.weights_file("denoiser")
     per_aov: BoolProperty(
         name="Per Light Component",
         description="Denoise diffuse light, glossy light and the rest separately and add them up "
@@ -75,11 +70,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         "to cut flicker (needs the Vector pass and no motion blur)",
         default=False,
     )
-    tile: IntProperty(
-        name="Tile Size",
-        description="Learned denoiser tile side in pixels: bounds memory on big frames (0: whole frame at once)",
-        default=1024, min=0, max=8192,
-    )
+    tile: properties.tile_size(1024)
 
     def draw(self, layout, method_text=None) -> None:
         """The method and its own settings (shared by the render panel and the node)."""
@@ -102,22 +93,18 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
 
 
 @nodes.menu_node
-class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
+class NeuralDenoiseNode(nodes.PassNode, bpy.types.CompositorNodeCustomGroup):
     """Neural Denoise: wire Render Layers 'Image' and 'Neural Denoised' in; settings choose the method."""
 
     bl_idname = "NeuralDenoiseNode"
     bl_label = "Neural Denoise"
     bl_icon = "SHADERFX"
+    group, second = GROUP, "Denoised"
 
     settings: PointerProperty(type=NEURAL_PG_denoise)
 
-    def init(self, context):
-        self.node_tree = nodes.mix_group(GROUP, "Denoised")
+    def added(self, context):
         self.settings.enabled = True
-        nodes.refresh_render_passes(self.id_data)
-
-    def free(self):
-        nodes.refresh_render_passes(self.id_data)
 
     def draw_buttons(self, context, layout):
         self.settings.draw(layout, method_text="")
@@ -126,11 +113,7 @@ class NeuralDenoiseNode(bpy.types.CompositorNodeCustomGroup):
 def denoise_settings(scene):
     """The settings that drive the pass: the first Neural Denoise node's, else the scene's
     (when its pass is enabled), else None."""
-    found = nodes.find_nodes(scene, NeuralDenoiseNode.bl_idname)
-    if found:
-        return found[0].settings
-    s = scene.neural_render.denoise
-    return s if s.enabled else None
+    return nodes.active_settings(scene, NeuralDenoiseNode, "denoise")
 
 
 def run_denoise(passes, settings, progress=None):

@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
-from . import jobs, params
+from . import jobs, params, properties
 from .blender import bridge, inbetween
 from .engine import helper_scene, nodes
 from .shim import nops, ops_module
@@ -73,8 +73,7 @@ class NEURAL_PG_novel_view(bpy.types.PropertyGroup):
                                 "(off when they were rendered with Blender's denoiser on)", default=True)
     sources: IntProperty(name="Nearest Views", description="Views considered per frame, the nearest to the camera "
                          "(0: all)", default=8, min=0, max=256)
-    model_weights: StringProperty(name="Weights", description="A .safetensors blending model you trained; empty: "
-                                  "the shipped one", subtype="FILE_PATH", default="")
+    model_weights: properties.weights_file("blending model")
 
     def draw(self, layout) -> None:
         layout.prop(self, "folder")

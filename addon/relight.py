@@ -17,12 +17,11 @@ from bpy.props import (
     BoolProperty,
     EnumProperty,
     FloatProperty,
-    IntProperty,
     PointerProperty,
     StringProperty,
 )
 
-from . import jobs, params
+from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
 from .engine import nodes
 from .shim import explain, nops
@@ -84,9 +83,8 @@ class NEURAL_PG_relight(bpy.types.PropertyGroup):
     scene: PointerProperty(name="Scene", type=bpy.types.Scene, description="Scene whose world and lights to relight with")
     use_source: BoolProperty(name="Use Rendered Frame", description="Let the network compare the rendered frame with "
                              "its own analytic shading (shows it where shadows are)", default=True)
-    model_weights: StringProperty(name="Weights", description="A .safetensors model you trained; empty: the shipped one",
-                                  subtype="FILE_PATH", default="")
-    tile: IntProperty(name="Tile Size", description="Tile side in pixels (0: whole frame)", default=512, min=0, max=8192)
+    model_weights: properties.weights_file("relighting model")
+    tile: properties.tile_size(512)
 
     def draw(self, layout) -> None:
         layout.prop(self, "method")
@@ -109,34 +107,23 @@ class NEURAL_PG_relight(bpy.types.PropertyGroup):
 
 
 @nodes.menu_node
-class NeuralRelightNode(bpy.types.CompositorNodeCustomGroup):
+class NeuralRelightNode(nodes.PassNode, bpy.types.CompositorNodeCustomGroup):
     """Neural Relight: wire Render Layers 'Image' and 'Neural Relit' in; the settings choose the target lighting."""
 
     bl_idname = "NeuralRelightNode"
     bl_label = "Neural Relight"
     bl_icon = "LIGHT_SUN"
+    group, second = GROUP, "Relit"
 
     settings: PointerProperty(type=NEURAL_PG_relight)
 
-    def init(self, context):
-        self.node_tree = nodes.mix_group(GROUP, "Relit")
+    def added(self, context):
         enable_passes(context.scene if context and getattr(context, "scene", None) else None)
-        nodes.refresh_render_passes(self.id_data)
-
-    def free(self):
-        nodes.refresh_render_passes(self.id_data)
-
-    def draw_buttons(self, context, layout):
-        self.settings.draw(layout)
 
 
 def relight_settings(scene):
     """The first unmuted Neural Relight node's settings, else the scene's when its pass is on."""
-    found = nodes.find_nodes(scene, NeuralRelightNode.bl_idname)
-    if found:
-        return found[0].settings
-    s = scene.neural_render.relight
-    return s if s.enabled else None
+    return nodes.active_settings(scene, NeuralRelightNode, "relight")
 
 
 def relight_op(method: str, report=print):

@@ -39,6 +39,20 @@ def make_passset(h=32, w=40, seed=0, noise=0.3, spp=4) -> PassSet:
     return ps
 
 
+def make_raster(h=24, w=20, seed=0, source="test raster") -> PassSet:
+    """A raster (EEVEE-like) pass set with random values: what CG2Real reads (Combined, Diffuse
+    Color, Glossy Color, unit Normal, Depth)."""
+    r = np.random.default_rng(seed)
+    ps = PassSet(source=source)
+    ps.add("Combined", np.concatenate([r.uniform(0, 2, (h, w, 3)), np.ones((h, w, 1))], 2).astype(np.float32), "RGBA")
+    ps.add("Diffuse Color", r.uniform(0, 1, (h, w, 3)).astype(np.float32), "RGB")
+    ps.add("Glossy Color", r.uniform(0, 0.2, (h, w, 3)).astype(np.float32), "RGB")
+    n = r.normal(size=(h, w, 3))
+    ps.add("Normal", (n / np.linalg.norm(n, axis=2, keepdims=True)).astype(np.float32), "XYZ")
+    ps.add("Depth", r.uniform(1, 5, (h, w, 1)).astype(np.float32), "Z")
+    return ps
+
+
 @pytest.fixture
 def passset():
     return make_passset()

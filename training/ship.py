@@ -65,7 +65,7 @@ def ship(run: Path, kind: str = "denoise", name: str = "", eval_json: Path | str
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render ship`` (and ``python -m training.ship``)."""
+    """Options of ``neural-render ship``."""
     p.add_argument("run", help="training run folder (with model.safetensors and model.json)")
     p.add_argument("--kind", default="denoise")
     p.add_argument("--name", required=True)
@@ -78,13 +78,3 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_args(a: argparse.Namespace) -> int:
     print(ship(Path(a.run), a.kind, a.name, Path(a.eval) if a.eval else None, a.label, a.notes))
     return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -66,6 +66,39 @@ class HelperFeatureNode:
         settings.draw(layout)
 
 
+class PassNode:
+    """Base of a node fed by a render pass that the Cycles hook fills: wire Render Layers 'Image'
+    and the op's pass (``second``) in; the node's own ``settings`` choose the method. Adding or
+    removing one makes Render Layers nodes show or drop the pass."""
+
+    group = ""
+    second = ""
+
+    def init(self, context):
+        self.node_tree = mix_group(self.group, self.second)
+        self.added(context)
+        refresh_render_passes(self.id_data)
+
+    def added(self, context) -> None:
+        """What the op does when one of its nodes is added (turn on the passes it reads)."""
+
+    def free(self):
+        refresh_render_passes(self.id_data)
+
+    def draw_buttons(self, context, layout):
+        self.settings.draw(layout)
+
+
+def active_settings(scene, node_class: type, setting: str):
+    """The settings that drive an op's pass: the first unmuted node of ``node_class`` in the
+    compositor, else the scene's ``neural_render.<setting>`` when its pass is enabled, else None."""
+    found = find_nodes(scene, node_class.bl_idname)
+    if found:
+        return found[0].settings
+    s = getattr(scene.neural_render, setting)
+    return s if s.enabled else None
+
+
 class NODE_MT_neural_add(bpy.types.Menu):
     bl_idname = "NODE_MT_neural_add"
     bl_label = "Neural"

@@ -43,7 +43,15 @@ import torch.nn.functional as F
 
 from ..core.errors import PassSetError
 from ..core.passset import PassSet
-from ..nn.blocks import THUMB, ConvBlock, GlobalContext, thumbnail, unet_levels, zero_init_  # noqa: F401  (THUMB, thumbnail: part of this model's API)
+from ..nn.blocks import (  # noqa: F401  (THUMB, thumbnail: part of this model's API)
+    THUMB,
+    ContextUNet,
+    ConvBlock,
+    GlobalContext,
+    thumbnail,
+    unet_levels,
+    zero_init_,
+)
 from ..nn.config import ModelConfig, check_levels
 from ..nn.features import depth_feature
 
@@ -92,7 +100,7 @@ class Cg2RealConfig(ModelConfig):
         check_levels(self.channels)
 
 
-class Cg2RealNet(nn.Module):
+class Cg2RealNet(ContextUNet):
     """U-Net generator (pix2pix's skip-connected encoder-decoder) over the raw layout above.
 
     Shape:
@@ -113,10 +121,6 @@ class Cg2RealNet(nn.Module):
         zero_init_(self.out)
         self.ctx = GlobalContext(n_in, ch[-1], ch[0]) if cfg.context else None
 
-    @property
-    def multiple(self) -> int:
-        return 2 ** (self.levels - 1)
-
     @staticmethod
     def reflectance(raw: torch.Tensor) -> torch.Tensor:
         """Diffuse + specular reflectance + eps: what the raster colour is demodulated by."""
@@ -128,12 +132,6 @@ class Cg2RealNet(nn.Module):
         a = self.reflectance(raw)
         ls = torch.log1p(color / a)
         return torch.cat([ls, raw[:, 3:13], torch.log1p(color)], dim=1), ls, a
-
-    def context_of(self, raw: torch.Tensor) -> torch.Tensor | None:
-        """Context vector of whole frames (B, 13, H, W), or None for a model without the branch."""
-        if self.ctx is None:
-            return None
-        return self.ctx(self.features(thumbnail(raw))[0])
 
     def forward(self, raw: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
         if raw.shape[1] != RAW_CHANNELS:

@@ -139,7 +139,12 @@ def field_docs(cls: type) -> dict[str, str]:
     """Field name -> its help: the string literal written under the field in the class body,
     else its entry in the class docstring's ``Attributes:`` section (``a, b: text`` documents
     both). Whitespace is collapsed to single spaces; RST double backquotes are dropped."""
+    # A base class's docs first, so a field a subclass declares again to change its default
+    # (without a docstring) keeps the base's help.
     docs: dict[str, str] = {}
+    for base in cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base):
+            docs.update(field_docs(base))
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):

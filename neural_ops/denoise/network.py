@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.blocks import double_conv, unet_levels, zero_init_
+from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig, check_levels
 from .inputs import ALBEDO_EPS, RAW_CHANNELS
 
@@ -91,7 +91,7 @@ def apply_kernels(img: torch.Tensor, logits: torch.Tensor, k: int) -> torch.Tens
     return out
 
 
-class DenoiserNet(nn.Module):
+class DenoiserNet(UNet):
     """U-Net denoiser over the raw input layout of :mod:`.features`.
 
     Shape:
@@ -119,10 +119,6 @@ class DenoiserNet(nn.Module):
             self.out2 = nn.Conv2d(ch[2], kk, 3, padding=1)
         if cfg.head in ("direct", "bilateral"):
             zero_init_(self.out)
-
-    @property
-    def multiple(self) -> int:
-        return 2 ** (self.levels - 1)
 
     def features(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(network input, log-demodulated base, albedo + eps) from the raw layout."""

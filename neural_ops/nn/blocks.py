@@ -108,5 +108,30 @@ def zero_init_(*modules: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+class UNet(nn.Module):
+    """Base of the U-Net networks: ``levels`` resolutions, so inputs are padded to a multiple of
+    :attr:`multiple` (tiling and padding read it)."""
+
+    levels: int
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.levels - 1)
+
+
+class ContextUNet(UNet):
+    """A U-Net with the optional whole-frame context branch (``self.ctx``, a :class:`GlobalContext`
+    or None) reading ``self.features(thumbnail(raw))[0]``."""
+
+    ctx: GlobalContext | None
+
+    def context_of(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """Context vector of whole frames (B, C, H, W) in the network's raw layout, or None for a
+        model without the branch. Taken before tiling, so every tile gets the same context."""
+        if self.ctx is None:
+            return None
+        return self.ctx(self.features(thumbnail(raw))[0])
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

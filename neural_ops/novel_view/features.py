@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.cameras import Camera, clean_depth
 from ..core.errors import OpError
-from .ulr import _angle, blend_weights, target_geometry
+from .ulr import angle_between, blend_weights, target_geometry
 from .warp import REL_TOL, backward_warp, backward_warp_environment, splat_depth
 
 
@@ -195,7 +195,7 @@ def blend_features(target: Camera, sources: Sequence[SourceView | tuple], target
             z_src = -s.camera.to_camera(pts)[..., 2]
             rel = np.abs(geo.depth_diff) / z_src
             towards = -to_i / dist_i[..., None]
-        p_geo = _angle(to_t, to_i) + resolution_weight * res
+        p_geo = angle_between(to_t, to_i) + resolution_weight * res
         p_env = np.linalg.norm(np.cross(s.camera.center - ct, dirs), axis=-1)
         colors.append(np.where(hit[..., None], geo.color, env.color))
         valid.append(np.where(hit, geo.valid, env.valid))

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.blocks import double_conv, unet_levels, zero_init_
+from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig
 from .warp import REL_TOL
 
@@ -143,7 +143,7 @@ def masked_softmax(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return e / e.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-class BlendNet(nn.Module):
+class BlendNet(UNet):
     """K warped views -> the target image.
 
     Shape:
@@ -168,10 +168,6 @@ class BlendNet(nn.Module):
         # Learned trust in the ULR weights (logit += prior * log w_ulr); 0: not used at first.
         self.prior = nn.Parameter(torch.zeros(n_parts))
         zero_init_(self.logit, self.out)
-
-    @property
-    def multiple(self) -> int:
-        return 2 ** (self.levels - 1)
 
     def forward(self, slots: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         return self.parts(slots, shared)["image"]

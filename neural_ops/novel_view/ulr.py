@@ -24,7 +24,7 @@ from .warp import REL_TOL, backward_warp, backward_warp_environment, splat_depth
 EPS = 1e-6
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle between vectors (..., 3), accurate near 0 (atan2 of |a x b| and a . b)."""
     return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(axis=-1))
 
@@ -135,7 +135,7 @@ def ulr_render(target_camera: Camera, sources: Sequence[tuple[Camera, np.ndarray
         to_i = pts - cam.center
         with np.errstate(invalid="ignore", divide="ignore"):
             res = np.maximum(0.0, np.linalg.norm(to_i, axis=-1) / dist_t - 1.0)
-        p_geo = _angle(to_t, to_i) + resolution_weight * res
+        p_geo = angle_between(to_t, to_i) + resolution_weight * res
         p_env = np.linalg.norm(np.cross(cam.center - ct, dirs), axis=-1)
         colors.append(np.where(hit[..., None], geo.color, env.color))
         valid.append(np.where(hit, geo.valid, env.valid))

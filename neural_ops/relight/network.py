@@ -38,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core.lighting import LIGHT_TYPES
-from ..nn.blocks import ConvBlock, GlobalContext, thumbnail, unet_levels, zero_init_
+from ..nn.blocks import ContextUNet, ConvBlock, GlobalContext, unet_levels, zero_init_
 from ..nn.config import ModelConfig, check_levels
 
 RAW_CHANNELS = 22
@@ -117,7 +117,7 @@ class RelightConfig(ModelConfig):
         check_levels(self.channels)
 
 
-class RelightNet(nn.Module):
+class RelightNet(ContextUNet):
     """(B, 22, H, W) raw [+ (B, lighting_dim) code for FiLM] -> (B, 3, H, W) linear HDR."""
 
     def __init__(self, cfg: RelightConfig | None = None):
@@ -135,10 +135,6 @@ class RelightNet(nn.Module):
         zero_init_(self.out)
         self.ctx = GlobalContext(n_in, ch[-1], ch[0]) if cfg.context else None
 
-    @property
-    def multiple(self) -> int:
-        return 2 ** (self.levels - 1)
-
     @staticmethod
     def features(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(network input, log analytic image) of raw (B, 22, H, W)."""
@@ -148,12 +144,6 @@ class RelightNet(nn.Module):
         has_src = (sa.sum(dim=1, keepdim=True) > 0).float()
         ratio = (torch.log1p(src) - torch.log1p(sa)) * has_src
         return torch.cat([la, torch.log1p(diff), torch.log1p(gloss), raw[:, 6:16], ratio, has_src], dim=1), la
-
-    def context_of(self, raw: torch.Tensor) -> torch.Tensor | None:
-        """Context vector of whole frames (B, 22, H, W), or None without the branch."""
-        if self.ctx is None:
-            return None
-        return self.ctx(self.features(thumbnail(raw))[0])
 
     def forward(self, raw: torch.Tensor, code: torch.Tensor | None = None, ctx: torch.Tensor | None = None
                 ) -> torch.Tensor:

@@ -69,7 +69,7 @@ def run(width: int, height: int, spp_fit=(16, 64), target_spp: int = 1024, eevee
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render benchmark cg2real`` (and ``python -m training.cg2real.bench``)."""
+    """Options of ``neural-render benchmark cg2real``."""
     p.add_argument("--resolution", default="1920x1080", help="WxH (default 1920x1080)")
     p.add_argument("--spp-fit", default="16,64", help="two Cycles sample counts to fit the time line through")
     p.add_argument("--target-spp", type=int, default=1024)
@@ -81,11 +81,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="EEVEE set-up (default tuned: ray tracing + a baked light-probe volume)")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
-
 
 def run_args(a: argparse.Namespace) -> int:
     w, h = (int(v) for v in a.resolution.lower().split("x"))
@@ -93,7 +88,3 @@ def run_args(a: argparse.Namespace) -> int:
     model = a.model or ("tuned" if a.eevee == "tuned" else "default")
     run(w, h, fit, a.target_spp, a.eevee_samples, model=model, full=a.full, eevee=a.eevee)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

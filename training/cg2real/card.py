@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..common.card import CardSection, pick_evaluation
+from ..common.card import CardSection, batch_text, data_bullet, pick_evaluation, table_head
 
 KIND = "cg2real"
 #: Other names ``ship --kind`` accepts.
@@ -29,7 +29,7 @@ def section(name: str, card: dict) -> CardSection:
     if ev:
         body += ["", f"## Held-out evaluation ({ev['samples']} scenes, dataset seed {ev['dataset_seed']}, reference "
                  f"Cycles {ev['ref_spp']} spp + OIDN; never seen in training)", "",
-                 "| method | PSNR | SSIM | FLIP |", "|---|---:|---:|---:|"]
+                 *table_head("PSNR", "SSIM", "FLIP")]
         for m, v in ev["mean"].items():
             body.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} |")
         t = (ev.get("timing") or {}).get(ev.get("label_in_eval"))
@@ -42,10 +42,8 @@ def section(name: str, card: dict) -> CardSection:
         architecture=f"U-Net generator, channels {cfg.get('channels')}, normalisation `{cfg.get('norm')}`, "
                      f"shading x albedo split {cfg.get('factor')}; {card.get('parameters', 0) / 1e6:.2f} M parameters",
         training=f"loss `{tr.get('loss')}`, adversarial `{tr.get('gan')}` (weight {tr.get('adv_weight')}, feature "
-                 f"matching {tr.get('fm_weight')}), batch {tr.get('batch')} crops of {tr.get('crop')} px",
-        bullets=[f"data: {data.get('train_samples')} training + {data.get('val_samples')} validation scenes from dataset "
-                 f"seed {data.get('dataset_seed')} ({data.get('resolution')} px); target {tr.get('target')} at "
-                 f"{data.get('ref_spp')} spp",
+                 f"matching {tr.get('fm_weight')}), {batch_text(card)}",
+        bullets=[data_bullet(card) + f"; target {tr.get('target')} at {data.get('ref_spp')} spp",
                  f"validation PSNR {card.get('validation', {}).get('val_psnr', float('nan')):.2f} dB"],
         body=body,
     )

@@ -39,8 +39,8 @@ GANS = ("none", "patch", "multiscale")
 LOSSES = ("l1msssim", "l1", "display")
 
 
-@dataclass
-class Cg2RealTrainConfig:
+@dataclass(kw_only=True)
+class Cg2RealTrainConfig(loop.LoopConfig):
     """A CG2Real training run, paired stage (``neural-render train cg2real``; each field is an option)."""
 
     data: str
@@ -59,26 +59,7 @@ class Cg2RealTrainConfig:
     """Weight of the generator's adversarial term."""
     fm_weight: float = 1.0
     """Weight of feature matching (multiscale only)."""
-    steps: int = 4000
-    """Optimiser steps in total."""
-    minutes: float = 0.0
-    """Stop (and export) after this much training time; 0: no limit."""
-    batch: int = 8
-    """Crops per step."""
     crop: int = 96
-    """Crop side in pixels."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW, cosine decay after a short warm-up)."""
-    val_count: int = 12
-    """Samples held out for validation (the highest indices)."""
-    val_every: int = 100
-    """Steps between validations (and log lines)."""
-    ckpt_every: int = 200
-    """Steps between checkpoints."""
-    seed: int = 0
-    """Seed for crops, augmentation and initialisation."""
-    max_samples: int = 0
-    """Train on at most this many samples (0: all)."""
     init: str = ""
     """Weights to fine-tune from (a shipped model name or a .safetensors path)."""
     permute: bool = False
@@ -175,7 +156,7 @@ def train(cfg: Cg2RealTrainConfig, log=print) -> dict:
                 parts["fm"] = float(fm.detach())
         return {"loss": loop.descend(opt, net, loss), **parts}
 
-    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    sched = cfg.schedule()
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True,
                    extra_modules=extra, rng=rng, log=log, metric_label="validation PSNR (dB)")
     card = loop.card("cg2real", net, data_summary(Path(cfg.data), train_idx, val_idx),

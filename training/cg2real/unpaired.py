@@ -29,13 +29,13 @@ from neural_ops.core.imageio import side_by_side, write_png
 from neural_ops.core.metrics import srgb_encode
 from neural_ops.nn.weights import save_model
 
-from ..common import runs
+from ..common import loop, runs
 from ..common.gan import PatchDiscriminator
 from .data import crops, load_albedo, load_photos
 
 
-@dataclass
-class UnpairedConfig:
+@dataclass(kw_only=True)
+class UnpairedConfig(loop.RunConfig):
     """CG2Real's unpaired albedo stage (``neural-render train cg2real-unpaired``; each field is an option)."""
 
     data: str
@@ -46,14 +46,7 @@ class UnpairedConfig:
     """Run folder; rerun to resume."""
     model: AlbedoConfig = field(default_factory=AlbedoConfig, metadata={"cli": False})
     """Translator size (not a command-line option)."""
-    steps: int = 4000
-    """Optimiser steps in total."""
-    minutes: float = 0.0
-    """Stop (and export) after this much training time; 0: no limit."""
     batch: int = 4
-    """Crops per step."""
-    crop: int = 64
-    """Crop side in pixels."""
     lr: float = 2e-4
     """Learning rate (Adam)."""
     cycle: float = 10.0
@@ -62,10 +55,6 @@ class UnpairedConfig:
     """Weight of the identity loss (CycleGAN's 0.5 x 10)."""
     inception: str = ""
     """Local Inception TorchScript file for FID-infinity (else realism is not reported)."""
-    seed: int = 0
-    """Random seed."""
-    ckpt_every: int = 200
-    """Steps between checkpoints."""
 
     def __post_init__(self):
         self.model = self.model or AlbedoConfig()

@@ -67,6 +67,25 @@ def render_card(section: CardSection, card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def data_bullet(card: dict, what: str = "scenes", detail: str = "") -> str:
+    """The card's data bullet: training and validation counts, dataset seed and resolution
+    (``detail`` goes inside the parentheses, after the resolution)."""
+    d = card.get("data", {})
+    return (f"data: {d.get('train_samples')} training + {d.get('val_samples')} validation {what} from dataset "
+            f"seed {d.get('dataset_seed')} ({d.get('resolution')} px{detail})")
+
+
+def batch_text(card: dict) -> str:
+    """``batch B crops of C px`` of the card's training settings."""
+    tr = card.get("train", {})
+    return f"batch {tr.get('batch')} crops of {tr.get('crop')} px"
+
+
+def table_head(*columns: str) -> list[str]:
+    """The header and alignment rows of a Markdown table of methods (numbers right-aligned)."""
+    return ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+
+
 def pick_evaluation(eval_json: Path | str, keys: tuple[str, ...], label: str) -> dict:
     """The fields ``keys`` of an ``eval.json`` (None where absent) and ``label_in_eval``: which of
     its rows is the shipped model."""

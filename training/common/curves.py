@@ -90,17 +90,12 @@ def _plot(runs, ev, anchor, out: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render curves`` (and ``python -m training.common.curves``)."""
+    """Options of ``neural-render curves``."""
     p.add_argument("--runs", nargs="+", required=True, metavar="LABEL=DIR", help="training runs, labelled as in --eval")
     p.add_argument("--eval", help="eval.json of an evaluation that included the runs under the same labels")
     p.add_argument("--anchor", default="oidn", help="method drawn as a horizontal line (default oidn)")
     p.add_argument("-o", "--output", default="data/eval/curves.png", help="the plot (default data/eval/curves.png)")
 
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
 
 
 def run_args(a: argparse.Namespace) -> int:
@@ -109,7 +104,3 @@ def run_args(a: argparse.Namespace) -> int:
     print(report({k: Path(v) for k, v in runs.items()}, ev, a.anchor, Path(a.output)))
     print(f"wrote {a.output}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

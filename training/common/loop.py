@@ -35,6 +35,42 @@ def descend(opt, net, loss, clip: float | None = 1.0) -> float:
     return float(loss.detach())
 
 
+@dataclass(kw_only=True)
+class RunConfig:
+    """The options every training run has, which every op's training config extends (an op
+    changes a default by declaring the field again, without a docstring)."""
+
+    steps: int = 4000
+    """Optimiser steps in total."""
+    minutes: float = 0.0
+    """Stop (and export) after this much training time; 0: no limit."""
+    batch: int = 8
+    """Crops per step."""
+    crop: int = 64
+    """Crop side in pixels."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW, cosine decay after a short warm-up)."""
+    ckpt_every: int = 200
+    """Steps between checkpoints."""
+    seed: int = 0
+    """Seed for crops, augmentation and initialisation."""
+
+
+@dataclass(kw_only=True)
+class LoopConfig(RunConfig):
+    """A run of the shared loop (:func:`run`): validation on held-out samples as well."""
+
+    val_count: int = 12
+    """Samples held out for validation (the highest indices)."""
+    val_every: int = 100
+    """Steps between validations (and log lines)."""
+    max_samples: int = 0
+    """Train on at most this many samples (0: all), for data-size curves."""
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.steps, self.minutes, self.lr, self.val_every, self.ckpt_every)
+
+
 @dataclass
 class Schedule:
     """``steps`` in total, or until ``minutes`` of training time (0: no limit); peak ``lr`` after

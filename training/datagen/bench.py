@@ -40,7 +40,7 @@ def run(kinds=datagen.KINDS, resolutions=(128, 256), samples: int = 2, spp=(1, 4
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render benchmark data`` (and ``python -m training.datagen.bench``)."""
+    """Options of ``neural-render benchmark data``."""
     p.add_argument("--kinds", default=",".join(datagen.KINDS), help="dataset kinds, comma separated (default: all)")
     p.add_argument("--resolutions", default="128,256", help="square image sizes, comma separated (default 128,256)")
     p.add_argument("--samples", type=int, default=2, help="samples rendered per cell (default 2)")
@@ -50,13 +50,3 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_args(a: argparse.Namespace) -> int:
     run(kinds=a.kinds.split(","), resolutions=[int(r) for r in a.resolutions.split(",")], samples=a.samples, ref_spp=a.ref_spp)
     return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..common.card import CardSection, pick_evaluation
+from ..common.card import CardSection, batch_text, data_bullet, pick_evaluation, table_head
 
 KIND = "denoise"
 #: Other names ``ship --kind`` accepts.
@@ -33,7 +33,7 @@ def section(name: str, card: dict) -> CardSection:
         body += ["", f"## Held-out evaluation ({ev['samples']} scenes, dataset seed {ev['dataset_seed']}, "
                  f"reference {ev['ref_spp']} spp; never seen in training)", ""]
         for spp, r in ev["spp"].items():
-            body += [f"### {spp} spp", "", "| method | relMSE | PSNR | SSIM | FLIP | s/MP |", "|---|---:|---:|---:|---:|---:|"]
+            body += [f"### {spp} spp", "", *table_head("relMSE", "PSNR", "SSIM", "FLIP", "s/MP")]
             for m, v in r["mean"].items():
                 body.append(f"| {m} | {v['relMSE']:.5f} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | "
                             f"{r['s_per_mp'].get(m, 0):.2f} |")
@@ -42,10 +42,9 @@ def section(name: str, card: dict) -> CardSection:
         title=f"denoise `{name}`",
         architecture=f"{cfg.get('head')} head, base `{cfg.get('base')}`, U-Net channels {cfg.get('channels')}, "
                      f"{card.get('parameters', 0) / 1e6:.2f} M parameters",
-        training=f"loss `{tr.get('loss')}`, batch {tr.get('batch')} crops of {tr.get('crop')} px, input spp "
+        training=f"loss `{tr.get('loss')}`, {batch_text(card)}, input spp "
                  f"{tr.get('spp')}, init {tr.get('init')}",
-        bullets=[f"data: {data.get('train_samples')} training + {data.get('val_samples')} validation scenes from dataset "
-                 f"seed {data.get('dataset_seed')} ({data.get('resolution')} px, targets {data.get('ref_spp')} spp)",
+        bullets=[data_bullet(card, detail=f", targets {data.get('ref_spp')} spp"),
                  f"validation (4 spp): relMSE {val.get('val_relmse', float('nan')):.5f}, "
                  f"PSNR {val.get('val_psnr', float('nan')):.2f} dB"],
         body=body,

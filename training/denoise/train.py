@@ -26,8 +26,8 @@ from ..common.samples import data_summary
 from .data import PairStore, make_batch, target_file
 
 
-@dataclass
-class TrainConfig:
+@dataclass(kw_only=True)
+class TrainConfig(loop.LoopConfig):
     """A denoiser training run (``neural-render train denoise``; each field is an option)."""
 
     data: str
@@ -40,31 +40,13 @@ class TrainConfig:
     """Noisy inputs to train on (each batch item picks one at random)."""
     loss: str = field(default="l1log", metadata={"choices": LOSSES})
     """Training loss; relmse_n2n is for noisy Noise2Noise targets."""
-    steps: int = 4000
-    """Optimiser steps in total."""
-    minutes: float = 0.0
-    """Stop (and export) after this much training time; 0: no limit."""
     batch: int = 16
-    """Crops per step."""
-    crop: int = 64
-    """Crop side in pixels."""
     lr: float = 2e-3
-    """Peak learning rate (AdamW, cosine decay after a short warm-up)."""
-    val_count: int = 12
-    """Samples held out for validation (the highest indices)."""
-    val_every: int = 100
-    """Steps between validations (and log lines)."""
-    ckpt_every: int = 200
-    """Steps between checkpoints."""
-    seed: int = 0
-    """Seed for crops, augmentation and initialisation."""
     init: str = ""
     """Weights to start from (a shipped model name or a .safetensors path): fine-tuning."""
     target: str = "reference"
     """reference (high-spp render), noise2noise (n2n_target.exr), or sppN: the sample's own independent
     N-spp render as a Noise2Noise target (N must not be one of the inputs)."""
-    max_samples: int = 0
-    """Train on at most this many samples (0: all), for data-size curves."""
 
 
 def validate(net: DenoiserNet, store: PairStore) -> dict:
@@ -118,7 +100,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         loss = loss_fn(net(x), y)
         return {"loss": loop.descend(opt, net, loss)}
 
-    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    sched = cfg.schedule()
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_relmse", False, rng=rng,
                    log=log, metric_label="validation relMSE")
     card = loop.card("denoise", net, data_summary(Path(cfg.data), train_idx, val_idx),

@@ -125,7 +125,7 @@ def table(res: dict) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render benchmark novel-view`` (and ``python -m training.novel_view.bench``)."""
+    """Options of ``neural-render benchmark novel-view``."""
     p.add_argument("--resolution", default="640x360", help="WxH (default 640x360)")
     p.add_argument("--frames", type=int, default=17, help="frames of the camera move (default 17)")
     p.add_argument("--every", type=int, default=4, help="render one frame in this many (default 4)")
@@ -135,11 +135,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="also write the results here")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
-
 
 def run_args(a: argparse.Namespace) -> int:
     w, h = (int(v) for v in a.resolution.lower().split("x"))
@@ -147,7 +142,3 @@ def run_args(a: argparse.Namespace) -> int:
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

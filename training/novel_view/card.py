@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..common.card import CardSection, pick_evaluation
+from ..common.card import CardSection, batch_text, data_bullet, pick_evaluation, table_head
 
 KIND = "novel_view"
 #: Other names ``ship --kind`` accepts.
@@ -31,7 +31,7 @@ def section(name: str, card: dict) -> CardSection:
         protocol = (f"render 1 in {ev['every']}" if ev.get("every") else "each view from all the others")
         body += ["", f"## Held-out evaluation: {protocol} ({ev['samples']} scenes, {ev['targets']} target views "
                  f"from {ev['data']}; never seen in training)", "",
-                 "| method | PSNR | SSIM | FLIP | seen PSNR | flicker | s/frame |", "|---|---:|---:|---:|---:|---:|---:|"]
+                 *table_head("PSNR", "SSIM", "FLIP", "seen PSNR", "flicker", "s/frame")]
         for m, v in ev["mean"].items():
             body.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | {v['seen PSNR']:.2f} | "
                         f"{v.get('flicker', float('nan')):.4f} | {ev['seconds'].get(m, float('nan')):.3f} |")
@@ -41,12 +41,11 @@ def section(name: str, card: dict) -> CardSection:
                      f"unstructured-lumigraph penalty), channels {cfg.get('channels')}, masked-softmax blend weights "
                      f"and a hole-filling residual; glossy split (EffectsNet) {cfg.get('split')}; "
                      f"{card.get('parameters', 0) / 1e3:.0f} k parameters",
-        training=f"loss `{tr.get('loss')}`, batch {tr.get('batch')} crops of {tr.get('crop')} px, target geometry "
+        training=f"loss `{tr.get('loss')}`, {batch_text(card)}, target geometry "
                  f"`{tr.get('depth')}`, "
                  + (f"sources: render 1 in {every} (the {tr.get('per_side')} nearest rendered views on each side)"
                     if every else "sources: all the scene's other views"),
-        bullets=[f"data: {data.get('train_samples')} training + {data.get('val_samples')} validation camera moves from "
-                 f"dataset seed {data.get('dataset_seed')} ({data.get('resolution')} px, {data.get('ref_spp')} spp)",
+        bullets=[data_bullet(card, "camera moves", f", {data.get('ref_spp')} spp"),
                  f"validation PSNR {val.get('val_psnr', float('nan')):.2f} dB "
                  f"(ULR {val.get('val_psnr_ulr', float('nan')):.2f} dB)"],
         body=body,

@@ -44,8 +44,8 @@ from .data import ExampleStore, make_batch
 DEPTH_MODES = ("gbuffer", "splat", "mixed")
 
 
-@dataclass
-class IbrTrainConfig:
+@dataclass(kw_only=True)
+class IbrTrainConfig(loop.LoopConfig):
     """A learned-blending training run (``neural-render train novel-view``; each field is an option)."""
 
     data: str
@@ -54,16 +54,6 @@ class IbrTrainConfig:
     """Run folder (checkpoints, logs, the exported model); rerun to resume."""
     model: BlendConfig = field(default_factory=BlendConfig)
     """The architecture (k views per pixel, split)."""
-    steps: int = 4000
-    """Optimiser steps in total."""
-    minutes: float = 0.0
-    """Stop (and export) after this much training time; 0: no limit."""
-    batch: int = 8
-    """Crops per step."""
-    crop: int = 64
-    """Crop side in pixels."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW, cosine decay after a short warm-up)."""
     depth: str = field(default="mixed", metadata={"choices": DEPTH_MODES})
     """Target geometry of the examples: its own G-buffer (gbuffer, renderer-aware), splatted from the sources
     (splat), or mixed (each example one of the two, drawn once with the seed)."""
@@ -91,15 +81,6 @@ class IbrTrainConfig:
     """Every view (sources and targets) through OIDN first, as inbetween treats its rendered key frames;
     --noisy-views: use the views as rendered."""
     val_count: int = 4
-    """Samples held out for validation (the highest indices)."""
-    val_every: int = 100
-    """Steps between validations (and log lines)."""
-    ckpt_every: int = 200
-    """Steps between checkpoints."""
-    seed: int = 0
-    """Seed for crops, augmentation and initialisation."""
-    max_samples: int = 0
-    """Train on at most this many samples (0: all)."""
 
     def check(self) -> None:
         try:
@@ -184,7 +165,7 @@ def train(cfg: IbrTrainConfig, log=print) -> dict:
         loop.descend(opt, net, loss)
         return logs
 
-    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    sched = cfg.schedule()
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True, rng=rng, log=log,
                    metric_label="validation PSNR (dB)")
     card = loop.card("ibr", net, data_summary(Path(cfg.data), train_idx, val_idx),

@@ -78,7 +78,7 @@ def run(width: int, height: int, cheap_spp: int = 16, fit_spp=(16, 64), target_s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``neural-render benchmark relight`` (and ``python -m training.relight.bench``)."""
+    """Options of ``neural-render benchmark relight``."""
     p.add_argument("--resolution", default="1920x1080", help="WxH (default 1920x1080)")
     p.add_argument("--spp", type=int, default=16, help="the cheap re-render's samples (then OIDN)")
     p.add_argument("--target-spp", type=int, default=1024, help="the full re-render's samples (default 1024)")
@@ -86,17 +86,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="render the target spp for real (slow)")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run_args(p.parse_args(argv))
-
 
 def run_args(a: argparse.Namespace) -> int:
     w, h = (int(v) for v in a.resolution.lower().split("x"))
     run(w, h, a.spp, (a.spp, 4 * a.spp), a.target_spp, model=a.model, full=a.full)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

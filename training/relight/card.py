@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..common.card import CardSection, pick_evaluation
+from ..common.card import CardSection, batch_text, data_bullet, pick_evaluation, table_head
 
 KIND = "relight"
 #: Other names ``ship --kind`` accepts.
@@ -26,7 +26,7 @@ def section(name: str, card: dict) -> CardSection:
     if ev:
         body += ["", f"## Held-out evaluation ({ev['samples']} scenes, dataset seed {ev['dataset_seed']}, reference "
                  f"Cycles {ev['ref_spp']} spp + OIDN; never seen in training)", "",
-                 "| method | PSNR | SSIM | FLIP | shadow PSNR | s/frame |", "|---|---:|---:|---:|---:|---:|"]
+                 *table_head("PSNR", "SSIM", "FLIP", "shadow PSNR", "s/frame")]
         for m, v in ev["mean"].items():
             body.append(f"| {m} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | {v['shadow PSNR']:.2f} | "
                         f"{ev['seconds'].get(m, float('nan')):.3f} |")
@@ -34,11 +34,10 @@ def section(name: str, card: dict) -> CardSection:
         title=f"relight `{name}`",
         architecture=f"U-Net over analytic shading + G-buffer (+ the source frame), channels {cfg.get('channels')}, "
                      f"lighting conditioning `{cfg.get('condition')}`; {card.get('parameters', 0) / 1e6:.2f} M parameters",
-        training=f"loss `{tr.get('loss')}`, batch {tr.get('batch')} crops of {tr.get('crop')} px, source dropout "
+        training=f"loss `{tr.get('loss')}`, {batch_text(card)}, source dropout "
                  f"{tr.get('source_dropout')}",
-        bullets=[f"data: {data.get('train_samples')} training + {data.get('val_samples')} validation scenes from dataset "
-                 f"seed {data.get('dataset_seed')} ({data.get('resolution')} px), each under several lightings; "
-                 f"targets {tr.get('target')} at {data.get('ref_spp')} spp",
+        bullets=[data_bullet(card) + f", each under several lightings; targets {tr.get('target')} at "
+                 f"{data.get('ref_spp')} spp",
                  f"validation PSNR {card.get('validation', {}).get('val_psnr', float('nan')):.2f} dB"],
         body=body,
     )

@@ -28,8 +28,8 @@ from ..common.samples import data_summary
 from .data import SampleStore, make_batch
 
 
-@dataclass
-class RelightTrainConfig:
+@dataclass(kw_only=True)
+class RelightTrainConfig(loop.LoopConfig):
     """A relighting training run (``neural-render train relight``; each field is an option)."""
 
     data: str
@@ -38,30 +38,12 @@ class RelightTrainConfig:
     """Run folder (checkpoints, logs, the exported model); rerun to resume."""
     model: RelightConfig = field(default_factory=RelightConfig, metadata={"hide": ("lighting_dim",)})
     """Architecture (the trainer sets lighting_dim from condition)."""
-    steps: int = 4000
-    """Optimiser steps in total."""
-    minutes: float = 0.0
-    """Stop (and export) after this much training time; 0: no limit."""
-    batch: int = 8
-    """Crops per step."""
     crop: int = 96
-    """Crop side in pixels (crops are flipped and transposed)."""
-    lr: float = 1e-3
-    """Peak learning rate (AdamW, cosine decay after a short warm-up)."""
     source_dropout: float = 0.3
     """Share of pairs trained without the original frame (so the model also works from the G-buffer alone)."""
     exposure: float = 0.0
     """Random intensity changes of the target and the source lighting, up to this many stops each way (0: none)."""
     val_count: int = 8
-    """Samples held out for validation (the highest indices)."""
-    val_every: int = 100
-    """Steps between validations (and log lines)."""
-    ckpt_every: int = 200
-    """Steps between checkpoints."""
-    seed: int = 0
-    """Seed for crops, augmentation and initialisation."""
-    max_samples: int = 0
-    """Train on at most this many samples (0: all)."""
 
 
 def validate(net: RelightNet, store: SampleStore) -> dict:
@@ -100,7 +82,7 @@ def train(cfg: RelightTrainConfig, log=print) -> dict:
         loss = l1_msssim(net(x, code, net.context_of(thumbs) if thumbs is not None else None), y)
         return {"loss": loop.descend(opt, net, loss)}
 
-    sched = loop.Schedule(cfg.steps, cfg.minutes, cfg.lr, cfg.val_every, cfg.ckpt_every)
+    sched = cfg.schedule()
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_psnr", True, rng=rng, log=log,
                    metric_label="validation PSNR (dB)")
     card = loop.card("relight", net, data_summary(Path(cfg.data), train_idx, val_idx),

@@ -6,7 +6,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neural_ops import (  # noqa: E402
-    PassSet,
     PassSetError,
     get_op,  # noqa: E402
 )
@@ -14,19 +13,8 @@ from neural_ops.cg2real.albedo import AlbedoConfig, AlbedoTranslator  # noqa: E4
 from neural_ops.cg2real.network import RAW_CHANNELS, Cg2RealConfig, Cg2RealNet, raw_inputs  # noqa: E402
 from neural_ops.cg2real.op import lab_stats, reinhard_transfer  # noqa: E402
 from neural_ops.core.errors import OpError  # noqa: E402
+from tests.conftest import make_raster as raster  # noqa: E402
 from training.cg2real.fid import fid, fid_infinity, frechet_distance, realism  # noqa: E402
-
-
-def raster(h=24, w=20, seed=0):
-    r = np.random.default_rng(seed)
-    ps = PassSet(source="test raster")
-    ps.add("Combined", np.concatenate([r.uniform(0, 2, (h, w, 3)), np.ones((h, w, 1))], 2).astype(np.float32), "RGBA")
-    ps.add("Diffuse Color", r.uniform(0, 1, (h, w, 3)).astype(np.float32), "RGB")
-    ps.add("Glossy Color", r.uniform(0, 0.2, (h, w, 3)).astype(np.float32), "RGB")
-    n = r.normal(size=(h, w, 3))
-    ps.add("Normal", (n / np.linalg.norm(n, axis=2, keepdims=True)).astype(np.float32), "XYZ")
-    ps.add("Depth", r.uniform(1, 5, (h, w, 1)).astype(np.float32), "Z")
-    return ps
 
 
 @pytest.mark.parametrize("norm,context", [("none", False), ("batch", False), ("spade", False), ("none", True)])

@@ -10,6 +10,7 @@ from neural_ops import PassSet, PassSetError, read_exr, write_exr
 from neural_ops.cg2real.network import RAW_CHANNELS, Cg2RealConfig, Cg2RealNet, raw_inputs
 from neural_ops.core.imageio import write_png
 from neural_ops.nn.blocks import THUMB
+from tests.conftest import make_raster
 from training.cg2real.data import (
     INPUT_CHANNELS,
     PairStore,
@@ -23,18 +24,6 @@ from training.cg2real.data import (
 from training.common.samples import sample_dir
 
 
-def _raster(h, w, seed):
-    r = np.random.default_rng(seed)
-    ps = PassSet(source="eevee")
-    ps.add("Combined", np.concatenate([r.uniform(0, 2, (h, w, 3)), np.ones((h, w, 1))], 2).astype(np.float32), "RGBA")
-    ps.add("Diffuse Color", r.uniform(0, 1, (h, w, 3)).astype(np.float32), "RGB")
-    ps.add("Glossy Color", r.uniform(0, 0.2, (h, w, 3)).astype(np.float32), "RGB")
-    n = r.normal(size=(h, w, 3))
-    ps.add("Normal", (n / np.linalg.norm(n, axis=2, keepdims=True)).astype(np.float32), "XYZ")
-    ps.add("Depth", r.uniform(1, 5, (h, w, 1)).astype(np.float32), "Z")
-    return ps
-
-
 @pytest.fixture
 def data(tmp_path):
     """Two cg2real samples: ``eevee.exr`` (raster passes), ``cycles.exr`` (colour only, so the
@@ -43,7 +32,7 @@ def data(tmp_path):
     for i in range(2):
         d = sample_dir(root, i)
         d.mkdir(parents=True)
-        write_exr(_raster(24, 32, i), d / "eevee.exr")
+        write_exr(make_raster(24, 32, i, source="eevee"), d / "eevee.exr")
         cy = PassSet(source="cycles")
         cy.add("Combined", np.random.default_rng(9 + i).uniform(0, 1, (24, 32, 4)).astype(np.float32), "RGBA")
         write_exr(cy, d / "cycles.exr")
