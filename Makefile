@@ -25,13 +25,20 @@ demo: env
 test: env blender-env
 	$(BIN)/python -m pytest
 
-# A Python with only the bpy wheel, as inside a stock Blender: the extension test installs the
+# Pythons with only the bpy wheel, as inside a stock Blender: the extension test installs the
 # add-on there, so an import that works only in this checkout fails (tests/integration/test_extension.py).
-blender-env: .venv-blender/.bpy-5.0.1
+# Two Blenders: 5.0 (Python 3.11, the last bpy for 3.11) and 5.2 (Python 3.13, as every Blender from 5.1).
+PY313 ?= env PYENV_VERSION=3.13.0 python3.13
+blender-env: .venv-blender/.bpy-5.0.1 .venv-blender-5.2/.bpy-5.2.3
 
 .venv-blender/.bpy-5.0.1:
 	test -x .venv-blender/bin/python || $(PY) -m venv .venv-blender
 	.venv-blender/bin/pip install -q bpy==5.0.1
+	touch $@
+
+.venv-blender-5.2/.bpy-5.2.3:
+	test -x .venv-blender-5.2/bin/python || $(PY313) -m venv .venv-blender-5.2
+	.venv-blender-5.2/bin/pip install -q bpy==5.2.3
 	touch $@
 
 # ruff, then the import rules (which package may import which; tests/unit/test_import_rules.py).

@@ -2,15 +2,21 @@
 
 Registers, in order, the node menu, each op's module (settings, node, operators), the scene
 settings that point to them, preferences, the Cycles render-pass hook, the helper-scene engines
-and panels; unregisters in reverse. It registers without torch or pyoidn: the
-panel lists what is missing and offers to install it.
+and panels; unregisters in reverse.
+
+Disabling (or uninstalling) undoes what registering did: the private package folder leaves
+``sys.path``, the render handlers and the Cycles hook are removed, the passes' AOVs are removed
+from the view layers, Photoreal and Novel View are turned off in every scene of the open file
+(their helper scenes, Render Layers and nodes removed, the compositor reconnected) and the
+node groups no node uses any more are deleted. Left in the file, inert: the settings stored on
+scenes and cameras (they come back when the add-on is enabled again), Neural Denoise and Neural
+Relight nodes a user added to a compositor (shown as undefined nodes until then) and the
+"Neural Relit" image of Relight Last Render.
 """
 
 from __future__ import annotations
 
 from . import shim
-
-shim.add_deps_to_path()
 
 
 def _modules() -> tuple:
@@ -37,6 +43,7 @@ def _modules() -> tuple:
 
 
 def register():
+    shim.add_deps_to_path()
     for m in _modules():
         m.register()
 
@@ -44,3 +51,6 @@ def register():
 def unregister():
     for m in reversed(_modules()):
         m.unregister()
+    remove = getattr(shim, "remove_deps_from_path", None)
+    if remove is not None:
+        remove()

@@ -9,20 +9,18 @@ they run, and say in one line how to install the ``bpy`` module when it is missi
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
 from .shim import nops, ops_module
 
 
-def _needs_bpy(module: str):
-    """``addon.blender.<module>``, or a one-line error when the bpy module is not installed."""
+def _needs_bpy() -> None:
+    """A one-line error when the bpy module is not installed (the commands below render)."""
     try:
         import bpy  # noqa: F401
     except ImportError:
         raise nops.NeuralRenderError("this command renders with Blender's bpy module: pip install bpy==5.0.1 "
                                      "(Python 3.11)") from None
-    return importlib.import_module(f"{__package__}.blender.{module}")
 
 
 def _parse_frames(text: str) -> list[int]:
@@ -30,7 +28,9 @@ def _parse_frames(text: str) -> list[int]:
 
 
 def cmd_export(args) -> int:
-    batch = _needs_bpy("batch")
+    _needs_bpy()
+    from .blender import batch
+
     frames = _parse_frames(args.frames) if args.frames else []
     paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
                                half=not args.float32, overwrite=args.overwrite, seed=args.seed,
@@ -40,8 +40,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_inbetween(args) -> int:
-    batch = _needs_bpy("batch")
-    ib = _needs_bpy("inbetween")
+    _needs_bpy()
+    from .blender import batch
+    from .blender import inbetween as ib
+
     scene = batch.open_blend(args.scene)
     if args.frames:
         frames = _parse_frames(args.frames)
@@ -63,7 +65,9 @@ def cmd_inbetween(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    demo = _needs_bpy("demo")
+    _needs_bpy()
+    from .blender import demo
+
     demo.run(Path(args.output), resolution=args.resolution, spp=args.spp, ref_spp=args.ref_spp, force=args.force)
     return 0
 
@@ -71,8 +75,13 @@ def cmd_demo(args) -> int:
 def cmd_build_extension(args) -> int:
     from . import package
 
-    path = package.build(Path(args.output))
-    print(f"built {path}")
+    split = lambda v: [x.strip() for item in v or () for x in item.split(",") if x.strip()]  # noqa: E731
+    if missing := package.missing_onnx():
+        print(f"warning: no ONNX graph beside the shipped model(s) {', '.join(missing)} "
+              "(neural-render export-onnx): the add-on cannot run them", flush=True)
+    for path in package.build(Path(args.output), platforms=split(args.platform), pythons=split(args.python)):
+        d = package.describe(path)
+        print(f"built {path} ({d['bytes'] / 2**20:.1f} MB, {', '.join(d['platforms'])}): {', '.join(d['wheels'])}")
     return 0
 
 
@@ -118,6 +127,11 @@ def register(sub) -> None:
                    help="render each synthesised frame's depth with Workbench and warp through it (exact visibility)")
     s.set_defaults(fn=cmd_inbetween)
 
-    s = sub.add_parser("build-extension", help="build the Blender extension zip")
+    s = sub.add_parser("build-extension", help="build the Blender extension zips, one per platform")
     s.add_argument("-o", "--output", default="dist", help="output folder (default dist)")
+    s.add_argument("--platform", action="append",
+                   help="linux-x64, windows-x64 or macos-arm64; repeat or comma-separate (default: all)")
+    s.add_argument("--python", action="append",
+                   help="3.11 (Blender 5.0) or 3.13 (Blender 5.1+); repeat or comma-separate (default: both, "
+                        "in every zip; Blender installs the wheels of its own Python)")
     s.set_defaults(fn=cmd_build_extension)

@@ -101,9 +101,20 @@ def run_command(args: list[str], progress: jobs.Progress, cancel: threading.Even
         raise nops.NeuralRenderError(last_line("\n".join(lines)))
 
 
+#: The ``neural-render data`` options :func:`.params.dataset_args` passes, by the setting's name
+#: in the Training Data panel (its error lines name the option).
+OPTION_SETTINGS = {"--ref-spp": "Reference Samples", "--spp": "Input Samples", "--scenes": "Samples",
+                   "--seed": "Seed", "--resolution": "Resolution"}
+
+
 def last_line(text: str) -> str:
+    """The process's last line, in the panel's words (``bad --spp`` -> ``bad 'Input Samples'``)."""
     lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "neural-render failed without a message"
+    line = lines[-1] if lines else "neural-render failed without a message"
+    line = re.sub(r"^(?:[\w -]*: )?error: ", "", line)  # argparse's "prog: error: " prefix
+    for option, name in OPTION_SETTINGS.items():
+        line = re.sub(rf"(?<![\w-]){re.escape(option)}(?![\w-])", f"'{name}'", line)
+    return line
 
 
 class NEURAL_OT_make_dataset(jobs.JobOperator, bpy.types.Operator):

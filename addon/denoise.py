@@ -26,6 +26,30 @@ from .shim import nops, ops_module
 #: The render pass the hook fills, whatever the method: the learned op's own output name (as the CLI writes it).
 DENOISED_PASS = nops.get_op("denoise", "neural").pass_name
 GROUP = ".Neural Denoise"
+#: ``view_layer.cycles`` switch of Cycles' Denoising Data (Denoising Albedo, Normal and Depth, and
+#: Noisy Image when Cycles' own denoiser is on): the guides every method reads.
+GUIDE_FLAGS = ("denoising_store_passes",)
+#: View-layer passes of the Temporal option (motion vectors) and of Per Light Component.
+TEMPORAL_PASSES = ("use_pass_vector",)
+PER_AOV_PASSES = tuple(f"use_pass_{k}_{c}" for k in ("diffuse", "glossy") for c in ("direct", "indirect", "color"))
+
+
+def enable_passes(settings, context=None) -> None:
+    """Turn on what the denoiser reads in the scenes ``settings`` apply to: Denoising Data, and
+    Vector / the light components when Temporal / Per Light Component is on."""
+    flags = (TEMPORAL_PASSES if settings.temporal else ()) + (PER_AOV_PASSES if settings.per_aov else ())
+    nodes.enable_layer_passes(nodes.owner_scenes(settings, context), flags, GUIDE_FLAGS)
+
+
+def _toggle(self, context=None):
+    if self.enabled:
+        enable_passes(self, context)
+    nodes.refresh_render_passes()
+
+
+def _option(self, context=None):
+    if self.enabled:
+        enable_passes(self, context)
 
 
 def _method_items():
@@ -41,9 +65,10 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
 
     enabled: BoolProperty(
         name="Neural Denoised Pass",
-        description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass",
+        description="Run the denoiser after each Cycles render and add a 'Neural Denoised' render pass "
+        "(turns on the Denoising Data passes it reads)",
         default=False,
-        update=nodes.refresh,
+        update=_toggle,
     )
     method: EnumProperty(name="Method", description="Denoising method", items=_METHOD_ITEMS, default="neural")
     oidn_quality: EnumProperty(
@@ -61,14 +86,16 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
     per_aov: BoolProperty(
         name="Per Light Component",
         description="Denoise diffuse light, glossy light and the rest separately and add them up "
-        "(needs the Diffuse and Glossy Direct/Indirect/Color passes; three times the time)",
+        "(turns on the Diffuse and Glossy Direct/Indirect/Color passes; three times the time)",
         default=False,
+        update=_option,
     )
     temporal: BoolProperty(
         name="Temporal",
         description="Animations: blend each frame with the previous result reprojected by the Vector pass, "
-        "to cut flicker (needs the Vector pass and no motion blur)",
+        "to cut flicker (turns on the Vector pass; needs motion blur off)",
         default=False,
+        update=_option,
     )
     tile: properties.tile_size(1024)
 
@@ -114,6 +141,9 @@ def denoise_settings(scene):
     """The settings that drive the pass: the first Neural Denoise node's, else the scene's
     (when its pass is enabled), else None."""
     return nodes.active_settings(scene, NeuralDenoiseNode, "denoise")
+
+
+nodes.pass_op(DENOISED_PASS, denoise_settings)
 
 
 def run_denoise(passes, settings, progress=None):
@@ -165,7 +195,11 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
 
     def execute(self, context):
         s = context.scene.neural_render.denoise
-        src = Path(params.abspath(self.filepath))
+        try:
+            src = params.input_file(self.filepath)
+        except nops.NeuralRenderError as e:
+            self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
+            return {"CANCELLED"}
         dst = src.with_name(f"{src.stem}_denoised.exr")
         method, kw = s.method, s.to_params()
 

@@ -50,7 +50,7 @@ class NEURAL_OT_export_passes(jobs.JobOperator, bpy.types.Operator):
             cfg = params.export_config(scene.neural_render.export, scene)
             views = export.plan_views(scene, cfg)
         except export.ExportError as e:
-            self.report({"ERROR"}, f"Export: {e}")
+            self.report({"ERROR"}, f"Export: {jobs.user_message(e)}")
             return {"CANCELLED"}
 
         def render(progress):
@@ -59,11 +59,14 @@ class NEURAL_OT_export_passes(jobs.JobOperator, bpy.types.Operator):
                 for i, v in enumerate(views):
                     progress.text = f"{v.path.name}"
                     print(f"export {i + 1}/{len(views)}: {v.path.name}")
-                    export.render_view(scene, v, cfg)
+                    export.render_view(scene, v, cfg, png=export.multiview(views))
                     progress.done = i + 1
                     yield
             export.write_manifest(cfg, views)
-            return f"Exported {len(views)} view(s) to {views[0].path.parent}"
+            if export.multiview(views):
+                export.write_transforms(cfg, views)
+                return f"Exported {len(views)} views with transforms.json to {views[0].path.parent}"
+            return f"Exported 1 view to {views[0].path.parent}"
 
         return self.run_job(context, jobs.Job("Export", steps=render,
                                               cancelled="Export cancelled after {done} of {total} view(s)"))

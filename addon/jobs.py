@@ -17,6 +17,7 @@ level, so jobs can be tested without Blender.
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Callable, Generator
@@ -26,6 +27,37 @@ from .shim import explain, nops
 
 #: The status-bar text while a job runs.
 STATUS = "{label}: {text} (Esc to cancel)"
+
+#: Command-line wording in messages that come from ``neural_ops`` (shared with the CLI), and what
+#: the same thing is called in Blender's interface. Applied, in order, to every message the add-on
+#: shows (:func:`gui_text`).
+GUI_WORDING = (
+    (r"\(?pass --overwrite to replace (it|them)\)?", r"(turn on Overwrite to replace \1)"),
+    (r"\(?use overwrite to replace (it|them)\)?", r"(turn on Overwrite to replace \1)"),
+    (r"\(--method ulr\)", "(Blending: Lumigraph)"),
+    (r"--method learned", "Blending: Learned"),
+    (r"--temporal", "Temporal"),
+    (r"--every", "Every"),
+    (r"--param model=NAME", "a shipped model"),
+)
+#: Any other option name left: ``--ref-spp`` -> ``'Ref Spp'``.
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+def gui_text(msg: str) -> str:
+    """A message in the interface's words, on one line: command-line options named as the
+    settings that stand for them in Blender (``pass --overwrite`` -> ``turn on Overwrite``)."""
+    text = str(msg)
+    for pattern, repl in GUI_WORDING:
+        text = re.sub(pattern, repl, text)
+    text = _FLAG.sub(lambda m: "'" + m.group(1).replace("-", " ").title() + "'", text)
+    return _one_line(text)
+
+
+def user_message(e: BaseException) -> str:
+    """One line for a failure, in the interface's words (:func:`gui_text` of :func:`~.shim.explain`):
+    what every operator, render hook and helper engine of the add-on shows."""
+    return gui_text(explain(e))
 
 
 @dataclass
@@ -131,7 +163,7 @@ class Job:
                 self._gen.close()
             except Exception as e:  # a finally block that failed: say so, but the job is over
                 traceback.print_exc()
-                print(f"neural-render: {self.label}: {explain(e)}")
+                print(f"neural-render: {self.label}: {user_message(e)}")
             self._end(None)
 
     def run(self) -> tuple[str, str]:
@@ -167,7 +199,7 @@ class Job:
             p = self.progress
             self.level, self.message = "WARNING", self._cancelled.format(label=self.label, done=p.done, total=p.total)
         else:
-            self.level, self.message = "INFO", _one_line(msg or f"{self.label} finished")
+            self.level, self.message = "INFO", gui_text(msg or f"{self.label} finished")
 
     def _fail(self, e: BaseException) -> None:
         if isinstance(e, InterruptedError) or self._cancel.is_set():
@@ -176,7 +208,7 @@ class Job:
             return
         if not isinstance(e, (nops.NeuralRenderError, ImportError)):
             traceback.print_exc()  # a bug: the console keeps the trace, the user gets one line
-        self.level, self.message = "ERROR", _one_line(f"{self.label}: {explain(e)}")
+        self.level, self.message = "ERROR", f"{self.label}: {user_message(e)}"
 
 
 def _one_line(msg: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from .blender.export import ExportConfig, ExportError
 from .blender.lighting import scene_lighting
@@ -22,6 +23,19 @@ def abspath(path: str) -> str:
     import bpy
 
     return bpy.path.abspath(path)
+
+
+def input_file(path: str, what: str = "an EXR file") -> Path:
+    """A file operator's input made absolute, with one clear line when it is empty, a folder or
+    missing (instead of a traceback from deep inside the reader)."""
+    if not path or not path.strip():
+        raise nops.OpError(f"no file chosen: choose {what}")
+    p = Path(abspath(path.strip()))
+    if p.is_dir():
+        raise nops.OpError(f"{p} is a folder: choose {what}")
+    if not p.is_file():
+        raise nops.OpError(f"{p}: no such file")
+    return p
 
 
 def tile(size: int) -> int:

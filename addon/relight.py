@@ -9,8 +9,6 @@ the scene, so the network can compare the rendered frame with its analytic shadi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 from bpy.props import (
@@ -24,7 +22,7 @@ from bpy.props import (
 from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
 from .engine import nodes
-from .shim import explain, nops
+from .shim import nops
 
 #: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
 RELIT_PASS = nops.get_op("relight", "neural").pass_name
@@ -126,6 +124,9 @@ def relight_settings(scene):
     return nodes.active_settings(scene, NeuralRelightNode, "relight")
 
 
+nodes.pass_op(RELIT_PASS, relight_settings)
+
+
 def relight_op(method: str, report=print):
     """The relight op of ``method``; where the network cannot run (no torch in Blender's Python
     yet), the analytic + screen-space-shadows method stands in and ``report`` says why, instead
@@ -161,14 +162,14 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         s = relight_settings(scene) or scene.neural_render.relight
-        src = Path(params.abspath(self.filepath))
-        dst = src.with_name(f"{src.stem}_relit.exr")
         method = s.method
         try:
+            src = params.input_file(self.filepath)
             kw = s.to_params(scene)  # reads the scenes' lighting: here, on the main thread
         except nops.NeuralRenderError as e:
-            self.report({"ERROR"}, f"Relight: {e}")
+            self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
             return {"CANCELLED"}
+        dst = src.with_name(f"{src.stem}_relit.exr")
         kw.pop("source_lighting", None)  # the file's own lighting is not this scene's
         if method == "neural":
             kw["use_source"] = False
@@ -210,8 +211,8 @@ class NEURAL_OT_relight_last(bpy.types.Operator):
         notes = []
         try:
             out = relight_passes(ps, relight_settings(scene) or scene.neural_render.relight, scene, report=notes.append)
-        except (nops.NeuralRenderError, ImportError) as e:  # a bad setting, a missing package: one line
-            self.report({"ERROR"}, f"Relight: {explain(e)}")
+        except Exception as e:  # noqa: BLE001 (a bad setting, a missing package, a bug: one line)
+            self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
             return {"CANCELLED"}
         h, w = out.shape[:2]
         img = bpy.data.images.get(RELIT_PASS)

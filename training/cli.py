@@ -1,5 +1,5 @@
 """Training's ``neural-render`` commands: ``data``, ``train KIND``, ``eval KIND``, ``ship``,
-``curves`` and ``benchmark {data,cg2real,relight,novel-view}``.
+``export-onnx``, ``curves`` and ``benchmark {data,cg2real,relight,novel-view}``.
 
 A plugin of the ``neural_render.commands`` entry-point group (see :mod:`neural_ops.cli`). The
 options of ``data``, ``train KIND`` and ``eval KIND`` are generated from the config dataclass of
@@ -76,7 +76,7 @@ def _train_relight():
 def _train_novel_view():
     from .novel_view import train
 
-    return train, train.IbrTrainConfig
+    return train, train.NovelViewTrainConfig
 
 
 #: kind -> (loader, aliases, help). The novel-view trainer keeps its first name as an alias.
@@ -237,6 +237,12 @@ def _ship():
     return ship
 
 
+def _export_onnx():
+    from . import export_onnx
+
+    return export_onnx
+
+
 def _curves():
     from .common import curves
 
@@ -295,6 +301,8 @@ def register(sub) -> None:
 
     sub.add_parser("ship", help="copy a trained model into neural_ops/weights with its model card",
                    populate=_script(_ship))
+    sub.add_parser("export-onnx", help="write the ONNX graph (what the add-on runs without torch) beside model weights",
+                   populate=_script(_export_onnx, (_needs_torch,)))
     sub.add_parser("curves", help="quality against training time and training-set size, from runs and an eval",
                    populate=_script(_curves))
     s = sub.add_parser("benchmark", help="end-to-end timings: dataset throughput, CG2Real, relighting, render 1 in N")

@@ -3,7 +3,8 @@
 ``neural-render ship RUN_DIR --kind denoise --name unet --eval EVAL_DIR/eval.json``
 copies ``RUN_DIR/model.safetensors``, merges the held-out evaluation (mean metrics per spp and
 seconds per megapixel, for this model and the baselines of the same run) into the JSON card,
-and writes a human-readable ``KIND_NAME.md`` beside it.
+writes a human-readable ``KIND_NAME.md`` beside it, and the model's ONNX graph ``KIND_NAME.onnx``
+(what the learned ops run without torch, :mod:`training.export_onnx`).
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def render_kind(kind: str, name: str, card: dict) -> str:
 
 
 def ship(run: Path, kind: str = "denoise", name: str = "", eval_json: Path | str | list | None = None,
-         label: str = "ours", notes: str = "", dest: Path = WEIGHTS_DIR) -> Path:
+         label: str = "ours", notes: str = "", dest: Path = WEIGHTS_DIR, onnx: bool = True) -> Path:
     """Copy a finished run's model into ``dest`` as ``PREFIX_NAME.safetensors`` with its JSON
-    card (the held-out evaluation ``eval_json`` merged in, where the model's row is ``label``)
-    and the Markdown card ``PREFIX_NAME.md``; PREFIX is the op's weights prefix (``ibr`` for
-    novel views). Returns the weights' path."""
+    card (the held-out evaluation ``eval_json`` merged in, where the model's row is ``label``),
+    the Markdown card ``PREFIX_NAME.md`` and the ONNX graph ``PREFIX_NAME.onnx``; PREFIX is the
+    op's weights prefix (``ibr`` for novel views). ``onnx``: write the graph (off only for tests
+    with stand-in weights). Returns the weights' path."""
     if not name:
         raise NeuralRenderError("ship needs a model name (--name)")
     op = card_module(kind)
@@ -61,6 +63,10 @@ def ship(run: Path, kind: str = "denoise", name: str = "", eval_json: Path | str
     shutil.copyfile(run / runs.MODEL, w)
     (dest / f"{stem}.json").write_text(json.dumps(card, indent=1) + "\n")
     (dest / f"{stem}.md").write_text(render_kind(kind, name, card))
+    if onnx:
+        from .export_onnx import export
+
+        export(w)
     return w
 
 

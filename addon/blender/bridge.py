@@ -13,6 +13,7 @@ from ..shim import nops
 #: Render-result passes the ops read, with their channel letters.
 READ_PASSES = {
     "Combined": "RGBA",
+    "Noisy Image": "RGBA",  # Cycles' denoiser on, Denoising Data on: the render before denoising
     "Denoising Albedo": "RGB",
     "Denoising Normal": "XYZ",
     "Denoising Depth": "Z",

@@ -6,7 +6,7 @@ frame shows nothing a network could use to undo that. Measured on the 16 held-ou
 (seed 3000, against Cycles 1024 spp + OIDN): EEVEE defaults 20.83 dB / FLIP 0.407; with
 screen-space ray tracing and fast GI 22.59 dB / 0.374; plus a baked irradiance volume fitted to
 the geometry (``tuned``) 24.67 dB / 0.343. The bake is once per shot; ray tracing makes each frame
-slower (1920x1080: 52 s, see ``training/cg2real_bench.py``).
+slower (1920x1080: 52 s, see ``neural-render benchmark cg2real``).
 
 :func:`prepare_eevee` does both: ``tuned`` enables ray tracing (screen space, fast GI) and adds
 and bakes a light-probe volume that spans the scene's geometry. Datasets record which set-up their

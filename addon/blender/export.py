@@ -1,7 +1,9 @@
 """Render views of a scene with every pass the ops need and write EXR + JSON sidecar per view.
 
 Plain functions on bpy data, shared by the "Export Neural Passes" operator (one view per
-timer tick in the GUI) and the headless ``neural-render export`` command. Every render
+timer tick in the GUI) and the headless ``neural-render export`` command. An export of several
+views (frames or cameras) also writes ``transforms.json`` and a PNG per view, so the folder is a
+multiview set Neural Novel View and nerfstudio-style tools read. Every render
 setting we change is restored afterwards, so exporting never alters the user's scene. ``bpy``
 is imported where a function renders or resolves a path, so the config and its errors load
 without Blender (the add-on's unit tests build configs from stand-in settings).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,8 @@ class ExportError(nops.NeuralRenderError):
 
 def plan_views(scene, cfg: ExportConfig) -> list[View]:
     """Check the scene can be exported and list the views, failing before any render."""
+    if not cfg.directory or not cfg.directory.strip():
+        raise ExportError("no output folder chosen: choose the Output Folder to export to")
     cams = cfg.cameras or ([scene.camera.name] if scene.camera else [])
     if not cams:
         raise ExportError(f"scene '{scene.name}' has no camera: add one or set the scene camera")
@@ -87,7 +92,7 @@ def plan_views(scene, cfg: ExportConfig) -> list[View]:
     if not cfg.overwrite:
         exists = [v.path for v in views if v.path.exists()]
         if exists:
-            raise ExportError(f"{exists[0]}: exists ({len(exists)} of {len(views)} outputs do); use overwrite to replace them")
+            raise ExportError(f"{exists[0]}: exists ({len(exists)} of {len(views)} outputs do; pass --overwrite to replace them)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".neural-write-test"
@@ -141,8 +146,9 @@ def export_settings(scene, cfg: ExportConfig) -> Iterator[None]:
                 setattr(obj, attr, value)
 
 
-def render_view(scene, view: View, cfg: ExportConfig) -> Path:
-    """Render one view to ``view.path`` (through a temporary name) and write its sidecar."""
+def render_view(scene, view: View, cfg: ExportConfig, png: bool = False) -> Path:
+    """Render one view to ``view.path`` (through a temporary name) and write its sidecar; with
+    ``png``, also the display image as ``<name>.png`` (the ``file_path`` of ``transforms.json``)."""
     import bpy
 
     scene.camera = scene.objects[view.camera]
@@ -153,6 +159,8 @@ def render_view(scene, view: View, cfg: ExportConfig) -> Path:
     if "FINISHED" not in result or not tmp.is_file():
         raise ExportError(f"{view.path}: render did not produce a file (cancelled or failed)")
     tmp.replace(view.path)
+    if png:
+        _save_png(scene, view.path.with_suffix(".png"))
     meta = {
         "scene": scene.name,
         "view_layer": scene.view_layers[0].name,
@@ -169,17 +177,81 @@ def render_view(scene, view: View, cfg: ExportConfig) -> Path:
     return view.path
 
 
+def _save_png(scene, path: Path) -> None:
+    """The render just made, as an 8-bit PNG through the scene's view transform (Blender's own
+    image writer: no OpenEXR or PIL needed), for tools that open ``file_path`` as an image."""
+    import bpy
+
+    ims = scene.render.image_settings
+    # media_type first when restoring: setting it resets file_format.
+    saved = {k: getattr(ims, k) for k in ("media_type", "file_format", "color_depth", "color_mode")}
+    try:
+        ims.media_type, ims.file_format, ims.color_depth, ims.color_mode = "IMAGE", "PNG", "8", "RGBA"
+        bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+    finally:
+        for k, v in saved.items():
+            with contextlib.suppress(Exception):
+                setattr(ims, k, v)
+
+
 def export_views(scene, cfg: ExportConfig, progress=None) -> list[Path]:
-    """Synchronous export of every planned view (background mode and the CLI)."""
+    """Synchronous export of every planned view (background mode and the CLI); several views
+    also get ``transforms.json`` (:func:`write_transforms`)."""
     views = plan_views(scene, cfg)
     written = []
     with export_settings(scene, cfg):
         for i, v in enumerate(views):
             if progress:
                 progress(i, len(views), v)
-            written.append(render_view(scene, v, cfg))
+            written.append(render_view(scene, v, cfg, png=multiview(views)))
     write_manifest(cfg, views)
+    if multiview(views):
+        write_transforms(cfg, views)
     return written
+
+
+def multiview(views: list[View]) -> bool:
+    """Whether an export is a multi-view set (several frames or cameras): it gets ``transforms.json``."""
+    return len(views) > 1
+
+
+def transforms_frame(meta: dict, exr_name: str) -> dict:
+    """One frame of ``transforms.json`` from a view's sidecar metadata: the nerfstudio pose
+    (``transform_matrix`` is Blender's camera-to-world ``matrix_world`` as is: both look down -Z
+    with +Y up) and pinhole intrinsics in pixels from Blender's view-plane rules."""
+    camera = ops_module("core.cameras").Camera.from_sidecar(meta)
+    stem = Path(exr_name).stem
+    return {
+        "file_path": f"{stem}.png",
+        "exr_file_path": exr_name,
+        "transform_matrix": [[float(x) for x in row] for row in camera.c2w],
+        "fl_x": camera.fx, "fl_y": camera.fy, "cx": camera.cx, "cy": camera.cy, "w": camera.w, "h": camera.h,
+        "camera": meta.get("camera", {}).get("name", ""),
+        "frame": meta.get("frame"),
+    }
+
+
+def write_transforms(cfg: ExportConfig, views: list[View]) -> Path:
+    """``transforms.json`` beside the EXRs, in the nerfstudio convention the multiview datasets
+    use (``training.datagen.multiview``; read by :func:`neural_ops.core.cameras.transforms_frames`
+    and so by Neural Novel View): per frame the pose, the intrinsics, the PNG (``file_path``) and
+    the multilayer EXR with every pass (``exr_file_path``). The top-level intrinsics are the
+    first view's (frames carry their own, as cameras may differ). Frames of earlier exports into
+    the same folder stay listed unless ``overwrite``, as in :func:`write_manifest`."""
+    import bpy
+
+    path = Path(bpy.path.abspath(cfg.directory)) / "transforms.json"
+    read_sidecar = ops_module("core.exr").read_sidecar
+    sidecar_path = ops_module("core.exr").sidecar_path
+    new = [transforms_frame(read_sidecar(sidecar_path(v.path)), v.path.name) for v in views]
+    old = _listed(path, "frames", cfg.overwrite)
+    names = {f["exr_file_path"] for f in new}
+    frames = [f for f in old if f.get("exr_file_path") not in names] + new
+    first = new[0]
+    data = {"camera_angle_x": 2 * math.atan(0.5 * first["w"] / first["fl_x"]),
+            **{k: first[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
+            "camera_model": "OPENCV", "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames}
+    return _write_json(path, data, indent=1)
 
 
 def write_manifest(cfg: ExportConfig, views: list[View]) -> Path:
@@ -192,15 +264,26 @@ def write_manifest(cfg: ExportConfig, views: list[View]) -> Path:
 
     path = Path(bpy.path.abspath(cfg.directory)) / "export.json"
     new = [{"camera": v.camera, "frame": v.frame, "file": v.path.name, "spp": cfg.spp} for v in views]
-    old = []
-    if path.exists() and not cfg.overwrite:
-        try:
-            old = json.loads(path.read_text()).get("views", [])
-        except (OSError, ValueError, AttributeError):
-            old = []
+    old = _listed(path, "views", cfg.overwrite)
     names = {v["file"] for v in new}
     data = {"spp": cfg.spp, "engine": cfg.engine, "views": [v for v in old if v.get("file") not in names] + new}
-    tmp = path.with_name(".export.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    _write_json(path, data, indent=2)
+    return path
+
+
+def _listed(path: Path, key: str, overwrite: bool) -> list:
+    """The entries under ``key`` of an existing JSON list file, kept unless ``overwrite`` (or unreadable)."""
+    if overwrite or not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text()).get(key, []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def _write_json(path: Path, data: dict, indent: int) -> Path:
+    """Write JSON under a temporary name, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=indent) + "\n")
     tmp.replace(path)
     return path

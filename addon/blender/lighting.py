@@ -2,12 +2,14 @@
 
 Reading: a scene's world and lights as a lighting dict, the frame's own lighting the relight op
 compares its render with, and the target when relighting to another scene's lighting. Writing:
-the light-size mapping the procedural scenes use. The functions take any objects with the
-attributes Blender's have (so the add-on's unit tests pass small stand-ins) and import ``bpy``
-only to resolve ``//``-relative image paths.
+a lighting dict as a scene's world and lights (the procedural scenes and relight datasets use it).
+The reading functions take any objects with the attributes Blender's have (so the add-on's unit
+tests pass small stand-ins); ``bpy`` is imported only inside the functions that need it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -97,3 +99,57 @@ def scene_lighting(scene) -> dict:
     (:func:`neural_ops.core.lighting.parse_lighting` accepts it)."""
     lights = [light_entry(ob) for ob in scene.objects if ob.type == "LIGHT" and not ob.hide_render]
     return {"world": world_lighting(scene.world), "lights": lights}
+
+
+# -- writing: a lighting dict onto a scene ----------------------------------------------------
+
+
+def studiolight_path(name: str) -> str:
+    """Absolute path of an HDRI bundled with Blender (``studiolights/world``)."""
+    import bpy
+
+    return str(Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world")) / name)
+
+
+def look_at(ob, target) -> None:
+    """Turn an object (light, camera) so its -Z axis points at ``target``, Y up."""
+    from mathutils import Vector
+
+    d = Vector(target) - ob.location
+    ob.rotation_euler = d.to_track_quat("-Z", "Y").to_euler()
+
+
+def apply_lighting(scene, lighting: dict) -> None:
+    """Replace the scene's world and lights with ``lighting`` (``world`` with a bundled ``hdri``,
+    ``rotation`` and ``strength``, and ``lights``, as :mod:`neural_ops.core.lighting` describes;
+    the inverse of :func:`scene_lighting` for such worlds)."""
+    import bpy
+
+    for ob in [o for o in scene.objects if o.type == "LIGHT"]:
+        data = ob.data
+        bpy.data.objects.remove(ob)
+        if data.users == 0:
+            bpy.data.lights.remove(data)
+    w = lighting["world"]
+    world = bpy.data.worlds.new("world")
+    scene.world = world
+    nt = world.node_tree
+    env = nt.nodes.new("ShaderNodeTexEnvironment")
+    env.image = bpy.data.images.load(studiolight_path(w["hdri"]), check_existing=True)
+    mapping = nt.nodes.new("ShaderNodeMapping")
+    mapping.inputs["Rotation"].default_value = (0, 0, w["rotation"])
+    coord = nt.nodes.new("ShaderNodeTexCoord")
+    nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+    nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    bg = nt.nodes.get("Background")
+    bg.inputs["Strength"].default_value = w["strength"]
+    nt.links.new(env.outputs["Color"], bg.inputs["Color"])
+    for i, li in enumerate(lighting["lights"]):
+        data = bpy.data.lights.new(f"light{i}", li["type"])
+        data.color = li["color"]
+        data.energy = li["power"]
+        set_light_size(data, li["size"])
+        ob = bpy.data.objects.new(f"light{i}", data)
+        scene.collection.objects.link(ob)
+        ob.location = li["location"]
+        look_at(ob, li["target"])

@@ -28,7 +28,8 @@ import numpy as np
 from bpy.app.handlers import persistent
 
 from ..blender import bridge
-from ..shim import explain, nops
+from ..shim import nops
+from . import failures
 
 SOURCE_KEY = "neural_source"
 FEATURE_KEY = "neural_feature"
@@ -79,33 +80,42 @@ class HelperFeature:
                 w, h = self.resolution_x, self.resolution_y
                 result = self.begin_result(0, 0, w, h)
                 try:
-                    src = source_of(helper)
-                    if src is None:
-                        raise RuntimeError(f"helper scene '{helper.name}' has no source scene")
-                    out = feature.process(src, helper, self)
-                except Exception as e:  # never abort the user's render: report it, pass the source through
-                    msg = f"{feature.label} failed: {explain(e)}"
-                    print(f"neural-render: {msg}")
-                    self.report({"ERROR"}, msg)
-                    out = source_fallback(helper, h, w, source_of(helper))
-                if out.shape[:2] != (h, w):
-                    out = np.zeros((h, w, 4), np.float32)
-                bridge.array_to_pass(result.layers[0].passes["Combined"], out)
-                self.end_result(result)
+                    bridge.array_to_pass(result.layers[0].passes["Combined"], feature.run(helper, self, h, w))
+                finally:
+                    self.end_result(result)
 
         Engine.__name__ = Engine.__qualname__ = f"NEURAL_RE_{feature.engine_id.lower()}"
         return Engine
 
+    def run(self, helper, engine, h: int, w: int) -> np.ndarray:
+        """The helper's image, (H, W, 4): the op's result; when anything fails (a missing pass, a
+        bad weights path, no source), the source render passed through and one line reported."""
+        src = source_of(helper)
+        try:
+            if src is None:
+                raise nops.OpError(f"the helper scene '{helper.name}' has lost its source scene")
+            out = np.asarray(self.process(src, helper, engine), np.float32)
+            if out.shape != (h, w, 4):
+                raise nops.OpError(f"the result is {out.shape[1]}x{out.shape[0]}, the frame {w}x{h}")
+            return out
+        except Exception as e:  # noqa: BLE001 (never abort the user's render, never a black frame)
+            failures.report(engine, self.label, e)
+            return source_fallback(helper, h, w, src)
+
     # -- set-up and tear-down -------------------------------------------------------------------
+
+    def enable_passes(self, scene) -> None:
+        """Turn on the view-layer passes the op reads, in every view layer of ``scene``."""
+        for vl in scene.view_layers:
+            for p in self.layer_passes:
+                setattr(vl, p, True)
 
     def enable(self, scene) -> None:
         """Add the helper scene and compositor nodes to ``scene`` (idempotent)."""
         if scene.get(SOURCE_KEY):
             raise RuntimeError(f"this is a {scene.get(FEATURE_KEY, 'neural')} helper scene; enable the feature on "
                                "the scene you render")
-        for vl in scene.view_layers:
-            for p in self.layer_passes:
-                setattr(vl, p, True)
+        self.enable_passes(scene)
         helper = bpy.data.scenes.get(self.helper_name(scene)) or bpy.data.scenes.new(self.helper_name(scene))
         helper[SOURCE_KEY] = scene.name
         helper[FEATURE_KEY] = self.label
@@ -297,7 +307,28 @@ def register():
         bpy.app.handlers.render_pre.append(_on_render_pre)
 
 
+def disable_everywhere() -> None:
+    """Turn every helper feature off in every scene (the add-on is being disabled): their helper
+    scenes, Render Layers and feature nodes go, and what fed each node feeds its targets again.
+    Left in place they would render black: the helper engine and the node class are gone."""
+    for scene in list(bpy.data.scenes):
+        if scene.get(SOURCE_KEY):
+            continue
+        for feature in FEATURES.values():
+            try:
+                settings = feature.settings(scene)
+                if settings.enabled:
+                    settings.enabled = False  # its update removes the helper scene and nodes
+                feature.disable(scene)  # a helper left from an older version, with the setting off
+            except Exception as e:  # noqa: BLE001 (disabling must go on)
+                print(f"neural-render: could not remove {feature.label} from scene '{scene.name}': {e}")
+
+
 def unregister():
+    try:
+        disable_everywhere()
+    except AttributeError:  # bpy.data not available (Blender quitting, restricted context)
+        pass
     if _on_render_pre in bpy.app.handlers.render_pre:
         bpy.app.handlers.render_pre.remove(_on_render_pre)
     while _engines:

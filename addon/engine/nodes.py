@@ -9,11 +9,80 @@ fed by a helper scene, the Add menu, and finding nodes in a scene's compositor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import bpy
 
 #: Every Neural node class (each op module adds its own with :func:`menu_node`), by label: the
 #: Add menu's order, whatever order the op modules load in.
 NODE_CLASSES: list[type] = []
+
+
+#: Ops whose result is a render pass the Cycles hook fills: pass name -> ``settings(scene)``, the
+#: settings that drive the pass, or None while it is off (each op module adds its own).
+PASS_OPS: dict[str, Callable] = {}
+
+
+def pass_op(name: str, settings: Callable) -> None:
+    """Declare the render pass ``name`` of an op, driven by ``settings(scene)``."""
+    PASS_OPS[name] = settings
+
+
+def sync_pass_aovs(scene) -> None:
+    """Make each active op's pass a colour AOV of ``scene``'s view layers, and remove those of
+    ops that are off.
+
+    Why an AOV: Cycles checks every pass of the render result against its own list and logs
+    ``ERROR Unknown pass <name>`` on each render for any pass it does not know, unless it is a
+    shader AOV. Declared as an AOV, the pass is registered by Cycles itself (Render Layers
+    shows it, no shader writes it) and the hook overwrites it once the frame is done.
+    """
+    wanted = {name for name, settings in PASS_OPS.items() if settings(scene) is not None}
+    for vl in scene.view_layers:
+        for name in PASS_OPS:
+            aov = next((a for a in vl.aovs if a.name == name), None)
+            if name in wanted and aov is None:
+                aov = vl.aovs.add()
+                aov.name, aov.type = name, "COLOR"
+            elif name not in wanted and aov is not None:
+                vl.aovs.remove(aov)
+
+
+def owner_scenes(settings, context=None) -> list:
+    """The scenes a settings group applies to: its scene, or those of the node tree holding it
+    (:func:`tree_scenes`)."""
+    owner = settings.id_data
+    if isinstance(owner, bpy.types.Scene):
+        return [owner]
+    return tree_scenes(owner, context)
+
+
+def tree_scenes(tree, context=None) -> list:
+    """The scenes whose compositor is ``tree``, else the context's scene (a node in a tree no
+    scene uses yet)."""
+    found = [sc for sc in bpy.data.scenes if getattr(sc, "compositing_node_group", None) == tree]
+    scene = getattr(context, "scene", None) if context is not None else None
+    return found or ([scene] if scene is not None else [])
+
+
+def enable_layer_passes(scenes, flags, cycles_flags=()) -> None:
+    """Turn on view-layer passes (``use_pass_*`` names; ``cycles_flags`` on ``view_layer.cycles``)."""
+    for sc in scenes:
+        for vl in sc.view_layers:
+            for flag in flags:
+                setattr(vl, flag, True)
+            for flag in cycles_flags:
+                cyc = getattr(vl, "cycles", None)
+                if cyc is not None and hasattr(cyc, flag):
+                    setattr(cyc, flag, True)
+
+
+def remove_pass_aovs() -> None:
+    """Remove the AOVs of :func:`sync_pass_aovs` from every scene (the add-on is being disabled)."""
+    for scene in bpy.data.scenes:
+        for vl in scene.view_layers:
+            for aov in [a for a in vl.aovs if a.name in PASS_OPS]:
+                vl.aovs.remove(aov)
 
 
 def menu_node(cls: type) -> type:
@@ -59,6 +128,13 @@ class HelperFeatureNode:
 
     def init(self, context):
         self.node_tree = mix_group(self.group, self.second)
+        # Adding the node by hand turns on the passes the op reads (enabling the feature wires it).
+        from .helper_scene import FEATURES
+
+        feature = next((f for f in FEATURES.values() if f.node_idname == self.bl_idname), None)
+        if feature is not None:
+            for scene in tree_scenes(self.id_data, context):
+                feature.enable_passes(scene)
 
     def draw_buttons(self, context, layout):
         settings = getattr(context.scene.neural_render, self.setting)
@@ -83,6 +159,12 @@ class PassNode:
         """What the op does when one of its nodes is added (turn on the passes it reads)."""
 
     def free(self):
+        if not _registered:
+            # Freed after the add-on was disabled (Blender quitting, a file closing): Cycles may
+            # be gone already, and there is nothing left to refresh.
+            return
+        # The node is still in its tree while it is freed: muted, it no longer drives the pass.
+        self.mute = True
         refresh_render_passes(self.id_data)
 
     def draw_buttons(self, context, layout):
@@ -121,24 +203,48 @@ _register, _unregister = bpy.utils.register_classes_factory(classes)
 ADD_MENU = "NODE_MT_compositor_node_add_all"
 
 
+#: Whether the add-on is registered (nodes freed after it was disabled do nothing).
+_registered = False
+
+
 def register():
+    global _registered
     _register()
+    _registered = True
     menu = getattr(bpy.types, ADD_MENU, None)
     if menu is not None:
         menu.append(_draw_add_menu)
 
 
 def unregister():
+    global _registered
+    _registered = False
     menu = getattr(bpy.types, ADD_MENU, None)
     if menu is not None:
         menu.remove(_draw_add_menu)
+    try:
+        remove_unused_groups()
+    except AttributeError:  # bpy.data not available (Blender quitting)
+        pass
     _unregister()
+
+
+def remove_unused_groups() -> None:
+    """Delete the inner node groups of the Neural nodes that no node uses any more."""
+    used = {getattr(n, "node_tree", None) for t in bpy.data.node_groups for n in t.nodes}
+    used = {t.name for t in used if t is not None}
+    for cls in NODE_CLASSES:
+        tree = bpy.data.node_groups.get(getattr(cls, "group", "") or "")
+        # Counted by hand: a group keeps a user for a while after its last node is removed.
+        if tree is not None and tree.name not in used:
+            bpy.data.node_groups.remove(tree)
 
 
 def refresh_render_passes(tree=None) -> None:
     """Make Render Layers nodes show (or drop) the neural passes of scenes using ``tree``."""
     for scene in bpy.data.scenes:
         if tree is None or getattr(scene, "compositing_node_group", None) == tree:
+            sync_pass_aovs(scene)
             for vl in scene.view_layers:
                 vl.update_render_passes()
 

@@ -1,33 +1,48 @@
 """Neural render passes on Cycles renders (pattern A).
 
-We wrap the Cycles engine class: ``update_render_passes`` declares ``Neural Denoised`` so it
-appears on the Render Layers node, and ``render_frame_finish`` fills it once Cycles has the
-whole frame (inside ``render`` the result is still empty when the frame is tiled). Built-in
-compositor nodes then use the pass within the same F12 or animation render.
+Each active op's pass (``Neural Denoised``, ``Neural Relit``) is declared as a colour AOV of the
+view layers (:func:`.nodes.sync_pass_aovs`), so Cycles registers it itself and logs no "Unknown
+pass" error; the Render Layers node shows it. We wrap the Cycles engine class:
+``render_frame_finish`` fills the passes once Cycles has the whole frame (inside ``render`` the
+result is still empty when the frame is tiled), and ``update_render_passes`` registers a pass
+whose AOV is missing. Built-in compositor nodes then use the pass within the same F12 or
+animation render. A failing op writes the rendered image into its pass and reports one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import bpy
 import numpy as np
+from bpy.app.handlers import persistent
 
 from ..blender import bridge
-from ..denoise import DENOISED_PASS, denoise_settings, run_denoise
+from ..denoise import DENOISED_PASS, denoise_settings
 from ..relight import RELIT_PASS, last_render, relight_passes, relight_settings
-from ..shim import explain, ops_module
+from ..shim import nops, ops_module
+from . import failures, nodes
 
 _originals: dict[str, object] = {}
 #: Temporal filters of animation renders, per (scene, view layer); reset on frame jumps.
 _temporal: dict[tuple[str, str], object] = {}
+#: Where Cycles' own denoiser is on, the op reads its noisy input here (with Denoising Data on).
+NOISY_PASS = "Noisy Image"
+#: Cycles' denoised image, put beside the noisy one under this name for ops that refine it.
+CYCLES_DENOISED = "Cycles Denoised"
 
 
 def _update_render_passes(self, scene=None, renderlayer=None):
     _originals["update_render_passes"](self, scene, renderlayer)
     try:
-        if scene is not None and denoise_settings(scene) is not None:
-            self.register_pass(scene, renderlayer, DENOISED_PASS, 4, "RGBA", "COLOR")
-        if scene is not None and relight_settings(scene) is not None:
-            self.register_pass(scene, renderlayer, RELIT_PASS, 4, "RGBA", "COLOR")
+        if scene is None:
+            return
+        aovs = {a.name for a in renderlayer.aovs} if renderlayer is not None else set()
+        for name, settings in nodes.PASS_OPS.items():
+            # A pass declared as an AOV (nodes.sync_pass_aovs) Cycles registers itself; registering
+            # it here too would mark the AOV as conflicting and bring back "Unknown pass".
+            if name not in aovs and settings(scene) is not None:
+                self.register_pass(scene, renderlayer, name, 4, "RGBA", "COLOR")
     except Exception as e:  # never break Cycles' own pass list
         print(f"neural-render: could not register pass: {e}")
 
@@ -44,11 +59,8 @@ def _render_frame_finish(self):
         return
     try:
         _fill_passes(self)
-    except Exception as e:
-        # An exception escaping here aborts Blender's render loop: report and go on.
-        msg = f"neural passes failed: {explain(e)}"
-        print(f"neural-render: {msg}")
-        self.report({"ERROR"}, msg)
+    except Exception as e:  # noqa: BLE001 (an exception escaping here aborts Blender's render loop)
+        failures.report(self, "Neural passes", e)
 
 
 def _fill_passes(engine):
@@ -61,55 +73,101 @@ def _fill_passes(engine):
     result = engine.get_result()
     meta = {"frame": scene.frame_current, "camera": bridge.camera_meta(scene)}
     for layer in result.layers:
-        passes = bridge.passset_from_render_layer(layer, w, h, meta)
-        if relight is not None:
-            last_render[scene.name] = passes  # for "Relight Last Render" (the pixels are gone after the render)
+        jobs = []  # (target pass, label, function): each filled, or given the image, on its own
         target = layer.passes.find_by_name(DENOISED_PASS, "")
         if settings is not None and target is not None:
-            engine.update_stats("", f"Neural denoise ({settings.method}) {layer.name}")
-            _fill(engine, target, passes, DENOISED_PASS, _denoise, engine, (scene.name, layer.name), passes, settings)
+            jobs.append((target, f"Neural denoise ({settings.method})",
+                         lambda ps, s=settings, k=(scene.name, layer.name): _denoise(engine, k, ps, s)))
         target = layer.passes.find_by_name(RELIT_PASS, "")
         if relight is not None and target is not None:
-            engine.update_stats("", f"Neural relight ({relight.method}) {layer.name}")
-            _fill(engine, target, passes, RELIT_PASS, _relight, engine, scene, passes, relight)
+            jobs.append((target, f"Neural relight ({relight.method})",
+                         lambda ps, s=relight: _relight(engine, scene, ps, s)))
+        if not jobs and relight is None:
+            continue
+        try:
+            passes = bridge.passset_from_render_layer(layer, w, h, meta)
+        except Exception as e:  # noqa: BLE001 (unreadable passes: each target gets the image)
+            failures.report(engine, f"Neural passes of layer '{layer.name}'", e)
+            for target, _label, _run in jobs:
+                _pass_through(layer, target, w, h)
+            continue
+        if relight is not None:
+            last_render[scene.name] = passes  # for "Relight Last Render" (the pixels are gone after the render)
+        for target, label, run in jobs:
+            engine.update_stats("", f"{label} {layer.name}")
+            _fill(engine, target, passes, label, run)
 
 
-def _fill(engine, target, passes, name: str, run, *args) -> None:
-    """Write ``run(*args)`` into the pass ``target``; when it fails, report one line and write
+def _fill(engine, target, passes, label: str, run) -> None:
+    """Write ``run(passes)`` into the pass ``target``; when it fails, report one line and write
     the rendered image instead, so that nothing downstream turns black."""
     try:
-        out = run(*args)
+        out = run(passes)
     except Exception as e:  # noqa: BLE001 (the other passes and the render stay valid)
-        msg = f"{name} pass failed: {explain(e)}"
-        engine.report({"ERROR"}, msg)
-        print(f"neural-render: {msg}")
+        failures.report(engine, label, e)
         out = passes.color
     bridge.array_to_pass(target, _with_alpha(out, passes.alpha))
 
 
+def _pass_through(layer, target, w: int, h: int) -> None:
+    combined = layer.passes.find_by_name("Combined", "")
+    if combined is not None:
+        bridge.array_to_pass(target, bridge.pass_to_array(combined, w, h))
+
+
+def denoise_input(passes):
+    """The pass set a denoiser reads, and extra parameters for it.
+
+    With Cycles' own denoiser on, ``Combined`` is already denoised and ``Noisy Image`` holds the
+    noisy render: the op gets the noisy one as its ``Combined`` (what every method expects) and
+    Cycles' result as ``Cycles Denoised``; the learned op takes that as its ensemble's base
+    (``base_pass``) instead of running OIDN again, so it needs no pyoidn inside Blender.
+    """
+    if NOISY_PASS not in passes:
+        return passes, {}
+    ps = passes.copy()
+    noisy = passes.get(NOISY_PASS)[..., :3]
+    ps.add(CYCLES_DENOISED, passes.color, "RGB")
+    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
+    ps.add("Combined", np.concatenate([noisy, alpha], axis=2), "RGBA")
+    return ps, {"base_pass": CYCLES_DENOISED}
+
+
 def _denoise(engine, key: tuple[str, str], passes, settings):
-    out = run_denoise(passes, settings)
+    ps, extra = denoise_input(passes)
+    spec = nops.get_op("denoise", settings.method)
+    fields = {f.name for f in dataclasses.fields(spec.params)}
+    params = settings.to_params()
+    if not params.get("per_aov"):  # per light component, each part needs its own base
+        params.update({k: v for k, v in extra.items() if k in fields})
+    out = spec(ps, **params)
     if getattr(settings, "temporal", False):
         if "Vector" not in passes:
-            engine.report({"WARNING"}, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes)")
+            failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")
         else:
             tf = _temporal.setdefault(key, ops_module("denoise.temporal").TemporalFilter())
-            out = tf.step(passes, out)
+            out = tf.step(ps, out)
     return out
 
 
 def _relight(engine, scene, passes, settings):
-    def report(msg):
-        engine.report({"WARNING"}, msg)
-        print(f"neural-render: {msg}")
-
-    return relight_passes(passes, settings, scene, report=report)
+    return relight_passes(passes, settings, scene, report=lambda msg: failures.note(engine, msg))
 
 
 def _with_alpha(out, alpha):
     if alpha is None:
         return out
     return np.concatenate([out, alpha], axis=2)
+
+
+@persistent
+def _sync_before_render(scene, *args):
+    """Before each render: declare the active ops' passes as AOVs (files saved before this
+    version, or a node added in a way that did not refresh them)."""
+    try:
+        nodes.sync_pass_aovs(scene)
+    except Exception as e:  # noqa: BLE001 (never stop a render for this)
+        print(f"neural-render: could not declare the neural passes: {e}")
 
 
 def register():
@@ -124,12 +182,21 @@ def register():
     cls.update_render_passes = _update_render_passes
     cls.render = _render
     cls.render_frame_finish = _render_frame_finish
+    if _sync_before_render not in bpy.app.handlers.render_pre:
+        bpy.app.handlers.render_pre.append(_sync_before_render)
 
 
 def unregister():
     import cycles
 
+    if _sync_before_render in bpy.app.handlers.render_pre:
+        bpy.app.handlers.render_pre.remove(_sync_before_render)
     cls = cycles.CyclesRender
     for name, fn in _originals.items():
         setattr(cls, name, fn)
     _originals.clear()
+    _temporal.clear()
+    try:
+        nodes.remove_pass_aovs()
+    except AttributeError:  # bpy.data not available (Blender quitting)
+        pass

@@ -2,7 +2,7 @@
 
 A small residual CNN on linear reflectance in [0, 1]. It changes the logit of each reflectance
 value, so its output stays a valid reflectance and a zero network is the identity. Trained
-CycleGAN-style against crops of real photographs (``training/cg2real_unpaired.py``); the
+CycleGAN-style against crops of real photographs (``training/cg2real/unpaired.py``); the
 translated albedo replaces the rendered one in the paired stage's shading x albedo product.
 """
 
@@ -55,3 +55,12 @@ class AlbedoTranslator(nn.Module):
         a = a.clamp(1e-3, 1 - 1e-3)
         logit = torch.log(a) - torch.log1p(-a)
         return torch.sigmoid(logit + self.out(self.body(self.inp(a))))
+
+
+def onnx_graph(net: AlbedoTranslator):
+    """The :class:`~neural_ops.nn.onnx_export.OnnxSpec` of the translator: ``raw`` is the
+    (B, 3, H, W) rendered reflectance (no pooling: any H, W)."""
+    from ..nn.onnx_export import OnnxSpec, image_axes
+
+    return OnnxSpec(net, {"raw": torch.rand(1, 3, 40, 56)}, {"raw": image_axes()}, 1,
+                    {"kind": "cg2real-albedo", "config": net.cfg.to_dict()})

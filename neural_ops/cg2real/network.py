@@ -5,7 +5,7 @@ The split follows Bi et al. 2019 (Deep CG2Real): what a raster engine gets wrong
 already right. So the network sees the raster image demodulated by its reflectance, predicts a
 correction of the log shading, and the result is re-modulated; a second, additive head carries
 what does not factor that way (emission, environment, transmission). A second stage may swap
-the albedo for a photo-like one (see ``training/cg2real_unpaired.py``).
+the albedo for a photo-like one (see ``training/cg2real/unpaired.py``).
 
 Raw channel layout, (H, W, RAW_CHANNELS) float32 (built by :func:`raw_inputs`):
 
@@ -36,13 +36,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core.errors import PassSetError
-from ..core.passset import PassSet
 from ..nn.blocks import (  # noqa: F401  (THUMB, thumbnail: part of this model's API)
     THUMB,
     ContextUNet,
@@ -53,28 +50,11 @@ from ..nn.blocks import (  # noqa: F401  (THUMB, thumbnail: part of this model's
     zero_init_,
 )
 from ..nn.config import ModelConfig, check_levels
-from ..nn.features import depth_feature
+from .inputs import RAW_CHANNELS, REFL_EPS, REQUIRED_PASSES, raw_inputs  # noqa: F401  (this model's input layout)
 
-RAW_CHANNELS = 13
-#: Passes the generator reads (EEVEE writes all of them when they are enabled).
-REQUIRED_PASSES = ("Combined", "Diffuse Color", "Glossy Color", "Normal", "Depth")
-#: Added to the reflectance before demodulation (black or purely emissive surfaces).
-REFL_EPS = 0.02
 NORMS = ("none", "batch", "spade")
 #: Channels of the G-buffer that conditions SPADE: reflectances, normal, depth feature.
 GBUFFER = slice(3, 13)
-
-
-def raw_inputs(passes: PassSet) -> np.ndarray:
-    """Stack a raster pass set into the raw layout above; a clear error names missing passes."""
-    passes.validate(REQUIRED_PASSES, finite=True)
-    x = np.concatenate(
-        [np.maximum(passes.color, 0.0), np.clip(passes.get("Diffuse Color")[..., :3], 0, 1),
-         np.clip(passes.get("Glossy Color")[..., :3], 0, 1), np.clip(passes.get("Normal")[..., :3], -1, 1),
-         depth_feature(passes.get("Depth"))], axis=2)
-    if x.shape[2] != RAW_CHANNELS:
-        raise PassSetError(f"{passes.source}: expected {RAW_CHANNELS} input channels, got {x.shape[2]}")
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 @dataclass
@@ -174,3 +154,30 @@ class Cg2RealNet(ContextUNet):
             o = torch.cat([o[:, 0:3] + gain, o[:, 3:]], dim=1)
         return o
 
+
+
+class _Graph(nn.Module):
+    """What the ONNX graph computes: raw (B, 13, H, W), H and W multiples of the net's multiple
+    [, the whole frame's thumbnail (B, 13, h, w) for a model with context] -> (B, 3, H, W)."""
+
+    def __init__(self, net: Cg2RealNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, raw: torch.Tensor, thumb: torch.Tensor | None = None) -> torch.Tensor:
+        ctx = None if thumb is None else self.net.ctx(self.net.features(thumb)[0])
+        return self.net(raw, ctx)
+
+
+def onnx_graph(net: Cg2RealNet):
+    """The :class:`~neural_ops.nn.onnx_export.OnnxSpec` of a generator (inputs ``raw`` and, with
+    context, ``thumb``)."""
+    from ..nn.onnx_export import OnnxSpec, image_axes
+
+    m = net.multiple
+    inputs = {"raw": torch.rand(1, RAW_CHANNELS, 6 * m, 8 * m)}
+    axes = {"raw": image_axes()}
+    if net.ctx is not None:
+        inputs["thumb"] = torch.rand(1, RAW_CHANNELS, 48, 64)
+        axes["thumb"] = {0: "batch", 2: "thumb_height", 3: "thumb_width"}
+    return OnnxSpec(_Graph(net), inputs, axes, m, {"kind": "cg2real", "config": net.cfg.to_dict()})

@@ -1,19 +1,22 @@
 """CG2Real as an op: an EEVEE frame and its passes -> the Cycles look (learned), plus the
 global colour-transfer baseline (Reinhard et al. 2001) the evaluation compares with.
+
+The learned model runs in ONNX Runtime from the ``.onnx`` shipped beside its weights (no
+torch), or in torch (``backend``).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import OpError
 from ..core.passset import PassSet
 from ..core.registry import OpSpec, register
-from ..nn.runtime import torch_unavailable
-from ..nn.weights import load_model
+from ..nn.runtime import BACKENDS, learned_unavailable
+from ..nn.weights import load_model, weights_paths
 
 #: The model ``neural-render cg2real`` uses when none is named.
 DEFAULT_MODEL = "default"
@@ -32,6 +35,8 @@ class Cg2RealParams:
             trained with ``neural-render train cg2real-unpaired``; its weights are named in
             ``albedo_weights`` or shipped as ``cg2real_albedo``).
         albedo_weights: path to the second stage's ``.safetensors`` (empty: the shipped one).
+        backend: ``auto`` (ONNX Runtime when it is installed and the model's ``.onnx`` lies
+            beside its weights, else torch), ``torch`` or ``onnx``.
     """
 
     model: str = ""
@@ -39,10 +44,13 @@ class Cg2RealParams:
     tile: int = 512
     photo_albedo: bool = False
     albedo_weights: str = ""
+    backend: str = "auto"
 
     def check(self) -> None:
         if self.tile < 0 or (0 < self.tile < 64):
             raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
+        if self.backend not in BACKENDS:
+            raise OpError(f"backend must be auto, torch or onnx, got '{self.backend}'")
 
 
 def load_cg2real(model: str = "", weights: str = ""):
@@ -59,6 +67,57 @@ def load_albedo_translator(weights: str = ""):
                       "albedo", weights, default="albedo")
 
 
+def _chw(a: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> (1, C, H, W) float32."""
+    return np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)[None]
+
+
+def generator_model(raw: np.ndarray, p: Cg2RealParams):
+    """(numpy tile model, pooling multiple) of the generator ``p`` names for the frame ``raw``
+    (H, W, 13): the whole frame's context, for a model with it, is computed here, so every
+    tile gets the same one."""
+    from ..nn.runtime import choose_backend, onnx_path
+    from ..nn.weights import resolve_weights
+
+    wpath, _card, _key = resolve_weights("cg2real", p.model, p.weights, DEFAULT_MODEL)
+    if choose_backend(p.backend, wpath) == "onnx":
+        from ..nn.features import thumbnail
+        from ..nn.onnx_backend import TileGraph, load_graph
+
+        graph = load_graph(onnx_path(wpath))
+        extra = {"thumb": thumbnail(_chw(raw))} if "thumb" in graph.inputs else {}
+        return TileGraph(graph, **extra), graph.multiple
+    import torch
+
+    from ..nn.tiling import TorchModel, set_threads
+
+    net, _card = load_cg2real(p.model, p.weights)
+    set_threads()
+    if net.ctx is None:
+        return TorchModel(net), net.multiple
+    with torch.inference_mode():
+        ctx = net.context_of(torch.from_numpy(_chw(raw)))
+    return TorchModel(lambda x: net(x, ctx=ctx)), net.multiple
+
+
+def translate_albedo(albedo: np.ndarray, weights: str = "", backend: str = "auto") -> np.ndarray:
+    """(H, W, 3) rendered reflectance -> the photo-like one (the unpaired second stage)."""
+    from ..nn.runtime import choose_backend, onnx_path
+    from ..nn.weights import resolve_weights
+
+    wpath, _card, _key = resolve_weights("cg2real", "albedo", weights, "albedo")
+    if choose_backend(backend, wpath) == "onnx":
+        from ..nn.onnx_backend import load_graph
+
+        out = load_graph(onnx_path(wpath)).run(raw=_chw(albedo))[0]
+    else:
+        from ..nn.tiling import TorchModel
+
+        tr, _ = load_albedo_translator(weights)
+        out = TorchModel(tr)(_chw(albedo))
+    return np.ascontiguousarray(out[0].transpose(1, 2, 0))
+
+
 def neural_cg2real(passes: PassSet, params: Cg2RealParams | None = None, progress=None) -> np.ndarray:
     """Translate a raster (EEVEE) frame to the path-traced look.
 
@@ -68,33 +127,43 @@ def neural_cg2real(passes: PassSet, params: Cg2RealParams | None = None, progres
     Returns:
         (H, W, 3) float32 linear HDR.
     """
-    from ..nn.tiling import run_tiled, set_threads
-    from .network import REFL_EPS, raw_inputs
+    from ..nn.tiling import run_tiled
+    from .inputs import REFL_EPS, raw_inputs
 
     p = params or Cg2RealParams()
-    net, _card = load_cg2real(p.model, p.weights)
-    set_threads()
     raw = raw_inputs(passes)
-    model = net
-    if net.ctx is not None:
-        import torch
-
-        # The global context comes from the whole frame, so every tile sees the same one.
-        with torch.inference_mode():
-            ctx = net.context_of(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])
-        model = functools.partial(net, ctx=ctx)
-    out = run_tiled(model, raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
+    model, multiple = generator_model(raw, p)
+    out = run_tiled(model, raw, tile=p.tile, overlap=96, multiple=multiple, progress=progress)
     if p.photo_albedo:
         # Bi 2019's second stage: the image is shading x albedo, so swapping the rendered diffuse
         # albedo for the photo-like one is a per-pixel ratio on the translated image.
-        import torch
-
-        tr, _ = load_albedo_translator(p.albedo_weights)
         old = raw[..., 3:6]
-        with torch.inference_mode():
-            new = tr(torch.from_numpy(old.transpose(2, 0, 1).copy())[None])[0].permute(1, 2, 0).numpy()
+        new = translate_albedo(old, p.albedo_weights, p.backend)
         out = out * (new + REFL_EPS) / (old + REFL_EPS)
     return out
+
+
+def export_onnx(weights: Path, out: Path | None = None):
+    """Write the ONNX graph of the generator ``weights`` (default: beside it); needs torch.
+    Returns (the graph's path, its :class:`~neural_ops.nn.onnx_export.OnnxSpec`)."""
+    from ..nn.onnx_export import export_graph
+    from ..nn.runtime import onnx_path
+    from .network import onnx_graph
+
+    net, _ = load_cg2real(weights=str(weights))
+    spec = onnx_graph(net)
+    return export_graph(spec, Path(out) if out else onnx_path(weights)), spec
+
+
+def export_albedo_onnx(weights: Path, out: Path | None = None):
+    """Write the ONNX graph of the albedo translator ``weights`` (default: beside it)."""
+    from ..nn.onnx_export import export_graph
+    from ..nn.runtime import onnx_path
+    from .albedo import onnx_graph
+
+    net, _ = load_albedo_translator(str(weights))
+    spec = onnx_graph(net)
+    return export_graph(spec, Path(out) if out else onnx_path(weights)), spec
 
 
 # --- the baseline: global colour transfer (Reinhard et al. 2001) -------------------------------
@@ -138,7 +207,7 @@ register(
         params=Cg2RealParams,
         requires=("Combined", "Diffuse Color", "Glossy Color", "Normal", "Depth"),
         pass_name="Neural Photoreal",
-        available=torch_unavailable,
+        available=lambda: learned_unavailable(weights_paths("cg2real", DEFAULT_MODEL)[0]),
         progress_aware=True,
     )
 )

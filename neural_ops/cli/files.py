@@ -38,17 +38,17 @@ def cmd_ops(args) -> int:
 #: views), so not in the op registry, but listed with it.
 NOVEL_VIEW_METHODS = (
     ("auto", "Learned or ULR", "learned blending when a model is shipped or --weights given, else ULR"),
-    ("learned", "Learned blending", "a network weighs the k nearest source views per pixel (needs torch)"),
+    ("learned", "Learned blending", "a network weighs the k nearest source views per pixel (ONNX Runtime or torch)"),
     ("ulr", "Unstructured lumigraph", "blends the k nearest source views by angle and distance (numpy)"),
 )
 
 
 def _list_novel_view() -> None:
-    from ..nn.runtime import torch_unavailable
-    from ..nn.weights import available_models
+    from ..nn.runtime import learned_unavailable
+    from ..nn.weights import available_models, weights_paths
 
     for name, label, description in NOVEL_VIEW_METHODS:
-        reason = torch_unavailable() if name == "learned" else None
+        reason = learned_unavailable(weights_paths("ibr", "default")[0]) if name == "learned" else None
         status = "" if not reason else f"  [unavailable: {reason}]"
         print(f"novel_view {name:8s} {label}{status}\n{'':20s}{description}")
     print(f"{'':20s}options: 'neural-render novel-view --method NAME' with --k, --weights, --model, --denoise")
@@ -64,19 +64,16 @@ def cmd_novel_view(args) -> int:
     from ..core.exr import write_exr
     from ..core.imageio import to_display, write_png
     from ..core.passset import PassSet
-    from ..nn.runtime import torch_unavailable
     from ..novel_view.synthesis import render_novel_views, target_cameras
 
     tf = Path(args.input)
     folder = tf.parent if tf.name == "transforms.json" else tf
     if not (folder / "transforms.json").is_file():
-        raise NeuralRenderError(f"{args.input}: no transforms.json there (a multiview folder from 'neural-render data "
-                                "multiview' or 'export --multiview')")
+        raise NeuralRenderError(f"{args.input}: no transforms.json there (a folder of views from 'neural-render "
+                                "data multiview', 'export --frames' or 'inbetween')")
     targets = target_cameras(folder, camera=args.camera, transforms=args.transforms)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if args.method == "learned" and torch_unavailable():
-        raise NeuralRenderError("--method learned needs torch: pip install torch==2.13.0")
     frames = []
     log = lambda m: print(m, flush=True)  # noqa: E731
     for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "",
@@ -162,7 +159,8 @@ def _apply(kind: str, args) -> int:
         from ..denoise.temporal import TemporalFilter
 
         temporal = TemporalFilter()
-    name = args.pass_name or (spec.pass_name + (" Temporal" if temporal else ""))
+    # One name per output: with --temporal too (the render hook's Temporal setting fills the same pass).
+    name = args.pass_name or spec.pass_name
     # Library loading, weights and ONNX session set-up happen once per process: do them on a
     # tiny frame first, so the per-frame times printed below are the op's own.
     from ..core.synthetic import synthetic_frame

@@ -47,8 +47,8 @@ def _split_channel(full: str) -> tuple[str, str, str]:
 
 #: Output passes renamed since files were written with them: old name -> current name. The
 #: learned denoiser's pass was "Denoised Neural" on the command line and "Neural Denoised" in
-#: Blender; it is "Neural Denoised" everywhere now, and old files read as such.
-LEGACY_PASS_NAMES = {"Denoised Neural": "Neural Denoised", "Denoised Neural Temporal": "Neural Denoised Temporal"}
+#: Blender; it is "Neural Denoised" everywhere now (temporal or not), and old files read as such.
+LEGACY_PASS_NAMES = {"Denoised Neural": "Neural Denoised", "Denoised Neural Temporal": "Neural Denoised"}
 
 
 def legacy_pass_name(name: str) -> str:

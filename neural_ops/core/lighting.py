@@ -99,11 +99,11 @@ class Light:
     @property
     def angular_radius_scale(self) -> float:
         """Source radius (m) for local lights, angular radius (rad) for a sun."""
+        extent = blender_size(self.type, self.size)[1]
         if self.type in ("POINT", "SPOT"):
-            return 0.25 * self.size
-        if self.type == "AREA":
-            return 0.5 * self.size  # half the square's edge: the radius of a sphere of similar extent
-        return 0.05 * self.size  # half of Blender's sun angle 0.1 * size
+            return extent  # Blender's shadow_soft_size is the sphere's radius
+        # The area light's edge (radius of a sphere of similar extent: half of it), the sun's angular diameter.
+        return 0.5 * extent
 
 
 @dataclass(frozen=True)

@@ -7,3 +7,19 @@ temporal filter for animations is :mod:`.temporal`.
 """
 
 from . import bilateral, learned, oidn, spikes  # noqa: F401  (registration)
+
+
+def denoise(passes, method: str = "neural", **params):
+    """Denoise a pass set's ``Combined`` with a registered method (``neural-render ops denoise``).
+
+    Args:
+        passes: a :class:`~neural_ops.core.passset.PassSet` with at least ``Combined`` (and the
+            guide passes the method reads).
+        method: ``neural`` (our model), ``oidn``, ``bilateral`` or ``spikes``.
+        **params: fields of the method's params dataclass.
+    Returns:
+        (H, W, 3) float32 linear HDR image.
+    """
+    from ..core.registry import get_op
+
+    return get_op("denoise", method)(passes, **params)

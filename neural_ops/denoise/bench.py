@@ -22,7 +22,7 @@ def _variants(models=()):
             print(f"skipping {spec.name}: {spec.available()}")
             continue
         if spec.name == "neural":
-            from ..nn.onnx_backend import onnx_unavailable
+            from ..nn.runtime import onnx_unavailable
 
             if not onnx_unavailable():
                 yield "neural", spec, {"backend": "onnx"}
@@ -62,7 +62,7 @@ def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = F
     times: dict[str, float] = {}
     runs = {}
     for label, spec, kw in _variants(models):
-        spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX export, first-call setup
+        spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX session, first-call setup
         best = float("inf")
         for _ in range(repeat):
             t = time.perf_counter()

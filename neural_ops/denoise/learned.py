@@ -2,25 +2,30 @@
 
 Models whose base is ``oidn`` refine OIDN's output (an ensemble: OIDN runs first, the network
 corrects it with the noisy colour and the guide passes); ``noisy`` models denoise on their own.
+The base may also come from a pass already in the frame (``base_pass``: inside Blender, Cycles'
+own OIDN result), so no pyoidn is needed there.
+
+The model runs in ONNX Runtime from the ``.onnx`` shipped beside its weights (no torch), or in
+torch (``backend``).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import OpError
 from ..core.passset import PassSet
 from ..core.registry import OpSpec, register
-from ..nn.runtime import torch_unavailable
+from ..nn.runtime import BACKENDS, learned_unavailable
+from ..nn.weights import weights_paths
 
 #: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
 DEFAULT_MODEL = "ensemble_small"
-
-_cache: dict[str, object] = {}  # ONNX sessions, by weights digest
-_lock = threading.Lock()
+#: Where Cycles keeps the noisy colour when its own denoiser has replaced ``Combined``.
+NOISY_PASS = "Noisy Image"
 
 
 @dataclass
@@ -37,9 +42,17 @@ class NeuralParams:
             default, about 2.8 GB at 3840x2160).
         per_aov: denoise the diffuse and glossy light and the rest of ``Combined`` separately
             and add them up (needs Cycles' Diffuse/Glossy Direct, Indirect and Color passes).
-        backend: ``auto`` (ONNX Runtime when installed: its network pass measured about 15 %
-            faster than torch at 1080p on this 2-core CPU; ``neural-render bench`` times both),
-            ``torch`` or ``onnx`` (exported once per weights file and cached).
+        backend: ``auto`` (ONNX Runtime when it is installed and the model's ``.onnx`` lies
+            beside its weights, as for every shipped model: its network pass measured about
+            15 % faster than torch at 1080p on a 2-core CPU, ``neural-render bench`` times both;
+            else torch), ``torch`` or ``onnx`` (user weights: ``neural-render export-onnx
+            WEIGHTS`` writes the graph).
+        base_pass: for models whose base is OIDN's output: empty computes it with pyoidn;
+            a pass name takes it from that pass instead, e.g. ``Combined`` when Cycles' own
+            denoiser (OIDN) has already run (the render hook inside Blender, where pyoidn is
+            missing). Other models ignore it. Whenever the frame has ``Noisy Image`` (Cycles
+            denoised ``Combined`` and kept the noisy colour there), the noisy colour is read
+            from it, not from ``Combined``.
     """
 
     model: str = ""
@@ -49,11 +62,14 @@ class NeuralParams:
     oidn_max_memory_mb: int = 1024
     per_aov: bool = False
     backend: str = "auto"
+    base_pass: str = ""
 
     def check(self) -> None:
         if self.tile < 0 or (0 < self.tile < 64):
             raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
-        if self.backend not in ("auto", "torch", "onnx"):
+        if self.base_pass and self.per_aov:
+            raise OpError("base_pass cannot be combined with per_aov (each light component needs its own base)")
+        if self.backend not in BACKENDS:
             raise OpError(f"backend must be auto, torch or onnx, got '{self.backend}'")
         if self.oidn_quality not in ("high", "balanced", "fast"):
             raise OpError(f"oidn_quality must be high, balanced or fast, got '{self.oidn_quality}'")
@@ -88,44 +104,82 @@ def compute_base(passes: PassSet, base: str, oidn_quality: str = "high", oidn_ma
     return None
 
 
+def denoiser_model(p: NeuralParams):
+    """(numpy tile model for :func:`~neural_ops.nn.tiling.run_tiled`, pooling multiple, base
+    kind) of the model ``p`` names, on the backend ``p.backend`` picks."""
+    from ..nn.runtime import choose_backend, onnx_path
+    from ..nn.weights import resolve_weights
+
+    wpath, cpath, _key = resolve_weights("denoise", p.model, p.weights, DEFAULT_MODEL, "denoiser")
+    if choose_backend(p.backend, wpath) == "onnx":
+        from ..nn.onnx_backend import TileGraph, load_graph
+
+        graph = load_graph(onnx_path(wpath))
+        return TileGraph(graph), graph.multiple, graph.meta.get("config", {}).get("base", "noisy")
+    from ..nn.tiling import TorchModel, set_threads
+
+    net, _card = load_denoiser(p.model, p.weights)
+    set_threads()
+    return TorchModel(net), net.multiple, net.cfg.base
+
+
+def noisy_passes(passes: PassSet) -> PassSet:
+    """``passes`` with the noisy colour as ``Combined``: from ``Noisy Image`` when Cycles' own
+    denoiser has replaced ``Combined`` (alpha kept), else unchanged."""
+    if NOISY_PASS not in passes:
+        return passes
+    # Shallow: the other passes' pixels are shared, only Combined is replaced.
+    ps = PassSet(dict(passes.passes), passes.layer, passes.meta, passes.header, passes.source)
+    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
+    ps.add("Combined", np.concatenate([passes.get(NOISY_PASS)[..., :3], alpha], axis=2), "RGBA")
+    return ps
+
+
 def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress=None) -> np.ndarray:
-    """Denoise ``Combined`` with the learned model.
+    """Denoise ``Combined`` (or ``Noisy Image``, see :class:`NeuralParams`) with the learned model.
 
     Args:
         passes: ``Combined``, ``Denoising Albedo``, ``Denoising Normal``, ``Denoising Depth``
-            (or their fallbacks ``Diffuse Color``, ``Normal``, ``Depth``).
+            (or their fallbacks ``Diffuse Color``, ``Normal``, ``Depth``); ``base_pass`` if set.
         progress: optional ``progress(done, total)`` per tile; returning True cancels.
     Returns:
         (H, W, 3) float32 linear HDR.
     """
-    from ..nn.tiling import run_tiled, set_threads
+    from ..nn.tiling import run_tiled
     from .inputs import raw_inputs
 
     p = params or NeuralParams()
-    net, _card = load_denoiser(p.model, p.weights)
-    set_threads()
-    model = net
-    backend = p.backend
-    if backend == "auto":
-        from ..nn.onnx_backend import onnx_unavailable
-
-        backend = "torch" if onnx_unavailable() else "onnx"
-    if backend == "onnx":
-        from ..nn.onnx_backend import OnnxModel
-
-        key = f"onnx:{net.weights_digest}"
-        with _lock:
-            if key not in _cache:
-                _cache[key] = OnnxModel(net, net.weights_digest)
-            model = _cache[key]
+    p.check()
+    model, multiple, base_kind = denoiser_model(p)
+    given_base = None
+    if p.base_pass and base_kind == "oidn":
+        if p.base_pass not in passes:
+            raise OpError(f"{passes.source}: base_pass '{p.base_pass}' is not in the frame "
+                          f"(passes: {', '.join(passes.passes)})")
+        given_base = passes.get(p.base_pass)[..., :3]
+    noisy = noisy_passes(passes)
 
     def run(ps: PassSet) -> np.ndarray:
-        raw = raw_inputs(ps, compute_base(ps, net.cfg.base, p.oidn_quality, p.oidn_max_memory_mb))
-        return run_tiled(model, raw, tile=p.tile, overlap=64, multiple=net.multiple, progress=progress)
+        base = given_base if given_base is not None else compute_base(ps, base_kind, p.oidn_quality,
+                                                                      p.oidn_max_memory_mb)
+        raw = raw_inputs(ps, base)
+        return run_tiled(model, raw, tile=p.tile, overlap=64, multiple=multiple, progress=progress)
 
     if p.per_aov:
-        return denoise_per_aov(passes, run)
-    return run(passes)
+        return denoise_per_aov(noisy, run)
+    return run(noisy)
+
+
+def export_onnx(weights: Path, out: Path | None = None):
+    """Write the ONNX graph of the denoiser ``weights`` (default: beside it); needs torch.
+    Returns (the graph's path, its :class:`~neural_ops.nn.onnx_export.OnnxSpec`)."""
+    from ..nn.onnx_export import export_graph
+    from ..nn.runtime import onnx_path
+    from .network import onnx_graph
+
+    net, _ = load_denoiser(weights=str(weights))
+    spec = onnx_graph(net)
+    return export_graph(spec, Path(out) if out else onnx_path(weights)), spec
 
 
 AOV_PASSES = tuple(f"{k} {c}" for k in ("Diffuse", "Glossy") for c in ("Direct", "Indirect", "Color"))
@@ -169,7 +223,7 @@ register(
         requires=("Combined", ("Denoising Albedo", "Diffuse Color"), ("Denoising Normal", "Normal"),
                   ("Denoising Depth", "Depth")),
         pass_name="Neural Denoised",
-        available=torch_unavailable,
+        available=lambda: learned_unavailable(weights_paths("denoise", DEFAULT_MODEL)[0]),
         progress_aware=True,
     )
 )

@@ -226,3 +226,24 @@ def bilateral_filter(img: torch.Tensor, logc: torch.Tensor, feats: torch.Tensor,
             acc = acc + wt * pimg[:, :, ys, xs]
             wsum = wsum + wt
     return acc / wsum  # the centre tap has weight 1, so wsum >= 1
+
+
+class _Graph(nn.Module):
+    """What the ONNX graph computes: raw (B, 13, H, W), H and W multiples of the net's
+    :attr:`~DenoiserNet.multiple` -> (B, 3, H, W) linear HDR."""
+
+    def __init__(self, net: DenoiserNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.net(raw)
+
+
+def onnx_graph(net: DenoiserNet):
+    """The :class:`~neural_ops.nn.onnx_export.OnnxSpec` of a denoiser (input ``raw``)."""
+    from ..nn.onnx_export import OnnxSpec, image_axes
+
+    m = net.multiple
+    raw = torch.rand(1, RAW_CHANNELS, 6 * m, 8 * m)
+    return OnnxSpec(_Graph(net), {"raw": raw}, {"raw": image_axes()}, m, {"kind": "denoise", "config": net.cfg.to_dict()})

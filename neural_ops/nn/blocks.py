@@ -10,8 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-#: Long side, in pixels, of the whole-frame thumbnail the context branch looks at.
-THUMB = 64
+from .features import THUMB, thumbnail_size  # noqa: F401  (THUMB: the context branch's input size)
 
 
 class Spade(nn.Module):
@@ -58,11 +57,10 @@ class ConvBlock(nn.Module):
 
 
 def thumbnail(raw: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, h, w) area-averaged, long side :data:`THUMB` (never upsampled)."""
-    h, w = raw.shape[-2:]
-    s = min(1.0, THUMB / max(h, w))
-    size = (max(1, round(h * s)), max(1, round(w * s)))
-    return raw if size == (h, w) else F.interpolate(raw, size=size, mode="area")
+    """(B, C, H, W) -> (B, C, h, w) area-averaged, long side :data:`THUMB` (never upsampled);
+    :func:`.features.thumbnail` is the same in numpy."""
+    size = thumbnail_size(*raw.shape[-2:])
+    return raw if size == tuple(raw.shape[-2:]) else F.interpolate(raw, size=size, mode="area")
 
 
 class GlobalContext(nn.Module):

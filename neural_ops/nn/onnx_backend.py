@@ -1,86 +1,110 @@
-"""ONNX Runtime inference for the learned denoiser (optional ``onnxruntime`` + ``onnx`` packages).
+"""ONNX Runtime inference for the learned ops: no torch, no safetensors.
 
-The torch module is exported once per weights file (dynamic height and width) into a cache
-folder beside the user's data and run with an ``InferenceSession`` on every core. The result
-is a drop-in callable for :func:`.tiling.run_tiled`: torch tensor in, torch tensor out.
-``neural-render bench`` times both backends in the same run.
+Every shipped model has a graph ``weights/KIND_NAME.onnx`` beside its weights, written by
+:mod:`.onnx_export` (``neural-render export-onnx``). The graph holds the model's *whole*
+per-tile computation, from the op's raw input layout (channels first) to its output, pre- and
+post-processing included, with dynamic batch, height and width; its metadata says the pooling
+``multiple`` the height and width must be padded to (done here, in numpy) and the config of the
+model. Extra inputs, where a model has them:
+
+- ``thumb``: the whole frame's thumbnail in the raw layout (:func:`.features.thumbnail`), from
+  which the graph computes the global-context vector, so every tile gets the same one;
+- ``code``: relighting's FiLM lighting code (:func:`neural_ops.relight.network.lighting_code`).
+
+``neural-render bench`` times this backend against torch in the same run.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..core.errors import OpError
+from .runtime import onnx_unavailable
+
+_sessions: dict[tuple[str, float], OnnxGraph] = {}
+_lock = threading.Lock()
 
 
-def onnx_unavailable() -> str | None:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as e:
-        return f"ONNX Runtime is not installed ({e}); pip install onnxruntime onnx"
-    return None
+class OnnxGraph:
+    """One ``.onnx`` file in an ONNX Runtime session on every core.
 
+    Attributes:
+        inputs: the graph's input names (``raw`` first for per-tile graphs).
+        meta: its metadata: ``multiple`` (int), ``kind``, ``config`` (dict) and whatever else
+            the exporter wrote.
+    """
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neural-render" / "onnx"
-
-
-class _Core(torch.nn.Module):
-    """The convolutional core of a denoiser as a module of its own (what ONNX Runtime runs)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net.core(x)
-
-
-def export_onnx(net: torch.nn.Module, path: Path) -> Path:
-    """Export ``net.core``: features (B, 13, H, W) -> head outputs, dynamic batch, height, width."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    x = torch.rand(1, 13, 64, 64)
-    outs = [f"head{i}" for i in range(3 if net.cfg.head == "kernel" else 1)]
-    axes = {n: {0: "b", 2: "h", 3: "w"} for n in ["features", *outs]}
-    with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(_Core(net).eval(), (x,), str(tmp), input_names=["features"], output_names=outs,
-                          opset_version=17, dynamic_axes=axes, dynamo=False)
-    os.replace(tmp, path)
-    return path
-
-
-class OnnxModel:
-    """Callable like the torch module: (B, 13, H, W) raw tensor -> (B, 3, H, W) tensor; the
-    convolutional core runs in ONNX Runtime, the per-pixel pre- and post-processing in torch."""
-
-    def __init__(self, net: torch.nn.Module, key: str):
+    def __init__(self, path: Path):
         reason = onnx_unavailable()
         if reason:
             raise OpError(reason)
         import onnxruntime as ort
 
-        digest = hashlib.sha1(key.encode() + repr(sorted(net.cfg.to_dict().items())).encode()).hexdigest()[:16]
-        path = cache_dir() / f"denoiser-{digest}.onnx"
-        if not path.exists():
-            export_onnx(net, path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(1, os.cpu_count() or 1)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        self.net = net
+        so.log_severity_level = 3  # warnings about unused initialisers are noise to a user
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own exception types for broken files
+            raise OpError(f"{path}: not a usable ONNX graph ({str(e).splitlines()[0]})") from None
+        self.path = Path(path)
+        self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.meta = {k: _parse(v) for k, v in meta.items()}
+        self.multiple = int(self.meta.get("multiple", 1))
 
-    def core(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return tuple(torch.from_numpy(o) for o in self.session.run(self.outputs, {"features": arr}))
+    def run(self, **feeds: np.ndarray) -> list[np.ndarray]:
+        feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items() if k in self.inputs}
+        missing = [n for n in self.inputs if n not in feeds]
+        if missing:
+            raise OpError(f"{self.path.name}: the graph needs the input(s) {', '.join(missing)}")
+        return self.session.run(self.outputs, feeds)
 
-    def __call__(self, raw: torch.Tensor) -> torch.Tensor:
-        return self.net(raw, core=self.core)
+
+def _parse(v: str):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def load_graph(path: Path) -> OnnxGraph:
+    """The session of ``path``, created once per process (and again when the file changes)."""
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime)
+    with _lock:
+        if key not in _sessions:
+            _sessions[key] = OnnxGraph(path)
+        return _sessions[key]
+
+
+def pad_to(x: np.ndarray, multiple: int) -> np.ndarray:
+    """(..., h, w) edge-padded at the bottom and right to multiples of ``multiple`` (what the
+    torch networks do inside ``forward``)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="edge")
+
+
+class TileGraph:
+    """A per-tile graph as a :func:`.tiling.run_tiled` model: (1, C, h, w) array -> (1, K, h, w),
+    padded to the graph's multiple and cropped back; ``extra`` feeds its other inputs (the
+    same for every tile)."""
+
+    def __init__(self, graph: OnnxGraph, **extra: np.ndarray):
+        self.graph = graph
+        self.extra = extra
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h, w = x.shape[-2:]
+        out = self.graph.run(raw=pad_to(x, self.graph.multiple), **self.extra)[0]
+        return out[..., :h, :w]

@@ -2,7 +2,9 @@
 
 A model called ``NAME`` of kind ``KIND`` is ``weights/KIND_NAME.safetensors`` plus
 ``weights/KIND_NAME.json``; the card holds the architecture config (to rebuild the module),
-the command that trained it, the data it saw and the metrics it reached.
+the command that trained it, the data it saw and the metrics it reached. ``KIND_NAME.onnx``
+beside them is the same model as an ONNX graph (:mod:`.onnx_backend`). Cards are read with
+json alone; safetensors (and torch) are imported only to load weights into a torch module.
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ def load_state(weights: Path) -> dict:
         raise OpError(f"{weights}: cannot read weights ({e})") from None
 
 
-def _resolve(kind: str, model: str, weights: str, default: str, noun: str) -> tuple[Path, Path, str]:
+def resolve_weights(kind: str, model: str = "", weights: str = "", default: str = "default", noun: str = ""
+                    ) -> tuple[Path, Path, str]:
+    """(weights path, card path, cache key) of a shipped model name or a weights path; reads
+    nothing (the ONNX path needs no safetensors)."""
+    noun = noun or kind
     if weights:
         w = Path(weights)
         return w, w.with_suffix(".json"), str(w.resolve())
@@ -86,7 +92,7 @@ def load_model(kind: str, build, model: str = "", weights: str = "", default: st
     ``build(card) -> nn.Module`` rebuilds the architecture from the card's ``config``; ``noun``
     names the kind in messages (default: the kind).
     """
-    wpath, cpath, key = _resolve(kind, model, weights, default, noun or kind)
+    wpath, cpath, key = resolve_weights(kind, model, weights, default, noun)
     with _lock:
         if key in _cache:
             return _cache[key]

@@ -20,6 +20,7 @@ numpy only; arrays are top row first and follow :mod:`.cameras` (planar depth, 0
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,13 @@ from ..core.cameras import Camera, clean_depth
 from ..core.errors import OpError
 from .ulr import angle_between, blend_weights, target_geometry
 from .warp import REL_TOL, backward_warp, backward_warp_environment, splat_depth
+
+#: Channels per slot and shared channels of the learned blending model's input; the layouts are
+#: in :mod:`neural_ops.novel_view.network`'s docstring.
+SLOT_CHANNELS = 13
+SHARED_CHANNELS = 11
+#: Channel of the validity mask in the slot layout.
+VALID = 3
 
 
 @dataclass
@@ -246,3 +254,27 @@ def blend_features(target: Camera, sources: Sequence[SourceView | tuple], target
             feats[name] = np.where(ok, a, 0.0).astype(np.float32)
     return BlendFeatures(valid=slot_valid, source=source, ulr=ulr, ulr_valid=valid.any(axis=0), depth=depth,
                          hit=hit, view_dir=dirs.astype(np.float32), normal=normal, scale=scale, **feats)
+
+
+def pack_features(feats) -> tuple[np.ndarray, np.ndarray]:
+    """The learned blending model's inputs from a :class:`BlendFeatures` (numpy, shared by the
+    torch and ONNX paths and by training).
+
+    Returns:
+        slots: (K, SLOT_CHANNELS, H, W) float32; shared: (SHARED_CHANNELS, H, W) float32
+        (layouts in :mod:`neural_ops.novel_view.network`'s docstring).
+    """
+    k, h, w = feats.color.shape[:3]
+    gloss = feats.glossy if feats.glossy is not None else np.zeros((k, h, w, 3), np.float32)
+    slots = np.concatenate([
+        feats.color, feats.valid, np.clip(feats.penalty, 0, math.pi),
+        np.clip(feats.depth_diff / REL_TOL, 0, 4), feats.ulr_weight, feats.direction, gloss,
+    ], axis=3)
+    has_n = feats.normal is not None
+    normal = feats.normal if has_n else np.zeros((h, w, 3), np.float32)
+    shared = np.concatenate([
+        np.log1p(np.maximum(feats.ulr, 0)), feats.hit[..., None], feats.view_dir, normal,
+        np.full((h, w, 1), float(has_n)),
+    ], axis=2)
+    return (np.ascontiguousarray(slots.transpose(0, 3, 1, 2), np.float32),
+            np.ascontiguousarray(shared.transpose(2, 0, 1), np.float32))

@@ -47,7 +47,6 @@ Shared channel layout, (SHARED_CHANNELS, H, W) float32:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,36 +56,11 @@ from torch import nn
 
 from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig
-from .warp import REL_TOL
+from .features import SHARED_CHANNELS, SLOT_CHANNELS, VALID, pack_features  # noqa: F401  (this model's layout)
 
-SLOT_CHANNELS = 13
-SHARED_CHANNELS = 11
-#: Channel of the validity mask in the slot layout.
-VALID = 3
-
-
-def pack_features(feats) -> tuple[np.ndarray, np.ndarray]:
-    """The network inputs of a :class:`neural_ops.novel_view.features.BlendFeatures`.
-
-    Returns:
-        slots: (K, SLOT_CHANNELS, H, W) float32; shared: (SHARED_CHANNELS, H, W) float32
-        (layouts in the module docstring).
-    """
-    k, h, w = feats.color.shape[:3]
-    gloss = feats.glossy if feats.glossy is not None else np.zeros((k, h, w, 3), np.float32)
-    slots = np.concatenate([
-        feats.color, feats.valid, np.clip(feats.penalty, 0, math.pi),
-        np.clip(feats.depth_diff / REL_TOL, 0, 4), feats.ulr_weight, feats.direction, gloss,
-    ], axis=3)
-    has_n = feats.normal is not None
-    normal = feats.normal if has_n else np.zeros((h, w, 3), np.float32)
-    shared = np.concatenate([
-        np.log1p(np.maximum(feats.ulr, 0)), feats.hit[..., None], feats.view_dir, normal,
-        np.full((h, w, 1), float(has_n)),
-    ], axis=2)
-    return (np.ascontiguousarray(slots.transpose(0, 3, 1, 2), np.float32),
-            np.ascontiguousarray(shared.transpose(2, 0, 1), np.float32))
-
+#: Push-pull levels of the ONNX graph: fixed, as a graph has no data-dependent loop here; a
+#: level below 1x1 changes nothing, so 20 cover any frame up to 2^20 pixels a side.
+ONNX_PULL_LEVELS = 20
 
 @dataclass
 class BlendConfig(ModelConfig):
@@ -109,7 +83,7 @@ class BlendConfig(ModelConfig):
             raise ValueError(f"need >= 2 levels of >= 4 channels, got {self.channels}")
 
 
-def push_pull(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def push_pull(x: torch.Tensor, w: torch.Tensor, levels: int | None = None) -> torch.Tensor:
     """Fill the pixels of ``x`` where ``w`` is 0 from their surroundings (Gortler et al. 1996).
 
     Push: a pyramid of ``w``-weighted 2x2 means down to one pixel. Pull: from coarse to fine, a
@@ -119,12 +93,15 @@ def push_pull(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     Args:
         x: (B, C, H, W).
         w: (B, 1, H, W) weights in [0, 1] (here 0/1 masks).
+        levels: pyramid levels below the image; None: down to one pixel. More than that
+            repeats the 1x1 level (a 2x2 mean with ``ceil_mode`` of one pixel is that pixel),
+            so the result is the same: what the ONNX graph uses, as it cannot loop on a size.
 
     Returns:
         (B, C, H, W); 0 where the whole image has no weight.
     """
     xs, ws = [x * w], [w]
-    while min(xs[-1].shape[-2:]) > 1:
+    while (min(xs[-1].shape[-2:]) > 1) if levels is None else (len(xs) <= levels):
         xs.append(F.avg_pool2d(xs[-1], 2, ceil_mode=True))
         ws.append(F.avg_pool2d(ws[-1], 2, ceil_mode=True))
     fill = xs[-1] / ws[-1].clamp(min=1e-12)
@@ -168,6 +145,8 @@ class BlendNet(UNet):
         # Learned trust in the ULR weights (logit += prior * log w_ulr); 0: not used at first.
         self.prior = nn.Parameter(torch.zeros(n_parts))
         zero_init_(self.logit, self.out)
+        #: Fixed push-pull depth (None: to one pixel); set while exporting to ONNX.
+        self.pull_levels: int | None = None
 
     def forward(self, slots: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         return self.parts(slots, shared)["image"]
@@ -229,7 +208,7 @@ class BlendNet(UNet):
         for p, part in enumerate(parts):
             wts = masked_softmax(logits[:, :, p] + self.prior[p] * prior[:, :, 0], valid)
             blend = (part * wts[:, :, None]).sum(1)
-            base = push_pull(torch.log1p(blend.clamp(min=0)), any_valid)
+            base = push_pull(torch.log1p(blend.clamp(min=0)), any_valid, self.pull_levels)
             images.append(torch.expm1((base + res[:, 3 * p : 3 * p + 3]).clamp(max=30.0)).clamp(min=0))
             out["weights" if p == 0 else "glossy_weights"] = wts[..., :h, :w]
         if self.cfg.split:
@@ -271,3 +250,46 @@ def load_blend_model(weights: str = "", model: str = "") -> tuple[BlendNet, dict
 
     return load_model("ibr", lambda card: BlendNet(BlendConfig.from_dict(card["config"])), model=model,
                       weights=weights, noun="learned blending")
+
+
+class _Graph(nn.Module):
+    """What the ONNX graph computes: slots (B, K, SLOT_CHANNELS, H, W) and shared
+    (B, SHARED_CHANNELS, H, W), H and W multiples of the net's multiple -> (B, 3, H, W)."""
+
+    def __init__(self, net: BlendNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, slots: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        self.net.pull_levels = ONNX_PULL_LEVELS
+        try:
+            return self.net(slots, shared)
+        finally:
+            self.net.pull_levels = None
+
+
+def onnx_graph(net: BlendNet):
+    """The :class:`~neural_ops.nn.onnx_export.OnnxSpec` of a blending model (inputs ``slots``
+    with a dynamic number of views, and ``shared``)."""
+    from ..nn.onnx_export import OnnxSpec, image_axes
+
+    m = net.multiple
+    h, w = 6 * m, 8 * m
+    slots = torch.rand(1, net.cfg.k, SLOT_CHANNELS, h, w)
+    slots[:, :, VALID] = (slots[:, :, VALID] > 0.3).float()
+    axes = {"slots": {**image_axes(5), 1: "views"}, "shared": image_axes()}
+    return OnnxSpec(_Graph(net), {"slots": slots, "shared": torch.rand(1, SHARED_CHANNELS, h, w)}, axes, m,
+                    {"kind": "ibr", "config": net.cfg.to_dict()})
+
+
+def export_onnx(weights, out=None):
+    """Write the ONNX graph of the blending model ``weights`` (default: beside it). Returns
+    (the graph's path, its :class:`~neural_ops.nn.onnx_export.OnnxSpec`)."""
+    from pathlib import Path
+
+    from ..nn.onnx_export import export_graph
+    from ..nn.runtime import onnx_path
+
+    net, _ = load_blend_model(weights=str(weights))
+    spec = onnx_graph(net)
+    return export_graph(spec, Path(out) if out else onnx_path(weights)), spec

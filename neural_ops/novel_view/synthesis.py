@@ -6,7 +6,8 @@ A folder is what ``neural-render data multiview`` or ``export`` writes: ``transf
 source folder's) or from one camera given as JSON. Each target's geometry is splatted from the
 sources' depth; then the views are blended by a learned blending model
 (:mod:`neural_ops.novel_view.network`) when one is given or shipped, else by unstructured lumigraph
-rendering.
+rendering. The learned model runs in ONNX Runtime from the ``.onnx`` shipped beside its
+weights (no torch), or in torch.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..core.cameras import Camera
 from ..core.errors import OpError, PassSetError
-from .features import blend_features
+from .features import blend_features, pack_features
 from .views import ViewData, load_scene
 
 METHODS = ("auto", "learned", "ulr")
@@ -88,13 +90,48 @@ class NovelView:
     seconds: float
 
 
+class OnnxBlend:
+    """A learned blending model in ONNX Runtime: what :func:`synthesise` needs of a
+    :class:`~neural_ops.novel_view.network.BlendNet` (``cfg.k``, ``cfg.split``), without torch."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.cfg = SimpleNamespace(**{"k": 4, "split": False, **graph.meta.get("config", {})})
+
+    def image(self, feats) -> np.ndarray:
+        """(H, W, 3) float32 linear HDR of one target view's blend features."""
+        from ..nn.onnx_backend import pad_to
+
+        slots, shared = pack_features(feats)
+        h, w = shared.shape[-2:]
+        m = self.graph.multiple
+        out = self.graph.run(slots=pad_to(slots[None], m), shared=pad_to(shared[None], m))[0]
+        return np.ascontiguousarray(out[0, :, :h, :w].transpose(1, 2, 0))
+
+
+def load_blending(weights: str = "", model: str = "", backend: str = "auto"):
+    """A :class:`OnnxBlend` or a torch ``BlendNet`` for a ``.safetensors`` path or a shipped
+    ``ibr_NAME`` (``backend``: ``auto``, ``torch`` or ``onnx``, as the other learned ops)."""
+    from ..nn.runtime import choose_backend, onnx_path
+    from ..nn.weights import resolve_weights
+
+    wpath, _card, _key = resolve_weights("ibr", model, weights, "default", "learned blending")
+    if choose_backend(backend, wpath) == "onnx":
+        from ..nn.onnx_backend import load_graph
+
+        return OnnxBlend(load_graph(onnx_path(wpath)))
+    from .network import load_blend_model
+
+    return load_blend_model(weights=weights, model=model)[0]
+
+
 def blending_model(method: str = "auto", weights: str = "", model: str = "",
-                   log: Callable[[str], None] | None = None):
+                   log: Callable[[str], None] | None = None, backend: str = "auto"):
     """The learned blending network ``method`` asks for, or None for ULR.
 
-    ``learned``: ``weights`` (a ``.safetensors``) or the shipped ``model`` (default ``default``);
-    ``ulr``: None; ``auto``: learned when weights are given or a model is shipped, else None, and
-    ``log`` says so.
+    ``learned``: ``weights`` (a ``.safetensors``) or the shipped ``model`` (default ``default``),
+    run by ``backend`` (:func:`load_blending`); ``ulr``: None; ``auto``: learned when weights
+    are given or a model is shipped, else None, and ``log`` says so.
     """
     if method not in METHODS:
         raise OpError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
@@ -103,9 +140,7 @@ def blending_model(method: str = "auto", weights: str = "", model: str = "",
     from ..nn.weights import available_models
 
     if method == "learned" or weights or model or available_models("ibr"):
-        from .network import load_blend_model
-
-        return load_blend_model(weights=weights, model=model or ("default" if not weights else ""))[0]
+        return load_blending(weights, model or ("default" if not weights else ""), backend)
     if log:
         log("no learned blending model is shipped yet: using unstructured lumigraph rendering (--method ulr)")
     return None
@@ -147,7 +182,9 @@ def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: in
         sources = [(s.camera, s.color, s.depth) for s in sources]
     feats = blend_features(camera, sources, target_depth, k=net.cfg.k if net is not None else k, ulr_k=k,
                            target_normal=target_normal if target_depth is not None else None)
-    if net is not None:
+    if isinstance(net, OnnxBlend):
+        image = net.image(feats)
+    elif net is not None:
         from .network import blend_image
 
         image = blend_image(net, feats)
@@ -159,11 +196,12 @@ def synthesise(views: list[ViewData], name: str, camera: Camera, net=None, k: in
 def render_novel_views(source_folder: str | Path, targets: list[tuple[str, Camera]], method: str = "auto",
                        weights: str = "", model: str = "", k: int = 4,
                        progress: Callable[[int, int], bool | None] | None = None,
-                       log: Callable[[str], None] | None = None, denoise: bool = False) -> Iterator[NovelView]:
+                       log: Callable[[str], None] | None = None, denoise: bool = False,
+                       backend: str = "auto") -> Iterator[NovelView]:
     """Synthesise each target from the folder's views (:func:`blending_model` for ``method``;
     ``denoise``: the views through OIDN first). ``progress(done, total)`` after each view;
     returning True cancels (InterruptedError)."""
-    net = blending_model(method, weights, model, log)
+    net = blending_model(method, weights, model, log, backend)
     views = load_scene(Path(source_folder), denoise)
     for n, (name, cam) in enumerate(targets):
         yield synthesise(views, name, cam, net, k)

@@ -32,60 +32,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core.lighting import LIGHT_TYPES
 from ..nn.blocks import ContextUNet, ConvBlock, GlobalContext, unet_levels, zero_init_
 from ..nn.config import ModelConfig, check_levels
+from .inputs import CODE_DIM, CODE_LIGHTS, RAW_CHANNELS, lighting_code, raw_inputs  # noqa: F401  (this model's inputs)
 
-RAW_CHANNELS = 22
 CONDITIONS = ("buffers", "film")
-#: Lights the lighting code describes (the strongest first); the procedural lightings have 0-3.
-CODE_LIGHTS = 3
-#: Length of :func:`lighting_code`: 27 SH numbers, then per light presence, type, direction,
-#: log distance, log power and colour.
-CODE_DIM = 27 + CODE_LIGHTS * (1 + 4 + 3 + 1 + 1 + 3)
-
-
-def lighting_code(lighting) -> np.ndarray:
-    """(CODE_DIM,) float32 description of a :class:`~neural_ops.relight.Lighting` for FiLM:
-    the world's 9 RGB SH radiance coefficients (signed log), and the strongest lights."""
-    from . import world_sh
-
-    sh = world_sh(lighting.world).ravel()
-    parts = [np.sign(sh) * np.log1p(np.abs(sh))]
-    lights = sorted(lighting.lights, key=lambda li: -li.power * float(np.mean(li.color)))[:CODE_LIGHTS]
-    for k in range(CODE_LIGHTS):
-        v = np.zeros(13)
-        if k < len(lights):
-            li = lights[k]
-            loc = np.asarray(li.location, float)
-            dist = float(np.linalg.norm(loc))
-            v[0] = 1.0
-            v[1 + LIGHT_TYPES.index(li.type)] = 1.0
-            v[5:8] = loc / max(dist, 1e-6)
-            v[8] = np.log1p(dist)
-            v[9] = np.log1p(li.power)
-            v[10:13] = li.color
-        parts.append(v)
-    return np.concatenate(parts).astype(np.float32)
-
-
-def raw_inputs(diffuse: np.ndarray, glossy: np.ndarray, diffuse_color: np.ndarray, glossy_color: np.ndarray,
-               normal: np.ndarray, depth_feat: np.ndarray, source: np.ndarray | None = None,
-               source_analytic: np.ndarray | None = None) -> np.ndarray:
-    """Stack the buffers (each (H, W, C)) into the raw layout above."""
-    h, w = normal.shape[:2]
-    z = np.zeros((h, w, 3), np.float32)
-    src = z if source is None else np.maximum(source[..., :3], 0)
-    sa = z if source_analytic is None else np.maximum(source_analytic[..., :3], 0)
-    x = np.concatenate([np.maximum(diffuse[..., :3], 0), np.maximum(glossy[..., :3], 0),
-                        np.clip(diffuse_color[..., :3], 0, 1), np.clip(glossy_color[..., :3], 0, 1),
-                        np.clip(normal[..., :3], -1, 1), depth_feat[..., :1], src, sa], axis=2)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 @dataclass
@@ -184,3 +139,36 @@ class RelightNet(ContextUNet):
             return x
         g, b = self.film[level](code).chunk(2, dim=1)
         return x * (1 + g[:, :, None, None]) + b[:, :, None, None]
+
+
+class _Graph(nn.Module):
+    """What the ONNX graph computes: raw (B, 22, H, W), H and W multiples of the net's multiple
+    [, the lighting code (B, lighting_dim) for FiLM] [, the whole frame's thumbnail
+    (B, 22, h, w) for a model with context] -> (B, 3, H, W)."""
+
+    def __init__(self, net: RelightNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, raw: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        extra = list(extra)
+        code = extra.pop(0) if self.net.cfg.condition == "film" else None
+        ctx = self.net.ctx(self.net.features(extra.pop(0))[0]) if self.net.ctx is not None else None
+        return self.net(raw, code, ctx)
+
+
+def onnx_graph(net: RelightNet):
+    """The :class:`~neural_ops.nn.onnx_export.OnnxSpec` of a relighting model (inputs ``raw``,
+    ``code`` with FiLM, ``thumb`` with context)."""
+    from ..nn.onnx_export import OnnxSpec, image_axes
+
+    m = net.multiple
+    inputs = {"raw": torch.rand(1, RAW_CHANNELS, 6 * m, 8 * m)}
+    axes = {"raw": image_axes()}
+    if net.cfg.condition == "film":
+        inputs["code"] = torch.rand(1, net.cfg.lighting_dim)
+        axes["code"] = {0: "batch"}
+    if net.ctx is not None:
+        inputs["thumb"] = torch.rand(1, RAW_CHANNELS, 48, 64)
+        axes["thumb"] = {0: "batch", 2: "thumb_height", 3: "thumb_width"}
+    return OnnxSpec(_Graph(net), inputs, axes, m, {"kind": "relight", "config": net.cfg.to_dict()})

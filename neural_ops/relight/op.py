@@ -4,7 +4,7 @@ Methods: ``neural`` (our model: analytic buffers + G-buffer [+ the original fram
 U-Net), ``analytic`` (re-shading alone, the baseline) and ``gradient`` (the capture route, from
 two renders under spherical gradient illumination). The target lighting is an HDRI file with
 rotation and strength plus lights, or a whole lighting JSON (see
-:func:`neural_ops.relight.parse_lighting`).
+:func:`neural_ops.core.lighting.parse_lighting`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 from ..core.errors import OpError
 from ..core.passset import PassSet
 from ..core.registry import OpSpec, register
-from ..nn.runtime import torch_unavailable
-from ..nn.weights import load_model
+from ..nn.runtime import BACKENDS, learned_unavailable
+from ..nn.weights import load_model, weights_paths
 
 DEFAULT_MODEL = "default"
 GBUFFER = ("Combined", ("Diffuse Color", "Denoising Albedo"), ("Normal", "Denoising Normal"), "Position", ("Depth",))
@@ -60,6 +60,8 @@ class RelightParams:
         model, weights: shipped model name or a ``.safetensors`` path (``neural`` only).
         tile: tile side in pixels (0: whole frame).
         grad_a, grad_b: the two gradient-illumination renders (``gradient`` only).
+        backend: ``auto`` (ONNX Runtime when it is installed and the model's ``.onnx`` lies
+            beside its weights, else torch), ``torch`` or ``onnx`` (``neural`` only).
     """
 
     hdri: str = ""
@@ -74,8 +76,11 @@ class RelightParams:
     tile: int = 512
     grad_a: str = ""
     grad_b: str = ""
+    backend: str = "auto"
 
     def check(self) -> None:
+        if self.backend not in BACKENDS:
+            raise OpError(f"backend must be auto, torch or onnx, got '{self.backend}'")
         if self.tile < 0 or (0 < self.tile < 64):
             raise OpError(f"tile must be 0 (no tiling) or >= 64 pixels, got {self.tile}")
         if not math.isfinite(self.strength) or self.strength < 0:
@@ -118,7 +123,7 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
     (``shadows``: the analytic buffers with screen-space shadows, as the model was trained)."""
     from ..nn.features import depth_feature
     from . import analytic_shading
-    from .network import raw_inputs
+    from .inputs import raw_inputs
     from .screen_space import shadowed_shading
 
     sh = shadowed_shading(passes, target) if shadows else analytic_shading(passes, target)
@@ -136,20 +141,59 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
 
 def neural_relight(passes: PassSet, params: RelightParams | None = None, progress=None) -> np.ndarray:
     """Our model: analytic shading under the target lighting, corrected by the network."""
-    import torch
-
-    from ..nn.tiling import run_tiled, set_threads
-    from .network import lighting_code
+    from ..nn.runtime import choose_backend, onnx_path
+    from ..nn.tiling import run_tiled
+    from ..nn.weights import available_models, read_card, resolve_weights
+    from .inputs import lighting_code
 
     p = params or RelightParams()
-    net, _ = load_relight(p.model, p.weights)
-    set_threads()
+    if not p.weights and not p.model and not available_models("relight"):
+        load_relight()  # its message: no model shipped
+    wpath, cpath, _key = resolve_weights("relight", p.model, p.weights, DEFAULT_MODEL)
+    backend = choose_backend(p.backend, wpath)
+    if backend == "onnx":
+        from ..nn.onnx_backend import load_graph
+
+        graph = load_graph(onnx_path(wpath))
+        cfg = graph.meta.get("config") or {}
+    else:
+        cfg = read_card(cpath).get("config", {})
     target = p.target_lighting()
-    raw = network_inputs(passes, target, p.source(), p.use_source, shadows=net.cfg.shadows)
-    code = torch.from_numpy(lighting_code(target))[None] if net.cfg.condition == "film" else None
-    with torch.inference_mode():  # the whole frame's context, the same for every tile
-        ctx = net.context_of(torch.from_numpy(raw.transpose(2, 0, 1).copy())[None])
-    return run_tiled(lambda x: net(x, code, ctx), raw, tile=p.tile, overlap=96, multiple=net.multiple, progress=progress)
+    raw = network_inputs(passes, target, p.source(), p.use_source, shadows=bool(cfg.get("shadows")))
+    code = lighting_code(target)[None] if cfg.get("condition") == "film" else None
+    frame = np.ascontiguousarray(raw.transpose(2, 0, 1))[None]
+    if backend == "onnx":
+        from ..nn.features import thumbnail
+        from ..nn.onnx_backend import TileGraph
+
+        extra = {} if code is None else {"code": code}
+        if "thumb" in graph.inputs:  # the whole frame's context, the same for every tile
+            extra["thumb"] = thumbnail(frame)
+        model, multiple = TileGraph(graph, **extra), graph.multiple
+    else:
+        import torch
+
+        from ..nn.tiling import TorchModel, set_threads
+
+        net, _ = load_relight(p.model, p.weights)
+        set_threads()
+        tcode = None if code is None else torch.from_numpy(code)
+        with torch.inference_mode():  # the whole frame's context, the same for every tile
+            ctx = net.context_of(torch.from_numpy(frame))
+        model, multiple = TorchModel(lambda x: net(x, tcode, ctx)), net.multiple
+    return run_tiled(model, raw, tile=p.tile, overlap=96, multiple=multiple, progress=progress)
+
+
+def export_onnx(weights: Path, out: Path | None = None):
+    """Write the ONNX graph of the relighting model ``weights`` (default: beside it); needs
+    torch. Returns (the graph's path, its :class:`~neural_ops.nn.onnx_export.OnnxSpec`)."""
+    from ..nn.onnx_export import export_graph
+    from ..nn.runtime import onnx_path
+    from .network import onnx_graph
+
+    net, _ = load_relight(weights=str(weights))
+    spec = onnx_graph(net)
+    return export_graph(spec, Path(out) if out else onnx_path(weights)), spec
 
 
 def analytic_relight(passes: PassSet, params: RelightParams | None = None) -> np.ndarray:
@@ -190,7 +234,7 @@ for _spec in (
     OpSpec(kind="relight", name="neural", label="Neural Relight",
            description="Analytic re-shading under the target lighting, corrected by a U-Net (shadows, interreflection).",
            fn=neural_relight, params=RelightParams, requires=GBUFFER, pass_name="Neural Relit",
-           available=torch_unavailable, progress_aware=True),
+           available=lambda: learned_unavailable(weights_paths("relight", DEFAULT_MODEL)[0]), progress_aware=True),
     OpSpec(kind="relight", name="analytic", label="Analytic re-shading",
            description="SH irradiance from the HDRI + a GGX highlight per light, no shadows (the baseline).",
            fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic"),

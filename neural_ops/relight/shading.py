@@ -1,7 +1,7 @@
 """Analytic re-shading: a Cycles G-buffer shaded under a new lighting, without shadows.
 
 Given the world-space ``Normal`` and ``Position`` passes, ``Diffuse Color`` and ``Glossy Color``,
-and a lighting (an HDRI world plus Blender lights, as :func:`training.scenes.build.apply_lighting`
+and a lighting (an HDRI world plus Blender lights, as :func:`addon.blender.lighting.apply_lighting`
 builds them), this computes what the surfaces would look like if nothing occluded the light:
 
 * environment diffuse: irradiance from 9 spherical-harmonic coefficients of the HDRI
@@ -42,10 +42,9 @@ Units (Blender/Cycles)
       from afar that is intensity ``P cos(theta) / pi`` W/sr (theta from the light's axis).
     * SUN: ``power`` is the irradiance in W/m^2 on a surface facing the sun; the light arrives
       from the light's +Z axis (it shines along -Z).
-    * A light's -Z axis points from ``location`` at ``target`` (``scene_build._look_at``).
-    * ``size`` is the lighting dict's size parameter, mapped as ``apply_lighting`` does: sphere
-      radius ``0.25 * size`` for POINT/SPOT, square edge ``size`` for AREA, angular diameter
-      ``0.1 * size`` rad for SUN. It only widens highlights here.
+    * A light's -Z axis points from ``location`` at ``target`` (``training.scenes.build``).
+    * ``size`` is the lighting dict's size parameter, mapped onto Blender's lights by
+      :data:`neural_ops.core.lighting.BLENDER_SIZE`. It only widens highlights here.
     * Diffuse: Cycles' Diffuse BSDF is ``albedo / pi``; ``Diffuse Color`` is the albedo, so the
       diffuse radiance is ``Diffuse Color * E / pi`` with irradiance ``E(n) = integral of
       L(w) max(0, n.w) dw`` (a constant environment ``L`` gives ``E = pi L``).

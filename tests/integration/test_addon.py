@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import bpy
+import numpy as np
 import pytest
 
 from neural_ops import read_exr, write_exr
@@ -40,6 +41,9 @@ class FakeLayout:
 
     def menu(self, idname):
         self.operators.append(idname)
+
+    def separator(self):
+        pass
 
 
 def test_register_adds_operators_nodes_and_menu(registered):
@@ -82,8 +86,9 @@ def test_make_dataset_operator_renders_from_the_open_scene(tmp_path, registered,
     assert (tmp_path / "ds" / "manifest.json").exists()
     # A bad setting comes back as one clear line from the process, not a traceback.
     ds.spp = "1,x"
-    with pytest.raises(RuntimeError, match="spp"):
+    with pytest.raises(RuntimeError, match="'Input Samples'") as e:  # the panel's name of --spp
         bpy.ops.neural.make_dataset()
+    assert "--" not in str(e.value)
 
 
 def test_export_operator_reports_missing_camera(tmp_path, registered, default_scene):
@@ -119,18 +124,58 @@ def test_denoise_file_cancel_writes_nothing(tmp_path):
     assert denoise_file(src, tmp_path / "o.exr", "spikes", {}).exists()
 
 
-def test_panel_and_node_draw(registered, default_scene):
+def _draw_panels(scene) -> dict:
+    """What each Neural Render sub-panel shows for ``scene``: {label: FakeLayout} (header and body)."""
     from addon import panels
 
+    ctx = type("C", (), {"scene": scene})()
+    shown = {}
+    for cls in panels.SUB_PANELS:
+        assert cls.bl_parent_id == panels.NEURAL_PT_render.__name__
+        lay = FakeLayout()
+        # The panel's own class without bpy's Panel base (which cannot be made outside a draw).
+        mixins = tuple(b for b in cls.__mro__[1:] if b.__module__ == panels.__name__)
+        own = {k: v for k, v in vars(cls).items() if not k.startswith("__")}
+        panel = type("P", mixins, {**own, "layout": lay})()
+        if hasattr(cls, "draw_header"):
+            cls.draw_header(panel, ctx)
+        cls.draw(panel, ctx)
+        shown[cls.bl_label] = lay
+    return shown
+
+
+def test_panel_and_node_draw(registered, default_scene):
     default_scene.neural_render.denoise.method = "bilateral"
     default_scene.neural_render.denoise.enabled = True  # its update callback refreshes the passes
     default_scene.neural_render.export.views = "FRAMES"
-    lay = FakeLayout()
-    ctx = type("C", (), {"scene": default_scene})()
-    panels.NEURAL_PT_render.draw(type("P", (), {"layout": lay})(), ctx)
-    assert {"enabled", "method", "radius", "despike", "spp", "frame_start"} <= set(lay.props)
-    assert {"neural.export_passes", "neural.denoise_file", "neural.make_dataset"} <= set(lay.operators)
-    assert {"kind", "scenes", "ref_spp"} <= set(lay.props)
+    shown = _draw_panels(default_scene)
+    assert list(shown) == ["Denoise", "Relight", "Photoreal", "Novel View", "Export Passes", "Training Data"]
+    assert {"enabled", "method", "radius", "despike"} <= set(shown["Denoise"].props)
+    assert "neural.denoise_file" in shown["Denoise"].operators
+    assert {"spp", "frame_start"} <= set(shown["Export Passes"].props)
+    assert shown["Export Passes"].operators == ["neural.export_passes"]
+    assert {"kind", "scenes", "ref_spp"} <= set(shown["Training Data"].props)
+    assert shown["Training Data"].operators == ["neural.make_dataset"]
+    assert "neural.render_inbetween" in shown["Novel View"].operators
+    assert "neural.relight_last" in shown["Relight"].operators
+
+
+def test_panels_show_only_what_applies_to_the_engine(registered, default_scene):
+    """Under EEVEE the Denoise and Relight passes (filled after Cycles renders) have no switch;
+    their settings stay for the EXR file operators; Photoreal offers the EEVEE set-up."""
+    default_scene.render.engine = "BLENDER_EEVEE"
+    shown = _draw_panels(default_scene)
+    for label in ("Denoise", "Relight"):
+        assert "enabled" not in shown[label].props
+        assert any("needs Cycles" in t for t in shown[label].labels)
+    assert "neural.relight_last" not in shown["Relight"].operators
+    assert "neural.relight_file" in shown["Relight"].operators
+    assert "neural.prepare_eevee" in shown["Photoreal"].operators and "enabled" in shown["Photoreal"].props
+    default_scene.render.engine = "CYCLES"
+    shown = _draw_panels(default_scene)
+    assert "enabled" in shown["Denoise"].props and "neural.prepare_eevee" not in shown["Photoreal"].operators
+
+
     tree = bpy.data.node_groups.new("T", "CompositorNodeTree")
     node = tree.nodes.new("NeuralDenoiseNode")
     node.settings.method = "oidn"
@@ -166,3 +211,99 @@ def test_render_1_in_n_operator(tmp_path, registered, default_scene):
     assert sorted(p.name for p in out.glob("frame_*.exr")) == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
     assert json.loads((out / "inbetween.json").read_text())["synthesised"] == 1
     assert scene.frame_current == 2  # the operator puts the scene back on its frame
+
+
+@pytest.mark.parametrize("op", ["denoise_file", "relight_file"])
+@pytest.mark.parametrize("path, want", [("", "no file chosen"), ("{tmp}", "is a folder"), ("{tmp}/none.exr", "no such file")])
+def test_file_operators_say_what_is_wrong_with_the_path(tmp_path, registered, default_scene, op, path, want):
+    with pytest.raises(RuntimeError, match=want) as e:
+        getattr(bpy.ops.neural, op)(filepath=path.format(tmp=tmp_path))
+    assert "Traceback" not in str(e.value) and len(str(e.value).strip().splitlines()) == 1
+
+
+def test_export_of_several_frames_is_a_novel_view_folder(tmp_path, registered, default_scene):
+    """Export Neural Passes over a frame range writes transforms.json (nerfstudio) beside its
+    EXRs, and Neural Novel View takes the folder as it is."""
+    from addon import novel_view
+    from neural_ops.core.cameras import Camera
+
+    scene = default_scene
+    cam = scene.camera
+    cam.keyframe_insert("location", frame=1)
+    cam.location.x += 0.4
+    cam.keyframe_insert("location", frame=2)
+    s = scene.neural_render.export
+    s.directory, s.spp, s.views, s.frame_start, s.frame_end = str(tmp_path), 1, "FRAMES", 1, 2
+    assert bpy.ops.neural.export_passes() == {"FINISHED"}
+    tf = json.loads((tmp_path / "transforms.json").read_text())
+    assert [f["exr_file_path"] for f in tf["frames"]] == ["frame_0001.exr", "frame_0002.exr"]
+    assert all((tmp_path / f["file_path"]).is_file() for f in tf["frames"])  # the PNGs nerfstudio opens
+    for f in tf["frames"]:
+        sidecar = json.loads((tmp_path / f["exr_file_path"]).with_suffix(".json").read_text())
+        got, want = Camera.from_transforms(f, tf), Camera.from_sidecar(sidecar)
+        assert np.allclose(got.c2w, want.c2w) and np.isclose(got.fx, want.fx)
+    assert not np.allclose(tf["frames"][0]["transform_matrix"], tf["frames"][1]["transform_matrix"])
+    views = novel_view.load_views(novel_view.views_folder(str(tmp_path)), False)
+    assert len(views) == 2 and views[0].depth.shape == (40, 48)
+    # One view is not a multiview set: no transforms.json.
+    s.directory, s.views = str(tmp_path / "one"), "ACTIVE"
+    assert bpy.ops.neural.export_passes() == {"FINISHED"}
+    assert not (tmp_path / "one" / "transforms.json").exists()
+
+
+def test_enabling_an_op_turns_on_the_passes_it_reads(registered, default_scene):
+    scene = default_scene
+    vl = scene.view_layers[0]
+    vl.cycles.denoising_store_passes = vl.use_pass_vector = vl.use_pass_z = False
+    d = scene.neural_render.denoise
+    d.enabled = True
+    assert vl.cycles.denoising_store_passes and not vl.use_pass_vector
+    d.temporal = True
+    assert vl.use_pass_vector
+    d.per_aov = True
+    assert vl.use_pass_glossy_indirect and vl.use_pass_diffuse_color
+    # The node does the same for its own settings, in the scenes whose compositor holds it.
+    d.enabled = False
+    vl.cycles.denoising_store_passes = False
+    tree = bpy.data.node_groups.new("Comp", "CompositorNodeTree")
+    scene.compositing_node_group = tree
+    tree.nodes.new("NeuralDenoiseNode")
+    assert vl.cycles.denoising_store_passes
+    vl.use_pass_normal = vl.use_pass_glossy_color = False
+    with bpy.context.temp_override(scene=scene):
+        tree.nodes.new("NeuralPhotorealNode")
+    assert vl.use_pass_normal and vl.use_pass_glossy_color
+    vl.use_pass_z = False
+    scene.neural_render.novel_view.enabled = True  # its render geometry is the Depth pass
+    assert vl.use_pass_z
+
+
+def test_unregister_leaves_nothing_behind(default_scene):
+    """Disabling removes the private package folder from sys.path, the handlers, the passes'
+    AOVs, the helper scenes and their nodes, and the node groups no node uses."""
+    import sys
+
+    import addon
+    from addon import shim
+
+    handlers_before = (list(bpy.app.handlers.render_pre), list(bpy.app.handlers.render_post))
+    addon.register()
+    try:
+        scene = default_scene
+        shim.deps_dir(create=True)
+        shim.add_deps_to_path()  # as if the user had installed the training extras
+        assert str(shim.deps_dir()) in sys.path
+        scene.neural_render.denoise.enabled = True
+        scene.neural_render.photoreal.enabled = True
+        scene.neural_render.novel_view.enabled = True
+        assert len(bpy.data.scenes) == 3 and [a.name for a in scene.view_layers[0].aovs] == ["Neural Denoised"]
+        assert {".Neural Photoreal", ".Neural Novel View"} <= set(bpy.data.node_groups.keys())
+    finally:
+        addon.unregister()
+    assert str(shim.deps_dir()) not in sys.path
+    assert (list(bpy.app.handlers.render_pre), list(bpy.app.handlers.render_post)) == handlers_before
+    assert list(bpy.data.scenes) == [scene] and len(scene.view_layers[0].aovs) == 0
+    assert not [g.name for g in bpy.data.node_groups if g.name.startswith(".Neural")]
+    tree = scene.compositing_node_group
+    assert all(n.bl_idname in ("CompositorNodeRLayers", "NodeGroupOutput") for n in tree.nodes)
+    assert any(lk.to_node.bl_idname == "NodeGroupOutput" for lk in tree.links)  # the render still reaches the output

@@ -242,9 +242,9 @@ def test_relight_loader_builds_what_inference_builds(relight):
 def test_multiview_loader(multiview):
     from neural_ops.novel_view.network import SHARED_CHANNELS, SLOT_CHANNELS, BlendConfig
     from training.novel_view.data import ExampleStore, make_batch
-    from training.novel_view.train import IbrTrainConfig
+    from training.novel_view.train import NovelViewTrainConfig
 
-    cfg = IbrTrainConfig(data=str(multiview.parents[1]), out="", model=BlendConfig(k=2), batch=2, crop=16,
+    cfg = NovelViewTrainConfig(data=str(multiview.parents[1]), out="", model=BlendConfig(k=2), batch=2, crop=16,
                          depth="gbuffer", denoise=False, temporal_share=1.0)
     store = ExampleStore(multiview.parents[1], [0], cfg, train=True, log=None)
     assert [ex.key for ex in store.examples] == [(0, 0), (0, 1), (0, 2)] and store.jittered == [0, 1, 2]
@@ -269,7 +269,7 @@ def test_malformed_samples_of_every_kind_are_reported(request, tmp_path):
 
     from training.cg2real.data import load_pair
     from training.novel_view.data import ExampleStore
-    from training.novel_view.train import IbrTrainConfig
+    from training.novel_view.train import NovelViewTrainConfig
     from training.relight.data import SampleStore
 
     root = tmp_path / "cg2real"
@@ -293,7 +293,7 @@ def test_malformed_samples_of_every_kind_are_reported(request, tmp_path):
 
     root = tmp_path / "multiview"
     shutil.copytree(request.getfixturevalue("multiview").parents[1], root)
-    cfg = IbrTrainConfig(data=str(root), out="", denoise=False)
+    cfg = NovelViewTrainConfig(data=str(root), out="", denoise=False)
     exr = datagen.sample_dir(root, 0) / "r_002.exr"
     exr.write_bytes(exr.read_bytes()[:300])
     with pytest.raises(PassSetError, match=r"malformed sample .*000000: .*r_002\.exr: unreadable EXR"):

@@ -1,13 +1,22 @@
-"""The packaged extension, installed as a user would: into the project's Python (with the
-optional packages blocked one by one), and into a stock-Blender Python (``.venv-blender``: the
-``bpy`` wheel and nothing of this project, no torch, pyoidn or OpenEXR), where every operator
-must either work or say in one line which package it needs."""
+"""The packaged extension, built per platform and installed as a user would.
+
+The zips (one per platform, with the onnxruntime and OpenEXR wheels for Python 3.11 and 3.13)
+must pass Blender's validator and stay small. The zip for this machine is installed into the
+project's Python (a developer's Blender with everything installed) and into two stock-Blender
+Pythons holding the ``bpy`` wheel and nothing of this project (``make blender-env``):
+``.venv-blender`` (bpy 5.0.1, Python 3.11: Blender 5.0) and ``.venv-blender-5.2`` (bpy 5.2.3,
+Python 3.13: Blender 5.1+). There every operator and F12 feature either works or says in one line
+what is missing, and a frame is never black. The outcome of each feature in each Blender is
+printed as a table at the end of the module.
+"""
 
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,15 +24,100 @@ import pytest
 from neural_ops import read_exr
 
 ROOT = Path(__file__).resolve().parents[2]
-#: ``make blender-env``: a Python with ``bpy`` only, as inside a stock Blender.
-STOCK_PYTHON = ROOT / ".venv-blender" / "bin" / "python"
+#: ``make blender-env``: Pythons with ``bpy`` only, as inside a stock Blender (name -> python, Python version).
+STOCK = {
+    "5.0": (ROOT / ".venv-blender" / "bin" / "python", "3.11"),
+    "5.2": (ROOT / ".venv-blender-5.2" / "bin" / "python", "3.13"),
+}
+#: feature -> Blender -> outcome, filled by the stock tests and printed at the end of the module.
+TABLE: dict[str, dict[str, str]] = {}
+
+
+@pytest.fixture(scope="module")
+def extension_zips(tmp_path_factory):
+    """Every platform's zip (wheels downloaded once into build/wheels/)."""
+    from addon import package
+
+    try:
+        return package.build(tmp_path_factory.mktemp("dist"))
+    except package.nops.NeuralRenderError as e:
+        if "no " in str(e) and "wheel" in str(e):
+            pytest.skip(f"cannot download the bundled wheels here: {e}")
+        raise
+
+
+@pytest.fixture(scope="module")
+def host_zip(extension_zips):
+    from addon import package
+
+    host = package.host_platform()
+    zips = [z for z in extension_zips if package.zip_platform(z) == host]
+    if not zips:
+        pytest.skip(f"no extension zip for this machine's platform {host}")
+    return zips[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def feature_table(request):
+    """Print the feature x Blender table once the module's tests have run."""
+    yield
+    if not TABLE:
+        return
+    blenders = [b for b in STOCK if any(b in row for row in TABLE.values())]
+    lines = ["| feature | " + " | ".join(f"Blender {b}" for b in blenders) + " |",
+             "|---|" + "---|" * len(blenders)]
+    for feature, row in TABLE.items():
+        lines.append(f"| {feature} | " + " | ".join(row.get(b, "(not run)") for b in blenders) + " |")
+    text = "\n\nextension: feature x Blender (works, or the one line the user sees)\n" + "\n".join(lines) + "\n"
+    cap = request.config.pluginmanager.get_plugin("capturemanager")
+    if cap is None:
+        print(text)
+        return
+    with cap.global_and_fixture_disabled():  # shown with -q too, not only for failures
+        print(text)
+
+
+def test_every_platform_zip_validates_small_with_wheels(extension_zips):
+    from addon import package
+    from addon.shim import BUNDLED
+
+    assert sorted(package.zip_platform(z) for z in extension_zips) == sorted(package.PLATFORMS)
+    dists = sorted(r.partition("==")[0] for r in package.WHEELS)
+    assert sorted(d.lower() for d in BUNDLED) == dists  # the shim's list and the wheels agree
+    for z in extension_zips:
+        package.validate(z)  # raises with Blender's messages on failure
+        d = package.describe(z)
+        assert d["bytes"] < package.MAX_ZIP_BYTES, (z.name, d["bytes"])
+        # Each supported Python gets each bundled package, built for this zip's platform.
+        tags = sorted((w.split("-")[0].lower(), w.split("-")[2]) for w in d["wheels"])
+        assert tags == sorted((dist, package.python_tag(py)) for dist in dists for py in package.PYTHONS), z.name
+        names = zipfile.ZipFile(z).namelist()
+        assert all(f"wheels/{w}" in names for w in d["wheels"])
+        assert not any(n.startswith("wheels/") and n[7:] not in d["wheels"] for n in names), "another platform's wheel"
+        assert "__init__.py" in names and "neural_ops/core/exr.py" in names
+        assert not any("__pycache__" in n or "/.deps" in n for n in names)
+        assert sorted(n for n in names if n.endswith(".onnx")) == sorted(
+            f"neural_ops/weights/{p.name}" for p in (ROOT / "neural_ops" / "weights").glob("*.onnx"))
+        manifest = tomllib.loads(zipfile.ZipFile(z).read("blender_manifest.toml").decode())
+        assert manifest["blender_version_min"] == "5.0.0"
+        assert manifest["build"]["generated"]["platforms"] == [package.zip_platform(z)]
+        assert "network" in manifest["permissions"]  # the training-extras download, and nothing else
+
+
+def test_one_python_zip_has_only_its_wheels(tmp_path):
+    from addon import package
+
+    try:
+        (z,) = package.build(tmp_path, platforms=["linux-x64"], pythons=["3.13"])
+    except package.nops.NeuralRenderError as e:
+        pytest.skip(f"cannot build here: {e}")
+    assert z.name == "neural_render-0.1.0-linux_x64-cp313.zip"
+    assert {w.split("-")[2] for w in package.describe(z)["wheels"]} == {"cp313"}
+
 
 EXT_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
-    block = json.loads(os.environ["BLOCK_MODULES"])
-    for m in block:
-        sys.modules[m] = None  # as in a Blender whose Python lacks these packages
     import bpy, addon_utils
     zip_path, out = sys.argv[1], sys.argv[2]
     res = {}
@@ -31,7 +125,6 @@ EXT_SCRIPT = textwrap.dedent(
     mod = "bl_ext.user_default.neural_render"
     res["enabled"] = addon_utils.check(mod)[1]
     ext = sys.modules[mod]
-    res["missing"] = [m for m, _, _ in ext.shim.missing_deps()]
     res["neural_ops"] = ext.shim.nops.__name__
     __import__(mod + ".blender.scenes", fromlist=["x"]).build_default_scene((32, 24))
     s = bpy.context.scene.neural_render.export
@@ -40,7 +133,7 @@ EXT_SCRIPT = textwrap.dedent(
     bpy.context.scene.neural_render.denoise.method = "bilateral"
     res["denoise"] = list(bpy.ops.neural.denoise_file(filepath=os.path.join(out, "frame_0001.exr")))
     try:
-        ext.shim.nops.get_op("denoise", "oidn")(ext.shim.nops.read_exr(os.path.join(out, "frame_0001.exr")) if "OpenEXR" not in block else None)
+        ext.shim.nops.get_op("denoise", "oidn")(ext.shim.nops.read_exr(os.path.join(out, "frame_0001.exr")))
         res["oidn"] = "ran"
     except Exception as e:
         res["oidn"] = f"{type(e).__name__}: {e}"
@@ -54,39 +147,18 @@ EXT_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def extension_zip(tmp_path_factory):
-    from addon import package
-
-    return package.build(tmp_path_factory.mktemp("dist"))
-
-
-def _run_extension(tmp_path, zip_path, block=()):
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "res"), BLOCK_MODULES=json.dumps(list(block)))
+def test_extension_in_the_project_python(tmp_path, host_zip):
+    """A developer's Blender: everything installed (pyoidn too); install, use, remove."""
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "res"))
     env.pop("PYTHONPATH", None)
     out = tmp_path / "out"
     out.mkdir()
     # Run outside the checkout so the extension cannot import the repo's packages by accident.
-    p = subprocess.run([sys.executable, "-c", EXT_SCRIPT, str(zip_path), str(out)], cwd=tmp_path,
+    p = subprocess.run([sys.executable, "-c", EXT_SCRIPT, str(host_zip), str(out)], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=300)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line, p.stdout[-3000:] + p.stderr[-3000:]
-    return json.loads(line[7:]), out
-
-
-def test_extension_validates_and_has_layout(extension_zip):
-    import zipfile
-
-    from addon import package
-
-    package.validate(extension_zip)  # raises with Blender's messages on failure
-    names = zipfile.ZipFile(extension_zip).namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "neural_ops/core/exr.py" in names
-    assert not any("__pycache__" in n for n in names)
-
-
-def test_extension_install_enable_use_remove(tmp_path, extension_zip):
-    res, out = _run_extension(tmp_path, extension_zip)
+    res = json.loads(line[7:])
     assert res["enabled"] and res["disabled"]
     assert res["neural_ops"] == "bl_ext.user_default.neural_render.neural_ops"  # the bundled copy
     assert res["export"] == ["FINISHED"] and res["denoise"] == ["FINISHED"]
@@ -96,29 +168,28 @@ def test_extension_install_enable_use_remove(tmp_path, extension_zip):
     assert res["left"] == []
 
 
-def test_extension_without_optional_packages(tmp_path, extension_zip):
-    res, out = _run_extension(tmp_path, extension_zip, block=("torch", "pyoidn"))
-    assert res["enabled"], "the add-on must register without torch and pyoidn"
-    assert set(res["missing"]) == {"torch", "pyoidn"}
-    assert res["export"] == ["FINISHED"] and res["denoise"] == ["FINISHED"]  # numpy ops still work
-    assert "not available" in res["oidn"] and "pip install pyoidn" in res["oidn"]
-    assert res["left"] == []
-
-
 STOCK_SCRIPT = textwrap.dedent(
     """
-    import json, os, sys
+    import contextlib, io, json, os, shutil, sys
     import bpy, addon_utils
 
     zip_path, out = sys.argv[1], sys.argv[2]
     res = {}
 
+    def said(buf):
+        # What the add-on printed for the user (its render-log lines), one per entry.
+        return [ln.strip() for ln in buf.getvalue().splitlines() if ln.startswith("neural-render:")]
+
     def op(fn, **kw):
         # An operator's outcome: FINISHED, or its one-line report (Blender raises it as RuntimeError).
+        buf = io.StringIO()
         try:
-            return {"result": sorted(fn(**kw)), "message": ""}
+            with contextlib.redirect_stdout(buf):
+                r = {"result": sorted(fn(**kw)), "message": ""}
         except RuntimeError as e:
-            return {"result": ["ERROR"], "message": str(e).strip()}
+            r = {"result": ["ERROR"], "message": str(e).strip()}
+        r["said"] = said(buf)
+        return r
 
     def mean_of(path):
         img = bpy.data.images.load(path)
@@ -130,17 +201,32 @@ STOCK_SCRIPT = textwrap.dedent(
         scene.render.image_settings.media_type = "IMAGE"
         scene.render.image_settings.file_format = "PNG"
         scene.render.filepath = os.path.join(out, name)
-        r = sorted(bpy.ops.render.render(write_still=True, scene=scene.name))
-        return {"result": r, "mean": mean_of(scene.render.filepath)}
+        buf = io.StringIO()
+        message = ""
+        try:
+            with contextlib.redirect_stdout(buf):
+                r = sorted(bpy.ops.render.render(write_still=True, scene=scene.name))
+        except RuntimeError as e:
+            # A feature that failed inside the render reports an error (status bar); the frame
+            # itself is still rendered: save what the user sees.
+            r, message = ["ERROR"], str(e).strip()
+            if not os.path.exists(scene.render.filepath):
+                bpy.data.images["Render Result"].save_render(scene.render.filepath, scene=scene)
+        return {"result": r, "message": message, "mean": mean_of(scene.render.filepath), "said": said(buf)}
 
     bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
     mod = "bl_ext.user_default.neural_render"
     res["enabled"] = addon_utils.check(mod)[1]
     ext = sys.modules[mod]
-    res["neural_ops"] = ext.shim.nops.__name__
-    res["missing"] = sorted(m for m, _, _ in ext.shim.missing_deps())
-    res["leaked"] = sorted(m for m in ("neural_ops", "addon", "training", "torch", "pyoidn", "OpenEXR")
-                           if m in sys.modules)
+    shim = ext.shim
+    res["neural_ops"] = shim.nops.__name__
+    res["missing_bundled"] = shim.missing_bundled()
+    res["missing_extras"] = sorted(m for m, _, _ in shim.missing_deps())
+    res["deps_dir"] = str(shim.deps_dir())
+    res["leaked"] = sorted(m for m in ("neural_ops", "addon", "training", "torch", "pyoidn") if m in sys.modules)
+    # Offline (Blender's default): the training-extras download refuses, in one line.
+    res["install_offline"] = op(bpy.ops.neural.install_deps)
+
     scene = __import__(mod + ".blender.scenes", fromlist=["x"]).build_default_scene((32, 24))
     scene.cycles.samples = 1
     nr = scene.neural_render
@@ -151,11 +237,20 @@ STOCK_SCRIPT = textwrap.dedent(
     exr = os.path.join(out, "frame_0001.exr")
     res["exported"] = os.path.exists(exr) and os.path.exists(os.path.join(out, "frame_0001.json"))
 
+    default_method = nr.denoise.method
+    res["denoise_file_default"] = op(bpy.ops.neural.denoise_file, filepath=exr)
     nr.denoise.method = "bilateral"
     res["denoise_file"] = op(bpy.ops.neural.denoise_file, filepath=exr)
+    res["denoised_written"] = os.path.exists(os.path.join(out, "frame_0001_denoised.exr"))
+    nr.denoise.method = default_method
     res["relight_file"] = op(bpy.ops.neural.relight_file, filepath=exr)
 
-    # Photoreal on a Workbench F12: the op cannot read the render here; the raster passes through.
+    # Neural Denoised pass on a Cycles F12 with the default method.
+    nr.denoise.enabled = True
+    res["denoise_pass"] = f12(scene, "denoised.png")
+    nr.denoise.enabled = False
+
+    # Photoreal on a Workbench F12.
     scene.render.engine = "BLENDER_WORKBENCH"
     res["raster"] = f12(scene, "raster.png")
     nr.photoreal.enabled = True
@@ -165,7 +260,7 @@ STOCK_SCRIPT = textwrap.dedent(
     # Neural Novel View from a (one-view) multiview folder.
     views = os.path.join(out, "views")
     os.makedirs(views)
-    __import__("shutil").copy(exr, os.path.join(views, "v.exr"))
+    shutil.copy(exr, os.path.join(views, "v.exr"))
     frame = {"file_path": "v.png", "exr_file_path": "v.exr",
              "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]}
     with open(os.path.join(views, "transforms.json"), "w") as f:
@@ -204,14 +299,32 @@ STOCK_SCRIPT = textwrap.dedent(
     scene.frame_start, scene.frame_end = 1, 3
     res["inbetween"] = op(bpy.ops.neural.render_inbetween, every=2, spp=1, geometry=False,
                           directory=os.path.join(out, "inbetween"))
-    res["keys"] = sorted(os.listdir(os.path.join(out, "inbetween", "keys")))
+    res["inbetween_frames"] = sorted(f for f in os.listdir(os.path.join(out, "inbetween"))
+                                     if f.endswith((".exr", ".png")))
 
     ds = nr.dataset
     ds.directory, ds.scenes, ds.resolution, ds.spp, ds.ref_spp = os.path.join(out, "ds"), 1, 16, "1", 2
     res["dataset"] = op(bpy.ops.neural.make_dataset)
 
+    # The bundled packages came from the extension's wheels for this Python.
+    local = bpy.utils.user_resource("EXTENSIONS", path=".local")
+    res["wheel_modules"] = {m: os.path.relpath(sys.modules[m].__file__, local) for m in ("onnxruntime", "OpenEXR")
+                            if m in sys.modules}
+    # The training-extras folder is per Python: a torch installed for another Python is not seen.
+    other = "cp311" if shim.python_tag() == "cp313" else "cp313"
+    fake = os.path.join(os.path.dirname(res["deps_dir"]), "site-packages-" + other, "torch")
+    os.makedirs(fake)
+    open(os.path.join(fake, "__init__.py"), "w").close()
+    shim.add_deps_to_path()
+    res["missing_with_other_python_torch"] = sorted(m for m, _, _ in shim.missing_deps())
+    shutil.rmtree(os.path.dirname(fake))
+
     bpy.ops.preferences.addon_disable(module=mod)
     res["disabled"] = not addon_utils.check(mod)[1]
+    res["path_left"] = [p for p in sys.path if "site-packages-cp" in p]
+    bpy.ops.extensions.package_uninstall(
+        repo_directory=bpy.utils.user_resource("EXTENSIONS", path="user_default"), pkg_id="neural_render")
+    res["left"] = sorted(str(p) for p in __import__("pathlib").Path(bpy.utils.user_resource("EXTENSIONS")).rglob("*neural_render*"))
     print("RESULT " + json.dumps(res))
     """
 )
@@ -227,50 +340,79 @@ def _stock_env(tmp_path) -> dict:
     return env
 
 
-@pytest.mark.skipif(not STOCK_PYTHON.exists(), reason="no stock-Blender Python: run 'make blender-env' "
-                    "(a .venv-blender with only bpy==5.0.1)")
-def test_every_operator_in_a_stock_blender_python(tmp_path, extension_zip):
+def _outcome(r: dict) -> str:
+    """One table cell: ``works``, or the one line the user was shown."""
+    if r["result"] != ["FINISHED"]:
+        return "message: " + r["message"]
+    said = [s.removeprefix("neural-render: ") for s in r.get("said", [])]
+    failed = [s for s in said if "failed" in s]  # passed the frame through, said why
+    if failed:
+        return "message: " + failed[0]
+    fallback = [s for s in said if "unavailable" in s]
+    return "works" + (f" ({fallback[0]})" if fallback else "")
+
+
+@pytest.mark.parametrize("blender", list(STOCK))
+def test_every_operator_in_a_stock_blender(tmp_path, host_zip, blender):
+    python, version = STOCK[blender]
+    if not python.exists():
+        pytest.skip(f"no stock Blender {blender} Python ({python.parent.parent.name}): run 'make blender-env'")
     out = tmp_path / "out"
     out.mkdir()
-    p = subprocess.run([str(STOCK_PYTHON), "-c", STOCK_SCRIPT, str(extension_zip), str(out)], cwd=tmp_path,
-                       env=_stock_env(tmp_path), capture_output=True, text=True, timeout=600)
+    # stderr into stdout, in order: what the add-on printed before the result line is checked.
+    p = subprocess.run([str(python), "-c", STOCK_SCRIPT, str(host_zip), str(out)], cwd=tmp_path,
+                       env=_stock_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, p.stdout[-3000:] + p.stderr[-3000:]
+    assert line, p.stdout[-6000:]
     res = json.loads(line[7:])
-    log = p.stdout + p.stderr
-    assert "Traceback" not in log, log[-4000:]
+    # Blender 5.0 (not 5.2) prints a traceback from Cycles' own update_render_passes while the
+    # process exits after any add-on that touched Cycles' passes was disabled ('ViewLayer' object
+    # has no attribute 'cycles'); it reproduces without our changes, after the result is printed.
+    log = p.stdout[: p.stdout.index(line)]
 
+    features = {
+        "Export Neural Passes": res["export"], "Denoise EXR File (default method)": res["denoise_file_default"],
+        "Denoise EXR File (bilateral)": res["denoise_file"], "Relight EXR File": res["relight_file"],
+        "Neural Denoised pass (F12)": res["denoise_pass"], "Neural Photoreal (F12)": res["photoreal"],
+        "Neural Novel View (F12)": res["novel_view"], "Neural Relit pass (F12)": res["relight_pass"],
+        "Relight Last Render": res["relight_last"], "Render 1 in N": res["inbetween"],
+        "Make Dataset": res["dataset"],
+    }
+    for name, r in features.items():
+        TABLE.setdefault(name, {})[blender] = _outcome(r)
+
+    assert "Traceback" not in log, log[-4000:]
     assert res["enabled"] and res["disabled"]
     assert res["neural_ops"] == "bl_ext.user_default.neural_render.neural_ops"
-    assert res["leaked"] == []  # nothing of the checkout, and no package a stock Blender lacks
-    assert res["missing"] == ["OpenEXR", "pyoidn", "torch"]
+    assert res["leaked"] == []  # nothing of the checkout, no torch or pyoidn
+    # The zip's wheels for this Python were installed and are what the add-on imported.
+    assert res["missing_bundled"] == []
+    tag = "python" + version
+    assert set(res["wheel_modules"]) == {"onnxruntime", "OpenEXR"}
+    assert all(f.startswith(os.path.join("lib", tag, "site-packages")) for f in res["wheel_modules"].values()), res
+    # Training extras: optional, per Python, offline by default.
+    assert res["missing_extras"] == ["torch"]
+    assert res["deps_dir"].endswith("site-packages-cp" + version.replace(".", ""))
+    assert res["missing_with_other_python_torch"] == ["torch"]
+    assert res["install_offline"]["result"] == ["ERROR"] and "Online access is off" in res["install_offline"]["message"]
 
-    def needs(outcome, package):
-        # Said in one line, naming the package: the user knows what to install.
-        assert outcome["result"] == ["ERROR"], outcome
-        msg = outcome["message"]
-        assert f"'{package}'" in msg and "\n" not in msg, msg
-
-    # Works: Blender renders and writes the EXR itself.
+    for name, r in features.items():
+        # Works, or one line a user can act on; never a message about a bundled package.
+        msg = r["message"] if r["result"] != ["FINISHED"] else ""
+        assert "\n" not in msg, (name, msg)
+        assert "'OpenEXR'" not in msg and "'onnxruntime'" not in msg, (name, msg)
+        assert not any("'OpenEXR'" in s for s in r["said"]), (name, r["said"])
+    # What needed OpenEXR before the wheels were bundled now works.
     assert res["export"]["result"] == ["FINISHED"] and res["exported"]
-    # Reading EXR files needs OpenEXR.
-    needs(res["denoise_file"], "OpenEXR")
-    needs(res["relight_file"], "OpenEXR")
-    # Render 1 in N renders its key frames, then needs OpenEXR to read them back.
-    needs(res["inbetween"], "OpenEXR")
-    assert res["keys"] == ["export.json", "frame_0001.exr", "frame_0001.json", "frame_0003.exr",
-                           "frame_0003.json", "times.json"]
-    # F12 features: the render finishes, the source passes through (never black), one line says why.
-    assert res["raster"]["result"] == ["FINISHED"] and res["raster"]["mean"] > 0.05
-    for name, label in (("photoreal", "Neural Photoreal"), ("novel_view", "Neural Novel View")):
-        assert res[name]["result"] == ["FINISHED"]
-        assert res[name]["mean"] == pytest.approx(res["raster"]["mean"], abs=0.02), name
-        said = [ln for ln in p.stdout.splitlines() if ln.startswith(f"neural-render: {label} failed:")]
-        assert said and "'OpenEXR'" in said[0], said
-    # Relighting to another scene's lights runs on numpy alone (the network falls back, and says so).
-    assert res["relight_pass"]["result"] == ["FINISHED"] and res["relight_pass"]["mean"] > 0.01
+    assert res["denoise_file"]["result"] == ["FINISHED"] and res["denoised_written"]
+    assert res["relight_file"]["result"] == ["FINISHED"]
+    assert res["inbetween"]["result"] == ["FINISHED"], res["inbetween"]
     assert res["relight_last"]["result"] == ["FINISHED"] and res["relit_image"] > 0
-    assert "Neural relight unavailable" in log and "'torch'" in log
+    # F12: the render finishes and is never black.
+    assert res["raster"]["result"] == ["FINISHED"] and res["raster"]["mean"] > 0.05
+    for name in ("denoise_pass", "photoreal", "novel_view", "relight_pass"):
+        assert res[name]["mean"] > 0.01, (name, res[name])
     # Datasets run neural-render in another process: not installed here, said in one line.
     assert res["dataset"]["result"] == ["ERROR"] and "neural-render command" in res["dataset"]["message"]
-    assert "\n" not in res["dataset"]["message"]
+    assert res["left"] == []

@@ -60,9 +60,9 @@ def test_cli_denoises_a_sequence_with_temporal_blend(move, tmp_path):
     outs = sorted((tmp_path / "out").glob("frame_*.exr"))
     assert [p.name for p in outs] == [p.name for p in move]
     first, last = read_exr(outs[0]), read_exr(outs[-1])
-    assert "Denoised Bilateral Temporal" in last.passes
+    assert "Denoised Bilateral" in last.passes
     from neural_ops import get_op
 
     # Frame 1 has no history: the per-frame result. Later frames blend in the previous one.
-    assert np.allclose(first.get("Denoised Bilateral Temporal"), get_op("denoise", "bilateral")(read_exr(move[0])), atol=2e-3)
-    assert not np.allclose(last.get("Denoised Bilateral Temporal"), get_op("denoise", "bilateral")(read_exr(move[-1])), atol=2e-3)
+    assert np.allclose(first.get("Denoised Bilateral"), get_op("denoise", "bilateral")(read_exr(move[0])), atol=2e-3)
+    assert not np.allclose(last.get("Denoised Bilateral"), get_op("denoise", "bilateral")(read_exr(move[-1])), atol=2e-3)

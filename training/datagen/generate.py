@@ -23,7 +23,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ from neural_ops.cli.args import parse_ints
 from neural_ops.core.errors import NeuralRenderError
 
 KINDS = ("denoise", "cg2real", "relight", "multiview")
+#: Other names of a kind: multi-view datasets are what the novel_view op trains on.
+KIND_ALIASES = {"novel-view": "multiview", "novel_view": "multiview"}
 
 # A foreign host's temporary sample folder untouched for this long is assumed abandoned: its pid
 # cannot be checked from here, and no single sample takes hours to render.
@@ -42,7 +44,7 @@ STALE_TMP_SECONDS = 6 * 3600
 class DataConfig:
     """What to generate (``neural-render data KIND``; each field is an argument)."""
 
-    kind: str = field(metadata={"positional": True, "choices": KINDS})
+    kind: str = field(metadata={"positional": True, "choices": (*KINDS, "novel-view")})
     """Dataset kind."""
     out: str = field(metadata={"flag": ("-o", "--output")})
     """Dataset folder (rerun to resume)."""
@@ -61,16 +63,16 @@ class DataConfig:
     """Render only shard I of N: the samples i with i % N == I."""
     workers: int = 1
     """Local worker processes (each renders whole samples)."""
-    lightings: int = 4
+    lightings: int = field(default=4, metadata={"kinds": ("relight",)})
     """relight: lightings per scene (K)."""
-    views: int = 8
+    views: int = field(default=8, metadata={"kinds": ("multiview",)})
     """multiview: views per scene (V)."""
-    arc: float = 360.0
+    arc: float = field(default=360.0, metadata={"kinds": ("multiview",)})
     """multiview: degrees the views span; 360 a jittered full ring, less an ordered camera move whose
     neighbouring views overlap (for learned blending)."""
     from_blend: str | None = field(default=None, metadata={"flag": "--from", "metavar": "SCENE.blend"})
     """Vary cameras and lights over this .blend instead of procedural scenes."""
-    target: str = field(default="reference", metadata={"choices": ("reference", "noise2noise")})
+    target: str = field(default="reference", metadata={"choices": ("reference", "noise2noise"), "kinds": ("denoise",)})
     """denoise targets: a high-spp reference (one render at ref_spp) or noise2noise (an independent noisy
     render at ref_spp, typically low, e.g. 16)."""
     executor: str = field(default="local", metadata={"choices": ("local", "ray")})
@@ -81,17 +83,23 @@ class DataConfig:
     redo_stale: bool = field(default=False, metadata={"flag": "--redo-stale"})
     """First delete procedural samples whose scene the generator no longer builds for their seed
     (:func:`stale_samples`), so they are rendered again (after a generator fix)."""
-    eevee: str = field(default="tuned", metadata={"choices": ("tuned", "default")})
+    eevee: str = field(default="tuned", metadata={"choices": ("tuned", "default"), "kinds": ("cg2real",)})
     """cg2real: the EEVEE set-up of the raster images (:mod:`addon.blender.eevee_setup`): tuned (ray tracing
     and a baked light-probe volume, as an artist renders a final frame) or default (Blender's defaults);
     recorded in each sample.json."""
-    redo_eevee: bool = field(default=False, metadata={"flag": "--redo-eevee"})
+    redo_eevee: bool = field(default=False, metadata={"flag": "--redo-eevee", "kinds": ("cg2real",)})
     """cg2real: first re-render the EEVEE image of existing samples made with another --eevee set-up (the
     Cycles targets are kept)."""
 
     def check(self) -> None:
+        self.kind = KIND_ALIASES.get(self.kind, self.kind)
         if self.kind not in KINDS:
             raise NeuralRenderError(f"unknown dataset kind '{self.kind}' (available: {', '.join(KINDS)})")
+        for f in fields(self):
+            kinds = f.metadata.get("kinds")
+            if kinds and self.kind not in kinds and getattr(self, f.name) != f.default:
+                flag = "--" + f.name.replace("_", "-")
+                raise NeuralRenderError(f"{flag} applies to 'data {' / '.join(kinds)}' only, not to 'data {self.kind}'")
         if not 0 < self.arc <= 360:
             raise NeuralRenderError(f"--arc must be in (0, 360] degrees, got {self.arc}")
         if self.scenes < 1 or self.resolution < 16 or not self.spp or min(self.spp) < 1 or self.ref_spp < 1:
@@ -280,7 +288,8 @@ def _render_relight(scene, cfg: DataConfig, tmp: Path, seed: int, spec: dict) ->
     ``lit_k_sppNNNN.exr``: the same lighting at each (lower) ``spp``, an independent sampling seed.
     Then ``grad_a.exr`` / ``grad_b.exr``: the frame under spherical gradient illumination
     (world colour (1 +- w) / 2 per axis, no lights), for the gradient-illumination route."""
-    from ..scenes.build import apply_lighting, studiolight_path
+    from addon.blender.lighting import apply_lighting, studiolight_path
+
     from ..scenes.spec import lighting_variant
 
     timings = {}
@@ -615,7 +624,7 @@ def write_manifest(cfg: DataConfig) -> dict:
         f"- resolution: {cfg.resolution}x{cfg.resolution}; input spp {cfg.spp}; reference {cfg.ref_spp} spp\n"
         f"- seconds per sample (mean, all renders of a sample): {man['seconds_per_sample']}\n"
         f"- disk: {size / 1e6:.1f} MB ({man['bytes_per_sample'] / 1e6:.2f} MB per sample)\n"
-        f"- scenes: procedural (training/scene_spec.py), scene seed of sample i = SeedSequence([seed, i])\n"
+        f"- scenes: procedural (training/scenes/spec.py), scene seed of sample i = SeedSequence([seed, i])\n"
     )
     _write_atomic(out / "DATACARD.md", card)
     return man

@@ -56,7 +56,7 @@ def add_ring_cameras(scene, count: int, target, rng: np.random.Generator, arc: f
 
 def intrinsics(scene, cam) -> dict:
     """Pinhole intrinsics in pixels, from Blender's view-plane rules (sensor fit, pixel aspect,
-    lens shift; :meth:`neural_ops.novel_view.Camera.from_sidecar`, checked against Blender's own
+    lens shift; :meth:`neural_ops.core.cameras.Camera.from_sidecar`, checked against Blender's own
     projection matrix)."""
     from addon.blender.bridge import camera_meta
     from neural_ops.core.cameras import Camera

@@ -31,7 +31,7 @@ from neural_ops.novel_view.warp import backward_warp, backward_warp_environment,
 from ..common.samples import sample_dir
 
 if TYPE_CHECKING:
-    from .train import IbrTrainConfig
+    from .train import NovelViewTrainConfig
 
 
 def jitter_camera(camera: Camera, rng: np.random.Generator, degrees: float, shift: float) -> Camera:
@@ -142,7 +142,7 @@ def make_example(views: list[ViewData], t: int, k: int, mode: str, key=(0, 0),
 class ExampleStore:
     """Every (scene, target) example of some samples, built once (the slow numpy part)."""
 
-    def __init__(self, root: Path, indices: list[int], cfg: IbrTrainConfig, train: bool, log=print):
+    def __init__(self, root: Path, indices: list[int], cfg: NovelViewTrainConfig, train: bool, log=print):
         rng = np.random.default_rng([cfg.seed, 1 if train else 2])
         self.examples: list[Example] = []
         t0 = time.perf_counter()
@@ -188,7 +188,7 @@ def _crop(ex: Example, oy: int, ox: int, c: int, flip: bool):
     return s, sh, y, g
 
 
-def make_batch(store: ExampleStore, rng: np.random.Generator, cfg: IbrTrainConfig) -> dict:
+def make_batch(store: ExampleStore, rng: np.random.Generator, cfg: NovelViewTrainConfig) -> dict:
     """Random crops (with a horizontal flip) of ``batch`` examples, then ``temporal_batch`` pairs
     of (target crop, matching crop of its jittered camera).
 

@@ -86,7 +86,7 @@ class NovelViewEvalConfig:
 
     data: str
     """Held-out multiview dataset folder (scenes never trained on)."""
-    out: str | None = field(default="data/eval/ibr", metadata={"flag": ("-o", "--output")})
+    out: str | None = field(default="data/eval/novel_view", metadata={"flag": ("-o", "--output")})
     """Folder for eval.md, eval.json and grid.png (None: print only)."""
     models: list[str] = field(default_factory=list, metadata={"flag": "--model", "metavar": "LABEL=NAME|PATH"})
     """label=NAME (shipped) or label=PATH.safetensors, repeatable; none: every shipped learned-blending model

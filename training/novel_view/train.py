@@ -45,12 +45,12 @@ DEPTH_MODES = ("gbuffer", "splat", "mixed")
 
 
 @dataclass(kw_only=True)
-class IbrTrainConfig(loop.LoopConfig):
+class NovelViewTrainConfig(loop.LoopConfig):
     """A learned-blending training run (``neural-render train novel-view``; each field is an option)."""
 
     data: str
     """Dataset folder from ``neural-render data multiview``."""
-    out: str = field(default="data/runs/ibr", metadata={"flag": ("-o", "--output")})
+    out: str = field(default="data/runs/novel_view", metadata={"flag": ("-o", "--output")})
     """Run folder (checkpoints, logs, the exported model); rerun to resume."""
     model: BlendConfig = field(default_factory=BlendConfig)
     """The architecture (k views per pixel, split)."""
@@ -97,7 +97,7 @@ class IbrTrainConfig(loop.LoopConfig):
             raise NeuralRenderError("need temporal_weight >= 0, temporal_share in [0, 1] and temporal_batch >= 0")
 
 
-def batch_loss(net: BlendNet, b: dict, cfg: IbrTrainConfig) -> tuple[torch.Tensor, dict]:
+def batch_loss(net: BlendNet, b: dict, cfg: NovelViewTrainConfig) -> tuple[torch.Tensor, dict]:
     """(total loss, {part: float}) of one batch from :func:`make_batch`."""
     parts = net.parts(b["slots"], b["shared"])
     n_y = b["target"].shape[0]
@@ -143,7 +143,7 @@ def ulr_psnr(store: ExampleStore) -> float:
                                ex.target.transpose(1, 2, 0)) for ex in store.examples]))
 
 
-def train(cfg: IbrTrainConfig, log=print) -> dict:
+def train(cfg: NovelViewTrainConfig, log=print) -> dict:
     """Train (or resume) and export the best model; returns its model card."""
     cfg.check()
     out, train_idx, val_idx = runs.prepare(cfg, log)

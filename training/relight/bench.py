@@ -21,11 +21,11 @@ from pathlib import Path
 
 def run(width: int, height: int, cheap_spp: int = 16, fit_spp=(16, 64), target_spp: int = 1024, seed: int = 5000,
         model: str = "", full: bool = False, log=print) -> dict:
+    from addon.blender.lighting import apply_lighting, studiolight_path
     from neural_ops import get_op, read_exr
     from neural_ops.core.oidn import oidn_denoise
 
     from ..datagen.generate import render_timed, sample_seed
-    from ..scenes.build import apply_lighting, studiolight_path
     from ..scenes.spec import lighting_variant, scene_spec
 
     spec = scene_spec(sample_seed(seed, 0))

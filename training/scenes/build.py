@@ -14,14 +14,9 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
-from neural_ops.core.lighting import blender_size
+from addon.blender.lighting import apply_lighting, look_at
 
 from .quilting import quilt
-
-
-def studiolight_path(name: str) -> str:
-    """Absolute path of an HDRI bundled with Blender."""
-    return str(Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world")) / name)
 
 
 def texture_image(tex: dict, tint: list[float], cache: Path, size: int = 256) -> bpy.types.Image:
@@ -101,45 +96,6 @@ def _add_shape(shape: str) -> bpy.types.Object:
         return ob
     _PRIMS[shape]()
     return bpy.context.object
-
-
-def _look_at(ob, target) -> None:
-    d = Vector(target) - ob.location
-    ob.rotation_euler = d.to_track_quat("-Z", "Y").to_euler()
-
-
-def apply_lighting(scene, lighting: dict) -> None:
-    """Replace the scene's world and lights with ``lighting`` (``world`` + ``lights`` keys)."""
-    for ob in [o for o in scene.objects if o.type == "LIGHT"]:
-        data = ob.data
-        bpy.data.objects.remove(ob)
-        if data.users == 0:
-            bpy.data.lights.remove(data)
-    w = lighting["world"]
-    world = bpy.data.worlds.new("world")
-    scene.world = world
-    nt = world.node_tree
-    env = nt.nodes.new("ShaderNodeTexEnvironment")
-    env.image = bpy.data.images.load(studiolight_path(w["hdri"]), check_existing=True)
-    mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Rotation"].default_value = (0, 0, w["rotation"])
-    coord = nt.nodes.new("ShaderNodeTexCoord")
-    nt.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
-    nt.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
-    bg = nt.nodes.get("Background")
-    bg.inputs["Strength"].default_value = w["strength"]
-    nt.links.new(env.outputs["Color"], bg.inputs["Color"])
-
-    for i, li in enumerate(lighting["lights"]):
-        data = bpy.data.lights.new(f"light{i}", li["type"])
-        data.color = li["color"]
-        data.energy = li["power"]
-        setattr(data, *blender_size(li["type"], li["size"]))
-        ob = bpy.data.objects.new(f"light{i}", data)
-        scene.collection.objects.link(ob)
-        ob.location = li["location"]
-        _look_at(ob, li["target"])
-
 
 
 def apply_gradient_world(scene, sign: float) -> None:
@@ -235,7 +191,7 @@ def build_scene(spec: dict, cache: Path, resolution: tuple[int, int] = (128, 128
     cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
     scene.collection.objects.link(cam)
     cam.location = c["location"]
-    _look_at(cam, c["target"])
+    look_at(cam, c["target"])
     cam.data.lens = c["lens"]
     if c["dof"]:
         cam.data.dof.use_dof = True

@@ -13,9 +13,9 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
+from addon.blender.lighting import apply_lighting
 from neural_ops.core.errors import NeuralRenderError
 
-from .build import apply_lighting
 from .spec import lighting_spec, rounded
 
 

@@ -71,7 +71,7 @@ def test_worker_job_and_cancel():
 
 @pytest.mark.parametrize("error, want", [
     (OpError("bad file\nsecond line"), "Denoise: bad file second line"),
-    (ModuleNotFoundError("No module named 'OpenEXR'", name="OpenEXR"), "pip install openexr"),
+    (ModuleNotFoundError("No module named 'OpenEXR'", name="OpenEXR"), "the Python package 'OpenEXR'"),
     (ZeroDivisionError("division by zero"), "Denoise: ZeroDivisionError: division by zero"),
 ])
 def test_errors_become_one_line(error, want):

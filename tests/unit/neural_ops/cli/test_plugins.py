@@ -76,13 +76,13 @@ def test_train_help_shows_field_docs_and_dataclass_defaults(capsys):
 def test_defaults_come_from_the_dataclass(tmp_path):
     pytest.importorskip("torch")
     from training.denoise.train import TrainConfig
-    from training.novel_view.train import IbrTrainConfig
+    from training.novel_view.train import NovelViewTrainConfig
 
     args = _parse(["train", "denoise", "--data", str(tmp_path)])
     assert args.config(args) == TrainConfig(data=str(tmp_path))
     args = _parse(["train", "ibr", "--data", "d", "--split", "--noisy-views", "--k", "3", "--channels", "8,12"])
     cfg = args.config(args)
-    assert isinstance(cfg, IbrTrainConfig) and cfg.denoise is False and cfg.steps == IbrTrainConfig.steps
+    assert isinstance(cfg, NovelViewTrainConfig) and cfg.denoise is False and cfg.steps == NovelViewTrainConfig.steps
     assert (cfg.model.split, cfg.model.k, cfg.model.channels) == (True, 3, [8, 12])
 
 

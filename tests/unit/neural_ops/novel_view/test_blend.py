@@ -34,7 +34,7 @@ from training.novel_view.data import (
     make_batch,
     make_example,
 )
-from training.novel_view.train import IbrTrainConfig, batch_loss
+from training.novel_view.train import NovelViewTrainConfig, batch_loss
 
 
 @pytest.fixture(autouse=True)
@@ -350,7 +350,7 @@ def _store(views, cfg, jitter=True) -> ExampleStore:
 @pytest.mark.parametrize("split", [False, True])
 def test_a_few_steps_reduce_the_loss(views, split):
     torch.manual_seed(0)
-    cfg = IbrTrainConfig(data="", out="", model=BlendConfig(channels=[8, 12], k=3, split=split), batch=3, crop=24,
+    cfg = NovelViewTrainConfig(data="", out="", model=BlendConfig(channels=[8, 12], k=3, split=split), batch=3, crop=24,
                          temporal_batch=1)
     store = _store(views, cfg)
     assert isinstance(store.examples[0], Example) and store.examples[0].jitter is not None
@@ -373,7 +373,7 @@ def test_a_few_steps_reduce_the_loss(views, split):
 def test_temporal_pairs_are_aligned(views):
     """The untrained net (an average of warped views) moves with the scene: its outputs for the
     target and the jittered camera agree once warped, far better than when misaligned by 3 px."""
-    cfg = IbrTrainConfig(data="", out="", model=BlendConfig(channels=[8, 12], k=3), batch=1, crop=24,
+    cfg = NovelViewTrainConfig(data="", out="", model=BlendConfig(channels=[8, 12], k=3), batch=1, crop=24,
                          temporal_batch=4, temporal_weight=1.0)
     store = _store(views, cfg)
     b = make_batch(store, np.random.default_rng(0), cfg)
@@ -415,7 +415,7 @@ def test_train_and_evaluate_end_to_end(tmp_path):
     views = load_scene(tmp_path / "data" / "samples" / "000000")
     assert len(views) == 5 and views[0].glossy is not None and views[0].normal is not None
     np.testing.assert_allclose(views[1].glossy, trace(ring_camera(70)).glossy, atol=1e-6)
-    cfg = IbrTrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"),
+    cfg = NovelViewTrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / "run"),
                          model=BlendConfig(channels=[8, 12], k=2, split=True), steps=6, batch=2, crop=24,
                          val_count=1, val_every=3, ckpt_every=3, max_targets=2, temporal_share=0.5)
     card = ibr_train.train(cfg, log=lambda m: None)
@@ -480,11 +480,11 @@ def test_train_config_checks():
     from neural_ops.core.errors import NeuralRenderError
 
     with pytest.raises(NeuralRenderError, match="depth mode"):
-        IbrTrainConfig(data="", out="", depth="lidar").check()
+        NovelViewTrainConfig(data="", out="", depth="lidar").check()
     with pytest.raises(NeuralRenderError, match="k"):
-        IbrTrainConfig(data="", out="", model=BlendConfig(k=0)).check()
+        NovelViewTrainConfig(data="", out="", model=BlendConfig(k=0)).check()
     with pytest.raises(NeuralRenderError, match="every"):
-        IbrTrainConfig(data="", out="", every=1).check()
+        NovelViewTrainConfig(data="", out="", every=1).check()
 
 
 def test_views_can_be_denoised_with_oidn():

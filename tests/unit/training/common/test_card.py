@@ -86,7 +86,8 @@ def test_ship_copies_weights_and_merges_the_evaluation(tmp_path):
         p.write_text(json.dumps({"data": "held", "samples": 2, "targets": 6, "every": every, "mean": {"mine": ROW},
                                  "coverage": {}, "seconds": {"mine": 0.2}, "per_target": {}}))
         evals.append(str(p))
-    w = ship(_run(tmp_path, card), "novel_view", "tiny", ",".join(evals), label="mine", notes="hi", dest=tmp_path / "w")
+    w = ship(_run(tmp_path, card), "novel_view", "tiny", ",".join(evals), label="mine", notes="hi", dest=tmp_path / "w",
+             onnx=False)  # stand-in weights: no graph to export
     assert w == tmp_path / "w" / "ibr_tiny.safetensors" and w.read_bytes() == b"weights"
     shipped = json.loads((tmp_path / "w" / "ibr_tiny.json").read_text())
     assert [e["every"] for e in shipped["evaluation"]] == [0, 4] and shipped["evaluation"][0]["label_in_eval"] == "mine"
@@ -100,7 +101,7 @@ def test_ship_denoise_evaluation(tmp_path):
     ev = tmp_path / "eval.json"
     ev.write_text(json.dumps({"data": "d", "samples": 3, "dataset_seed": 5, "ref_spp": 64,
                               "spp": {"4": {"mean": {"ours": ROW}, "s_per_mp": {"ours": 1.0}, "per_sample": {}}}}))
-    ship(_run(tmp_path, card), name="tiny", eval_json=ev, dest=tmp_path / "w")
+    ship(_run(tmp_path, card), name="tiny", eval_json=ev, dest=tmp_path / "w", onnx=False)
     shipped = json.loads((tmp_path / "w" / "denoise_tiny.json").read_text())
     assert shipped["evaluation"] == {"data": "d", "samples": 3, "dataset_seed": 5, "ref_spp": 64,
                                      "label_in_eval": "ours",

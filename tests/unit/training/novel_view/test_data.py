@@ -20,7 +20,7 @@ from neural_ops.novel_view.network import (
 from neural_ops.novel_view.views import load_scene
 from training.common.samples import sample_dir
 from training.novel_view.data import ExampleStore, make_batch, sparse_sources
-from training.novel_view.train import IbrTrainConfig
+from training.novel_view.train import NovelViewTrainConfig
 
 SIZE = 32
 
@@ -72,7 +72,7 @@ def data(tmp_path):
 
 
 def _cfg(data, **kw):
-    return IbrTrainConfig(data=str(data), out="", model=BlendConfig(channels=[8, 12], k=2), batch=3, crop=16,
+    return NovelViewTrainConfig(data=str(data), out="", model=BlendConfig(channels=[8, 12], k=2), batch=3, crop=16,
                           depth="gbuffer", denoise=False, **kw)
 
 

@@ -29,7 +29,7 @@ class _Stub(types.ModuleType):
             raise AttributeError(attr)
 
         def missing(*args, **kwargs):
-            raise RuntimeError(f"{self.__name__}.{attr} is stubbed in test_multiview_interop")
+            raise RuntimeError(f"{self.__name__}.{attr} is stubbed in test_novel_view_interop")
 
         return missing
 
