@@ -36,9 +36,18 @@ PER_AOV_PASSES = tuple(f"use_pass_{k}_{c}" for k in ("diffuse", "glossy") for c 
 
 def enable_passes(settings, context=None) -> None:
     """Turn on what the denoiser reads in the scenes ``settings`` apply to: Denoising Data, and
-    Vector / the light components when Temporal / Per Light Component is on."""
+    Vector / the light components when Temporal / Per Light Component is on; for our model
+    without pyoidn, Cycles' own denoiser (its result is the model's base)."""
     flags = (TEMPORAL_PASSES if settings.temporal else ()) + (PER_AOV_PASSES if settings.per_aov else ())
-    nodes.enable_layer_passes(nodes.owner_scenes(settings, context), flags, GUIDE_FLAGS)
+    scenes = nodes.owner_scenes(settings, context)
+    nodes.enable_layer_passes(scenes, flags, GUIDE_FLAGS)
+    if settings.method == "neural" and ops_module("core.oidn").oidn_unavailable():
+        # The shipped model refines OIDN's image; Blender's Python has no pyoidn, but Cycles' own
+        # denoiser gives that image in the same render (the hook passes it as the model's base).
+        for scene in scenes:
+            cycles = getattr(scene, "cycles", None)
+            if cycles is not None and not cycles.use_denoising:
+                cycles.use_denoising = True
 
 
 def _toggle(self, context=None):
@@ -70,7 +79,8 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         default=False,
         update=_toggle,
     )
-    method: EnumProperty(name="Method", description="Denoising method", items=_METHOD_ITEMS, default="neural")
+    method: EnumProperty(name="Method", description="Denoising method", items=_METHOD_ITEMS, default="neural",
+                          update=_option)
     oidn_quality: EnumProperty(
         name="Quality",
         description="OIDN quality preset",

@@ -157,6 +157,15 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
             raise OpError(f"{passes.source}: base_pass '{p.base_pass}' is not in the frame "
                           f"(passes: {', '.join(passes.passes)})")
         given_base = passes.get(p.base_pass)[..., :3]
+    elif base_kind == "oidn" and NOISY_PASS in passes and not p.per_aov:
+        from ..core.oidn import oidn_unavailable
+
+        if oidn_unavailable():
+            # Cycles' own denoiser ran (its result is Combined, the input Noisy Image): refine that.
+            from ..core.notes import note
+
+            note(f"{passes.source}: pyoidn is not installed; the model refines Cycles' denoised Combined")
+            given_base = passes.color[..., :3]
     noisy = noisy_passes(passes)
 
     def run(ps: PassSet) -> np.ndarray:

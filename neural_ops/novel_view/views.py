@@ -68,14 +68,19 @@ def view_from_passes(ps, camera: Camera | None = None, denoise: bool = False) ->
             normal = ps.get(name)[..., :3].astype(np.float32)
             break
     color, diffuse, glossy = ps.color[..., :3].astype(np.float32), _light(ps, "Diffuse"), _light(ps, "Glossy")
-    if denoise:
+    if denoise and "Noisy Image" in ps:
+        pass  # rendered with Cycles' own denoiser: Combined is denoised already
+    elif denoise:
+        from ..core.notes import note
         from ..core.oidn import oidn_denoise, oidn_unavailable
 
         missing = oidn_unavailable()
         if missing:
-            raise PassSetError(f"{path}: cannot denoise the views: {missing}")
-        color = oidn_denoise(ps)
-        diffuse, glossy = (None if x is None else oidn_denoise(ps, color=x) for x in (diffuse, glossy))
+            note(f"{Path(path).parent}: the views are used as rendered, not denoised ({missing}); "
+                 "render them with Cycles' denoiser on")
+        else:
+            color = oidn_denoise(ps)
+            diffuse, glossy = (None if x is None else oidn_denoise(ps, color=x) for x in (diffuse, glossy))
     return ViewData(camera, color, clean_depth(ps.get("Depth")), normal, diffuse, glossy)
 
 
