@@ -94,6 +94,10 @@ class NEURAL_OT_prepare_eevee(bpy.types.Operator):
 
 def translate(src, helper, engine=None) -> np.ndarray:
     """Read ``src``'s current render result, run the cg2real op, return (H, W, 4)."""
+    if src.render.engine == "BLENDER_WORKBENCH":
+        # Workbench writes no Diffuse/Glossy Color passes: say so rather than name a missing pass.
+        raise nops.OpError(f"{LABEL} needs an EEVEE (or Cycles) render of the scene; Workbench does not "
+                           "write the Diffuse and Glossy Color passes it reads")
     passes = nops.read_exr(helper_scene.save_source_result(src, helper))
     settings = src.neural_render.photoreal
     if engine is not None:

@@ -71,8 +71,9 @@ def neural_render_command(context) -> list[str]:
         group = ops_module("cli").ENTRY_POINT_GROUP
         if any(ep.name == "training" for ep in entry_points(group=group)):
             return [sys.executable, "-m", nops.__name__]
-    raise nops.NeuralRenderError("rendering datasets needs the neural-render command (pip install neural-render[blender,train] "
-                                 "in a Python 3.11 environment), set in the add-on preferences")
+    raise nops.NeuralRenderError("rendering datasets needs the neural-render command of a Python environment with "
+                                 "the training package (see the README's Training data section): set it in the "
+                                 "add-on preferences")
 
 
 def run_command(args: list[str], progress: jobs.Progress, cancel: threading.Event) -> None:

@@ -7,9 +7,11 @@ with the settings of the first Neural Denoise node in the compositor, else the s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import (
     BoolProperty,
     EnumProperty,
@@ -20,7 +22,7 @@ from bpy.props import (
 )
 
 from . import jobs, params, properties
-from .engine import nodes
+from .engine import failures, nodes
 from .shim import nops, ops_module
 
 #: The render pass the hook fills, whatever the method: the learned op's own output name (as the CLI writes it).
@@ -153,7 +155,52 @@ def denoise_settings(scene):
     return nodes.active_settings(scene, NeuralDenoiseNode, "denoise")
 
 
-nodes.pass_op(DENOISED_PASS, denoise_settings)
+#: Temporal filters of animation renders, per (scene, view layer); reset on frame jumps.
+_temporal: dict[tuple[str, str], object] = {}
+#: Where Cycles' own denoiser is on, the op reads its noisy input here (with Denoising Data on).
+NOISY_PASS = "Noisy Image"
+#: Cycles' denoised image, put beside the noisy one under this name for ops that refine it.
+CYCLES_DENOISED = "Cycles Denoised"
+
+
+def denoise_input(passes):
+    """The pass set a denoiser reads, and extra parameters for it.
+
+    With Cycles' own denoiser on, ``Combined`` is already denoised and ``Noisy Image`` holds the
+    noisy render: the op gets the noisy one as its ``Combined`` (what every method expects) and
+    Cycles' result as ``Cycles Denoised``; the learned op takes that as its ensemble's base
+    (``base_pass``) instead of running OIDN again, so it needs no pyoidn inside Blender.
+    """
+    if NOISY_PASS not in passes:
+        return passes, {}
+    ps = passes.copy()
+    noisy = passes.get(NOISY_PASS)[..., :3]
+    ps.add(CYCLES_DENOISED, passes.color, "RGB")
+    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
+    ps.add("Combined", np.concatenate([noisy, alpha], axis=2), "RGBA")
+    return ps, {"base_pass": CYCLES_DENOISED}
+
+
+def fill_pass(engine, scene, layer_name: str, passes, settings):
+    """The Neural Denoised pass of one rendered layer (the Cycles hook calls it)."""
+    key = (scene.name, layer_name)
+    ps, extra = denoise_input(passes)
+    spec = nops.get_op("denoise", settings.method)
+    fields = {f.name for f in dataclasses.fields(spec.params)}
+    params = settings.to_params()
+    if not params.get("per_aov"):  # per light component, each part needs its own base
+        params.update({k: v for k, v in extra.items() if k in fields})
+    out = spec(ps, **params)
+    if getattr(settings, "temporal", False):
+        if "Vector" not in passes:
+            failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")
+        else:
+            tf = _temporal.setdefault(key, ops_module("denoise.temporal").TemporalFilter())
+            out = tf.step(ps, out)
+    return out
+
+
+nodes.pass_op(nodes.PassOp(DENOISED_PASS, denoise_settings, lambda s: f"Neural denoise ({s.method})", fill_pass))
 
 
 def run_denoise(passes, settings, progress=None):

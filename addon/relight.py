@@ -21,7 +21,7 @@ from bpy.props import (
 
 from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
-from .engine import nodes
+from .engine import failures, nodes
 from .shim import nops
 
 #: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
@@ -124,7 +124,6 @@ def relight_settings(scene):
     return nodes.active_settings(scene, NeuralRelightNode, "relight")
 
 
-nodes.pass_op(RELIT_PASS, relight_settings)
 
 
 def relight_op(method: str, report=print):
@@ -225,6 +224,19 @@ class NEURAL_OT_relight_last(bpy.types.Operator):
         img.update()
         self.report({"INFO"}, " ".join([f"Relit {w}x{h} into image '{RELIT_PASS}'", *(f"({n})" for n in notes)]))
         return {"FINISHED"}
+
+
+def fill_pass(engine, scene, layer_name: str, passes, settings):
+    """The Neural Relit pass of one rendered layer (the Cycles hook calls it)."""
+    return relight_passes(passes, settings, scene, report=lambda msg: failures.note(engine, msg))
+
+
+def _keep_last(scene, passes) -> None:
+    last_render[scene.name] = passes  # for "Relight Last Render": the pixels are gone after the render
+
+
+nodes.pass_op(nodes.PassOp(RELIT_PASS, relight_settings, lambda s: f"Neural relight ({s.method})", fill_pass,
+                           seen=_keep_last))
 
 
 classes = (NEURAL_PG_relight, NeuralRelightNode, NEURAL_OT_relight_file, NEURAL_OT_relight_last)

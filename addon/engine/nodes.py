@@ -10,6 +10,7 @@ fed by a helper scene, the Add menu, and finding nodes in a scene's compositor.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import bpy
 
@@ -18,14 +19,32 @@ import bpy
 NODE_CLASSES: list[type] = []
 
 
-#: Ops whose result is a render pass the Cycles hook fills: pass name -> ``settings(scene)``, the
-#: settings that drive the pass, or None while it is off (each op module adds its own).
-PASS_OPS: dict[str, Callable] = {}
+@dataclass
+class PassOp:
+    """An op whose result is a render pass the Cycles hook (:mod:`.render_pass`) fills; each
+    op module declares its own with :func:`pass_op`, so the engine names no op."""
+
+    name: str
+    """The render pass (``Neural Denoised``, ``Neural Relit``)."""
+    settings: Callable
+    """``settings(scene)``: the settings that drive the pass, or None while it is off."""
+    label: Callable
+    """``label(settings)``: what the status bar and a failure report call the work."""
+    fill: Callable
+    """``fill(engine, scene, layer_name, passes, settings) -> (H, W, 3)``: the pass's pixels."""
+    seen: Callable | None = None
+    """``seen(scene, passes)``: called with each rendered layer's passes while the op is on
+    (e.g. kept for "Relight Last Render")."""
 
 
-def pass_op(name: str, settings: Callable) -> None:
-    """Declare the render pass ``name`` of an op, driven by ``settings(scene)``."""
-    PASS_OPS[name] = settings
+#: Pass name -> its op, in the order the op modules declared them.
+PASS_OPS: dict[str, PassOp] = {}
+
+
+def pass_op(op: PassOp) -> PassOp:
+    """Declare an op's render pass."""
+    PASS_OPS[op.name] = op
+    return op
 
 
 def sync_pass_aovs(scene) -> None:
@@ -37,7 +56,7 @@ def sync_pass_aovs(scene) -> None:
     shader AOV. Declared as an AOV, the pass is registered by Cycles itself (Render Layers
     shows it, no shader writes it) and the hook overwrites it once the frame is done.
     """
-    wanted = {name for name, settings in PASS_OPS.items() if settings(scene) is not None}
+    wanted = {name for name, op in PASS_OPS.items() if op.settings(scene) is not None}
     for vl in scene.view_layers:
         for name in PASS_OPS:
             aov = next((a for a in vl.aovs if a.name == name), None)

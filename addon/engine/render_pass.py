@@ -11,25 +11,14 @@ animation render. A failing op writes the rendered image into its pass and repor
 
 from __future__ import annotations
 
-import dataclasses
-
 import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
 from ..blender import bridge
-from ..denoise import DENOISED_PASS, denoise_settings
-from ..relight import RELIT_PASS, last_render, relight_passes, relight_settings
-from ..shim import nops, ops_module
 from . import failures, nodes
 
 _originals: dict[str, object] = {}
-#: Temporal filters of animation renders, per (scene, view layer); reset on frame jumps.
-_temporal: dict[tuple[str, str], object] = {}
-#: Where Cycles' own denoiser is on, the op reads its noisy input here (with Denoising Data on).
-NOISY_PASS = "Noisy Image"
-#: Cycles' denoised image, put beside the noisy one under this name for ops that refine it.
-CYCLES_DENOISED = "Cycles Denoised"
 
 
 def _update_render_passes(self, scene=None, renderlayer=None):
@@ -38,10 +27,10 @@ def _update_render_passes(self, scene=None, renderlayer=None):
         if scene is None:
             return
         aovs = {a.name for a in renderlayer.aovs} if renderlayer is not None else set()
-        for name, settings in nodes.PASS_OPS.items():
+        for name, op in nodes.PASS_OPS.items():
             # A pass declared as an AOV (nodes.sync_pass_aovs) Cycles registers itself; registering
             # it here too would mark the AOV as conflicting and bring back "Unknown pass".
-            if name not in aovs and settings(scene) is not None:
+            if name not in aovs and op.settings(scene) is not None:
                 self.register_pass(scene, renderlayer, name, 4, "RGBA", "COLOR")
     except Exception as e:  # never break Cycles' own pass list
         print(f"neural-render: could not register pass: {e}")
@@ -65,24 +54,20 @@ def _render_frame_finish(self):
 
 def _fill_passes(engine):
     scene = bpy.data.scenes.get(getattr(engine, "neural_scene_name", ""), bpy.context.scene)
-    settings = denoise_settings(scene)
-    relight = relight_settings(scene)
-    if settings is None and relight is None:
+    active = [(op, s) for op in nodes.PASS_OPS.values() if (s := op.settings(scene)) is not None]
+    if not active:
         return
     w, h = engine.resolution_x, engine.resolution_y
     result = engine.get_result()
     meta = {"frame": scene.frame_current, "camera": bridge.camera_meta(scene)}
     for layer in result.layers:
         jobs = []  # (target pass, label, function): each filled, or given the image, on its own
-        target = layer.passes.find_by_name(DENOISED_PASS, "")
-        if settings is not None and target is not None:
-            jobs.append((target, f"Neural denoise ({settings.method})",
-                         lambda ps, s=settings, k=(scene.name, layer.name): _denoise(engine, k, ps, s)))
-        target = layer.passes.find_by_name(RELIT_PASS, "")
-        if relight is not None and target is not None:
-            jobs.append((target, f"Neural relight ({relight.method})",
-                         lambda ps, s=relight: _relight(engine, scene, ps, s)))
-        if not jobs and relight is None:
+        for op, settings in active:
+            target = layer.passes.find_by_name(op.name, "")
+            if target is not None:
+                jobs.append((target, op.label(settings),
+                             lambda ps, op=op, s=settings, name=layer.name: op.fill(engine, scene, name, ps, s)))
+        if not jobs and not any(op.seen for op, _s in active):
             continue
         try:
             passes = bridge.passset_from_render_layer(layer, w, h, meta)
@@ -91,8 +76,9 @@ def _fill_passes(engine):
             for target, _label, _run in jobs:
                 _pass_through(layer, target, w, h)
             continue
-        if relight is not None:
-            last_render[scene.name] = passes  # for "Relight Last Render" (the pixels are gone after the render)
+        for op, _s in active:
+            if op.seen is not None:
+                op.seen(scene, passes)
         for target, label, run in jobs:
             engine.update_stats("", f"{label} {layer.name}")
             _fill(engine, target, passes, label, run)
@@ -113,45 +99,6 @@ def _pass_through(layer, target, w: int, h: int) -> None:
     combined = layer.passes.find_by_name("Combined", "")
     if combined is not None:
         bridge.array_to_pass(target, bridge.pass_to_array(combined, w, h))
-
-
-def denoise_input(passes):
-    """The pass set a denoiser reads, and extra parameters for it.
-
-    With Cycles' own denoiser on, ``Combined`` is already denoised and ``Noisy Image`` holds the
-    noisy render: the op gets the noisy one as its ``Combined`` (what every method expects) and
-    Cycles' result as ``Cycles Denoised``; the learned op takes that as its ensemble's base
-    (``base_pass``) instead of running OIDN again, so it needs no pyoidn inside Blender.
-    """
-    if NOISY_PASS not in passes:
-        return passes, {}
-    ps = passes.copy()
-    noisy = passes.get(NOISY_PASS)[..., :3]
-    ps.add(CYCLES_DENOISED, passes.color, "RGB")
-    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
-    ps.add("Combined", np.concatenate([noisy, alpha], axis=2), "RGBA")
-    return ps, {"base_pass": CYCLES_DENOISED}
-
-
-def _denoise(engine, key: tuple[str, str], passes, settings):
-    ps, extra = denoise_input(passes)
-    spec = nops.get_op("denoise", settings.method)
-    fields = {f.name for f in dataclasses.fields(spec.params)}
-    params = settings.to_params()
-    if not params.get("per_aov"):  # per light component, each part needs its own base
-        params.update({k: v for k, v in extra.items() if k in fields})
-    out = spec(ps, **params)
-    if getattr(settings, "temporal", False):
-        if "Vector" not in passes:
-            failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")
-        else:
-            tf = _temporal.setdefault(key, ops_module("denoise.temporal").TemporalFilter())
-            out = tf.step(ps, out)
-    return out
-
-
-def _relight(engine, scene, passes, settings):
-    return relight_passes(passes, settings, scene, report=lambda msg: failures.note(engine, msg))
 
 
 def _with_alpha(out, alpha):
@@ -195,7 +142,6 @@ def unregister():
     for name, fn in _originals.items():
         setattr(cls, name, fn)
     _originals.clear()
-    _temporal.clear()
     try:
         nodes.remove_pass_aovs()
     except AttributeError:  # bpy.data not available (Blender quitting)

@@ -156,7 +156,7 @@ def test_denoise_reads_the_noisy_image_when_cycles_denoised(tmp_path, default_sc
 def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default_scene, registered, monkeypatch):
     """The default method with Cycles' denoiser on: the ensemble's base is Cycles' own OIDN result
     (no pyoidn inside Blender), the noisy input 'Noisy Image'."""
-    from addon.engine import render_pass
+    from addon import denoise
     from neural_ops.denoise import learned
 
     if "base_pass" not in {f.name for f in dataclasses.fields(learned.NeuralParams)}:
@@ -172,7 +172,7 @@ def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default
     scene.neural_render.denoise.enabled = True
     assert scene.neural_render.denoise.method == "neural"  # the default
     ps = _render_layers(scene, tmp_path / "out.exr")
-    inputs, extra = render_pass.denoise_input(ps)
+    inputs, extra = denoise.denoise_input(ps)
     want = get_op("denoise", "neural")(inputs, **extra)
     got = ps.get("Neural Denoised")[..., :3]
     assert np.abs(got - want).max() < 1e-4 and np.abs(got - ps.color).mean() > 0

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("neural_ops", "addon", "training")
 OPS = ("denoise", "cg2real", "relight", "novel_view")
 #: Layers every op may use, which must not use an op themselves.
-SHARED = {"neural_ops": ("core", "nn"), "training": ("common",)}
+SHARED = {"neural_ops": ("core", "nn"), "training": ("common",), "addon": ("engine", "blender")}
 #: Prefix of a module reached through the add-on's shim (``ops_module("core.exr")``).
 SHIM = "shim:"
 #: What a dynamic import of a computed name is reported as (only the add-on's shim may do that).
