@@ -80,3 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``neural-render info F | head``): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 141
