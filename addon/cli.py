@@ -34,7 +34,7 @@ def cmd_export(args) -> int:
     frames = _parse_frames(args.frames) if args.frames else []
     paths = batch.export_blend(args.scene, args.output, spp=args.spp, frames=frames, cameras=args.camera,
                                half=not args.float32, overwrite=args.overwrite, seed=args.seed,
-                               engine=args.engine)
+                               engine=args.engine, cycles_denoised=args.cycles_denoised)
     print(f"exported {len(paths)} view(s) to {args.output}")
     return 0
 
@@ -98,6 +98,8 @@ def register(sub) -> None:
                    help="camera object name, repeatable (default: scene camera); 'marked' for cameras marked for export")
     s.add_argument("--seed", type=int, help="Cycles sampling seed")
     s.add_argument("--float32", action="store_true", help="store colour passes as float32 (default float16)")
+    s.add_argument("--cycles-denoised", action="store_true",
+                   help="also store Cycles' own denoised image as the pass 'Cycles Denoised' (Combined stays noisy)")
     s.add_argument("--overwrite", action="store_true", help="replace existing files")
     s.set_defaults(fn=cmd_export)
 

@@ -11,7 +11,6 @@ import dataclasses
 from pathlib import Path
 
 import bpy
-import numpy as np
 from bpy.props import (
     BoolProperty,
     EnumProperty,
@@ -157,40 +156,33 @@ def denoise_settings(scene):
 
 #: Temporal filters of animation renders, per (scene, view layer); reset on frame jumps.
 _temporal: dict[tuple[str, str], object] = {}
-#: Where Cycles' own denoiser is on, the op reads its noisy input here (with Denoising Data on).
-NOISY_PASS = "Noisy Image"
-#: Cycles' denoised image, put beside the noisy one under this name for ops that refine it.
-CYCLES_DENOISED = "Cycles Denoised"
 
 
-def denoise_input(passes):
-    """The pass set a denoiser reads, and extra parameters for it.
+def denoise_input(passes, method: str, params: dict):
+    """The pass set the denoiser ``method`` reads, and its parameters (``params`` plus what the
+    frame adds), in the render hook and for exported files alike.
 
     With Cycles' own denoiser on, ``Combined`` is already denoised and ``Noisy Image`` holds the
     noisy render: the op gets the noisy one as its ``Combined`` (what every method expects) and
-    Cycles' result as ``Cycles Denoised``; the learned op takes that as its ensemble's base
+    Cycles' result as ``Cycles Denoised`` (:func:`neural_ops.core.passset.noisy_combined`, as in
+    an export with Cycles' denoiser on); the learned op takes that as its ensemble's base
     (``base_pass``) instead of running OIDN again, so it needs no pyoidn inside Blender.
     """
-    if NOISY_PASS not in passes:
-        return passes, {}
-    ps = passes.copy()
-    noisy = passes.get(NOISY_PASS)[..., :3]
-    ps.add(CYCLES_DENOISED, passes.color, "RGB")
-    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
-    ps.add("Combined", np.concatenate([noisy, alpha], axis=2), "RGBA")
-    return ps, {"base_pass": CYCLES_DENOISED}
+    passset = ops_module("core.passset")
+    ps = passset.noisy_combined(passes)
+    fields = {f.name for f in dataclasses.fields(nops.get_op("denoise", method).params)}
+    params = dict(params)
+    # Per light component, each part needs its own base.
+    if passset.CYCLES_DENOISED in ps and "base_pass" in fields and not params.get("per_aov"):
+        params["base_pass"] = params.get("base_pass") or passset.CYCLES_DENOISED
+    return ps, params
 
 
 def fill_pass(engine, scene, layer_name: str, passes, settings):
     """The Neural Denoised pass of one rendered layer (the Cycles hook calls it)."""
     key = (scene.name, layer_name)
-    ps, extra = denoise_input(passes)
-    spec = nops.get_op("denoise", settings.method)
-    fields = {f.name for f in dataclasses.fields(spec.params)}
-    params = settings.to_params()
-    if not params.get("per_aov"):  # per light component, each part needs its own base
-        params.update({k: v for k, v in extra.items() if k in fields})
-    out = spec(ps, **params)
+    ps, params = denoise_input(passes, settings.method, settings.to_params())
+    out = nops.get_op("denoise", settings.method)(ps, **params)
     if getattr(settings, "temporal", False):
         if "Vector" not in passes:
             failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")
@@ -217,7 +209,8 @@ def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: boo
     None. ``progress`` receives the tiles done and in all as the op runs.
     """
     ops_module("core.exr").check_writable(dst, overwrite)
-    ps = nops.read_exr(src)
+    original = nops.read_exr(src)
+    ps, params = denoise_input(original, method, params)
     spec = nops.get_op("denoise", method)
     if cancel is not None and cancel.is_set():
         return None
@@ -233,8 +226,8 @@ def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: boo
         return None
     if cancel is not None and cancel.is_set():
         return None
-    ps.add(spec.pass_name, out, "RGB")
-    return nops.write_exr(ps, dst, overwrite=overwrite)
+    original.add(spec.pass_name, out, "RGB")  # every pass of the input as it was, plus the result
+    return nops.write_exr(original, dst, overwrite=overwrite)
 
 
 class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
@@ -245,6 +238,7 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
 
     filepath: StringProperty(subtype="FILE_PATH")
     filter_glob: StringProperty(default="*.exr", options={"HIDDEN"})
+    overwrite: BoolProperty(name="Overwrite", description="Replace an earlier <name>_denoised.exr", default=False)
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)
@@ -258,11 +252,17 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
             return {"CANCELLED"}
         dst = src.with_name(f"{src.stem}_denoised.exr")
+        try:  # before the job starts: an earlier result is never replaced unasked
+            ops_module("core.exr").check_writable(dst, self.overwrite)
+        except nops.NeuralRenderError as e:
+            self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
+            return {"CANCELLED"}
+        overwrite = self.overwrite  # the job's thread must not touch the operator
         method, kw = s.method, s.to_params()
 
         def work(progress, cancel):
             progress.text = f"{src.name} with {method}"
-            if denoise_file(src, dst, method, kw, cancel=cancel, progress=progress) is None:
+            if denoise_file(src, dst, method, kw, overwrite=overwrite, cancel=cancel, progress=progress) is None:
                 raise InterruptedError
             return f"Wrote {dst}"
 

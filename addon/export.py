@@ -31,6 +31,12 @@ class NEURAL_PG_export(bpy.types.PropertyGroup):
     frame_end: IntProperty(name="End", default=1, min=0)
     half: BoolProperty(name="Half Float", description="Store colour passes as float16 (data passes stay float32)", default=True)
     overwrite: BoolProperty(name="Overwrite", description="Replace existing files", default=False)
+    cycles_denoised: BoolProperty(
+        name="Keep Cycles Denoised",
+        description="Also store Cycles' own denoised image as the pass 'Cycles Denoised' (Combined stays the noisy "
+                    "render); Denoise EXR File's default method refines it",
+        default=True,
+    )
 
 
 class NEURAL_PG_camera(bpy.types.PropertyGroup):

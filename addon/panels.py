@@ -145,6 +145,7 @@ class NEURAL_PT_export(_Sub, bpy.types.Panel):
             col.label(text="Mark cameras in Camera properties > Neural Render", icon="INFO")
         col.prop(e, "spp")
         col.prop(e, "half")
+        col.prop(e, "cycles_denoised")
         col.prop(e, "overwrite")
         layout.operator("neural.export_passes", icon="RENDER_STILL")
 

@@ -101,7 +101,7 @@ def export_config(s, scene) -> ExportConfig:
         if not cams:
             raise ExportError("no camera is marked for export (Camera properties > Neural Render)")
     return ExportConfig(directory=s.directory, spp=s.spp, frames=frames, cameras=cams, half=s.half,
-                        overwrite=s.overwrite)
+                        overwrite=s.overwrite, cycles_denoised=s.cycles_denoised)
 
 
 def dataset_args(s, blend: str, out: str) -> list[str]:

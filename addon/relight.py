@@ -22,7 +22,7 @@ from bpy.props import (
 from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
 from .engine import failures, nodes
-from .shim import nops
+from .shim import nops, ops_module
 
 #: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
 RELIT_PASS = nops.get_op("relight", "neural").pass_name
@@ -153,6 +153,7 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
 
     filepath: StringProperty(subtype="FILE_PATH")
     filter_glob: StringProperty(default="*.exr", options={"HIDDEN"})
+    overwrite: BoolProperty(name="Overwrite", description="Replace an earlier <name>_relit.exr", default=False)
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)
@@ -169,6 +170,12 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
             return {"CANCELLED"}
         dst = src.with_name(f"{src.stem}_relit.exr")
+        try:  # before the job starts: an earlier result is never replaced unasked
+            ops_module("core.exr").check_writable(dst, self.overwrite)
+        except nops.NeuralRenderError as e:
+            self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
+            return {"CANCELLED"}
+        overwrite = self.overwrite  # the job's thread must not touch the operator
         kw.pop("source_lighting", None)  # the file's own lighting is not this scene's
         if method == "neural":
             kw["use_source"] = False
@@ -187,7 +194,7 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
             if cancel.is_set():
                 raise InterruptedError
             ps.add(RELIT_PASS, out, "RGB")
-            nops.write_exr(ps, dst, overwrite=True)
+            nops.write_exr(ps, dst, overwrite=overwrite)
             return " ".join([f"Wrote {dst}", *(f"({n})" for n in notes)])
 
         return self.run_job(context, jobs.Job("Relight", work=work, cancelled="Relight cancelled; nothing was written"),

@@ -27,7 +27,7 @@ ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_W
 
 
 def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, overwrite=False, seed=None,
-                 engine="cycles"):
+                 engine="cycles", cycles_denoised=False):
     """Open ``blend`` and export its views; see :class:`export.ExportConfig`."""
     scene = open_blend(blend)
     cams = list(cameras)
@@ -36,7 +36,8 @@ def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, over
         if not cams:
             raise export.ExportError(f"{blend}: no camera is marked for export")
     cfg = export.ExportConfig(directory=str(Path(directory).resolve()), spp=spp, frames=list(frames),
-                              cameras=cams, half=half, overwrite=overwrite, seed=seed, engine=ENGINES[engine])
+                              cameras=cams, half=half, overwrite=overwrite, seed=seed, engine=ENGINES[engine],
+                              cycles_denoised=cycles_denoised)
     return export.export_views(scene, cfg, progress=_progress)
 
 

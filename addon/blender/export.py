@@ -43,6 +43,9 @@ class ExportConfig:
         seed: Cycles sampling seed (None keeps the scene's).
         engine: ``CYCLES`` (default), or ``BLENDER_EEVEE`` / ``BLENDER_WORKBENCH`` for raster
             renders (``spp`` then sets EEVEE's render samples).
+        cycles_denoised: also store Cycles' own denoised image (OIDN, high quality, albedo and
+            normal guides) as the pass ``Cycles Denoised``; ``Combined`` stays the noisy render.
+            The learned denoiser refines that pass where pyoidn is missing (inside Blender).
     """
 
     directory: str
@@ -53,6 +56,7 @@ class ExportConfig:
     overwrite: bool = False
     seed: int | None = None
     engine: str = "CYCLES"
+    cycles_denoised: bool = False
 
 
 @dataclass
@@ -122,7 +126,13 @@ def export_settings(scene, cfg: ExportConfig) -> Iterator[None]:
         setv(scene.cycles, "samples", cfg.spp)
         setv(scene.eevee, "taa_render_samples", cfg.spp)
         setv(scene.cycles, "use_adaptive_sampling", False)
-        setv(scene.cycles, "use_denoising", False)
+        setv(scene.cycles, "use_denoising", denoised(cfg))
+        if denoised(cfg):  # what the learned denoiser's ensemble was trained on: OIDN high with guides
+            for attr, value in (("denoiser", "OPENIMAGEDENOISE"), ("denoising_input_passes", "RGB_ALBEDO_NORMAL"),
+                                ("denoising_prefilter", "ACCURATE"), ("denoising_quality", "HIGH"),
+                                ("denoising_use_gpu", False)):
+                if hasattr(scene.cycles, attr):
+                    setv(scene.cycles, attr, value)
         if cfg.seed is not None:
             setv(scene.cycles, "seed", cfg.seed)
             setv(scene.cycles, "use_animated_seed", False)
@@ -158,6 +168,8 @@ def render_view(scene, view: View, cfg: ExportConfig, png: bool = False) -> Path
     result = bpy.ops.render.render(write_still=True, scene=scene.name)
     if "FINISHED" not in result or not tmp.is_file():
         raise ExportError(f"{view.path}: render did not produce a file (cancelled or failed)")
+    if denoised(cfg):
+        _split_denoised(tmp)
     tmp.replace(view.path)
     if png:
         _save_png(scene, view.path.with_suffix(".png"))
@@ -175,6 +187,22 @@ def render_view(scene, view: View, cfg: ExportConfig, png: bool = False) -> Path
     }
     ops_module("core.exr").write_sidecar(meta, ops_module("core.exr").sidecar_path(view.path), overwrite=True)
     return view.path
+
+
+def denoised(cfg: ExportConfig) -> bool:
+    """Whether the export keeps Cycles' denoised image (Cycles renders only)."""
+    return cfg.cycles_denoised and cfg.engine == "CYCLES"
+
+
+def _split_denoised(path: Path) -> None:
+    """Rewrite a render made with Cycles' denoiser on so ``Combined`` is the noisy image again
+    (what every op reads) and Cycles' result is the pass ``Cycles Denoised`` right after it;
+    ``Noisy Image`` goes (it equals ``Combined`` now). Pixels and precision are kept exactly."""
+    passset = ops_module("core.passset")
+    ps = nops.read_exr(path, sidecar=False)
+    if passset.NOISY_PASS not in ps:
+        raise ExportError(f"{path.name}: Cycles' denoiser left no '{passset.NOISY_PASS}' pass (Denoising Data off?)")
+    nops.write_exr(passset.noisy_combined(ps), path, overwrite=True, sidecar=False)
 
 
 def _save_png(scene, path: Path) -> None:

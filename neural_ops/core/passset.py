@@ -23,6 +23,11 @@ _CHANNEL_ORDER = "RGBAXYZWUV"
 ALBEDO_PASSES = ("Denoising Albedo", "Diffuse Color")
 NORMAL_PASSES = ("Denoising Normal", "Normal")
 DEPTH_PASSES = ("Denoising Depth", "Depth")
+#: Where Cycles keeps the noisy colour when its own denoiser has replaced ``Combined``.
+NOISY_PASS = "Noisy Image"
+#: Cycles' own denoised image kept beside a noisy ``Combined`` (an export with Cycles'
+#: denoiser on, or :func:`noisy_combined` of a render made with it).
+CYCLES_DENOISED = "Cycles Denoised"
 
 
 def sort_channels(letters: list[str] | str) -> str:
@@ -206,3 +211,32 @@ def _flatten_present(ps: PassSet, required: tuple[str | tuple[str, ...], ...]) -
                 out.append(n)
                 break
     return out
+
+
+def noisy_combined(passes: PassSet) -> PassSet:
+    """``passes`` the way every op reads them: ``Combined`` is the noisy render and Cycles'
+    denoised image, where the render has one, is the pass ``Cycles Denoised`` right after it.
+
+    A render made with Cycles' denoiser on has the denoised image as ``Combined`` and the noisy
+    one as ``Noisy Image``: the two are swapped and ``Noisy Image`` goes (the alpha of
+    ``Combined`` is kept). Anything else is returned as it is. Shallow: the other passes'
+    pixels are shared.
+    """
+    if NOISY_PASS not in passes:
+        return passes
+    out: dict[str, Pass] = {}
+    old = passes.passes["Combined"] if "Combined" in passes.passes else None
+    for name, p in passes.passes.items():
+        if name == "Combined":
+            noisy = passes.passes[NOISY_PASS]
+            px = noisy.pixels[..., :3]
+            a = p.channels.find("A")
+            if a >= 0:
+                px = np.concatenate([px, p.pixels[..., a:a + 1]], axis=2)
+            out["Combined"] = Pass(px, "RGBA" if px.shape[2] == 4 else "RGB", noisy.half)
+            out[CYCLES_DENOISED] = Pass(p.pixels[..., :3], "RGB", p.half)
+        elif name != NOISY_PASS:
+            out[name] = p
+    if old is None:
+        out["Combined"] = passes.passes[NOISY_PASS]
+    return PassSet(out, passes.layer, passes.meta, passes.header, passes.source)

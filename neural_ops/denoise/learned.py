@@ -17,15 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import OpError
-from ..core.passset import PassSet
+from ..core.passset import CYCLES_DENOISED, PassSet, noisy_combined
 from ..core.registry import OpSpec, register
 from ..nn.runtime import BACKENDS, learned_unavailable
 from ..nn.weights import weights_paths
 
 #: The model ``neural-render denoise`` uses when none is named (chosen by measurement, see its card).
 DEFAULT_MODEL = "ensemble_small"
-#: Where Cycles keeps the noisy colour when its own denoiser has replaced ``Combined``.
-NOISY_PASS = "Noisy Image"
 
 
 @dataclass
@@ -52,7 +50,9 @@ class NeuralParams:
             denoiser (OIDN) has already run (the render hook inside Blender, where pyoidn is
             missing). Other models ignore it. Whenever the frame has ``Noisy Image`` (Cycles
             denoised ``Combined`` and kept the noisy colour there), the noisy colour is read
-            from it, not from ``Combined``.
+            from it, not from ``Combined``. Empty, where pyoidn is missing and the frame holds
+            Cycles' denoised image (``Cycles Denoised``, or ``Combined`` beside ``Noisy
+            Image``), that image is the base, with a note.
     """
 
     model: str = ""
@@ -123,18 +123,6 @@ def denoiser_model(p: NeuralParams):
     return TorchModel(net), net.multiple, net.cfg.base
 
 
-def noisy_passes(passes: PassSet) -> PassSet:
-    """``passes`` with the noisy colour as ``Combined``: from ``Noisy Image`` when Cycles' own
-    denoiser has replaced ``Combined`` (alpha kept), else unchanged."""
-    if NOISY_PASS not in passes:
-        return passes
-    # Shallow: the other passes' pixels are shared, only Combined is replaced.
-    ps = PassSet(dict(passes.passes), passes.layer, passes.meta, passes.header, passes.source)
-    alpha = passes.alpha if passes.alpha is not None else np.ones((*passes.shape, 1), np.float32)
-    ps.add("Combined", np.concatenate([passes.get(NOISY_PASS)[..., :3], alpha], axis=2), "RGBA")
-    return ps
-
-
 def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress=None) -> np.ndarray:
     """Denoise ``Combined`` (or ``Noisy Image``, see :class:`NeuralParams`) with the learned model.
 
@@ -151,22 +139,24 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
     p = params or NeuralParams()
     p.check()
     model, multiple, base_kind = denoiser_model(p)
+    noisy = noisy_combined(passes)
     given_base = None
     if p.base_pass and base_kind == "oidn":
-        if p.base_pass not in passes:
+        # Named as in the frame (Combined with Noisy Image beside it is Cycles' result).
+        frame = passes if p.base_pass in passes else noisy
+        if p.base_pass not in frame:
             raise OpError(f"{passes.source}: base_pass '{p.base_pass}' is not in the frame "
                           f"(passes: {', '.join(passes.passes)})")
-        given_base = passes.get(p.base_pass)[..., :3]
-    elif base_kind == "oidn" and NOISY_PASS in passes and not p.per_aov:
+        given_base = frame.get(p.base_pass)[..., :3]
+    elif base_kind == "oidn" and CYCLES_DENOISED in noisy and not p.per_aov:
         from ..core.oidn import oidn_unavailable
 
         if oidn_unavailable():
-            # Cycles' own denoiser ran (its result is Combined, the input Noisy Image): refine that.
+            # The render holds Cycles' own OIDN result: refine that instead of running OIDN again.
             from ..core.notes import note
 
-            note(f"{passes.source}: pyoidn is not installed; the model refines Cycles' denoised Combined")
-            given_base = passes.color[..., :3]
-    noisy = noisy_passes(passes)
+            note(f"{passes.source}: pyoidn is not installed; the model refines Cycles' denoised image")
+            given_base = noisy.get(CYCLES_DENOISED)[..., :3]
 
     def run(ps: PassSet) -> np.ndarray:
         base = given_base if given_base is not None else compute_base(ps, base_kind, p.oidn_quality,

@@ -203,6 +203,27 @@ def test_export_then_relight_file_operator(tmp_path, registered, default_scene):
     assert "Neural Relit" in out.passes and "Combined" in out.passes
 
 
+def test_denoise_file_default_method_without_pyoidn(tmp_path, registered, default_scene, monkeypatch):
+    """As in a stock Blender (no pyoidn): Export Neural Passes keeps Cycles' denoised image, and
+    Denoise EXR File's default method refines it; the output keeps the input's passes as they were."""
+    from neural_ops.core import oidn
+
+    monkeypatch.setattr(oidn, "oidn_unavailable", lambda: "the 'pyoidn' package is not installed")
+    scene = default_scene
+    s = scene.neural_render.export
+    s.directory, s.spp = str(tmp_path), 1
+    assert s.cycles_denoised  # on by default
+    assert bpy.ops.neural.export_passes() == {"FINISHED"}
+    assert scene.neural_render.denoise.method == "neural"
+    exr = tmp_path / "frame_0001.exr"
+    assert bpy.ops.neural.denoise_file(filepath=str(exr)) == {"FINISHED"}
+    src, out = read_exr(exr), read_exr(tmp_path / "frame_0001_denoised.exr")
+    assert list(out.passes) == [*src.passes, "Neural Denoised"]
+    np.testing.assert_array_equal(out.get("Combined"), src.get("Combined"))
+    got = out.get("Neural Denoised")
+    assert np.isfinite(got).all() and np.abs(got - src.get("Cycles Denoised")).mean() > 0
+
+
 def test_render_1_in_n_operator(tmp_path, registered, default_scene):
     scene = default_scene
     scene.frame_start, scene.frame_end, scene.frame_current = 1, 3, 2

@@ -168,8 +168,9 @@ def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default
     scene.neural_render.denoise.enabled = True
     assert scene.neural_render.denoise.method == "neural"  # the default
     ps = _render_layers(scene, tmp_path / "out.exr")
-    inputs, extra = denoise.denoise_input(ps)
-    want = get_op("denoise", "neural")(inputs, **extra)
+    inputs, params = denoise.denoise_input(ps, "neural", scene.neural_render.denoise.to_params())
+    assert params["base_pass"] == "Cycles Denoised"
+    want = get_op("denoise", "neural")(inputs, **params)
     got = ps.get("Neural Denoised")[..., :3]
     assert np.abs(got - want).max() < 1e-4 and np.abs(got - ps.color).mean() > 0
 

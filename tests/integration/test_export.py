@@ -95,3 +95,22 @@ def test_bad_blend_files(tmp_path):
         batch.open_blend(bad)
     with pytest.raises(NeuralRenderError, match="no such .blend"):
         batch.open_blend(tmp_path / "none.blend")
+
+
+def test_export_keeps_cycles_denoised_beside_the_noisy_combined(tmp_path, default_scene):
+    """With cycles_denoised, Combined is the same noisy render as without (same seed) and Cycles'
+    own OIDN result is the pass 'Cycles Denoised'; Cycles' denoiser settings are restored."""
+    s = default_scene
+    s.cycles.use_denoising, s.cycles.denoising_prefilter = False, "FAST"
+    plain, kept = tmp_path / "plain", tmp_path / "kept"
+    export.export_views(s, export.ExportConfig(directory=str(plain), spp=2, seed=3))
+    export.export_views(s, export.ExportConfig(directory=str(kept), spp=2, seed=3, cycles_denoised=True))
+    a, b = read_exr(plain / "frame_0001.exr"), read_exr(kept / "frame_0001.exr")
+    assert "Cycles Denoised" not in a.passes and "Noisy Image" not in b.passes
+    assert list(b.passes)[:2] == ["Combined", "Cycles Denoised"]
+    np.testing.assert_array_equal(a.get("Combined"), b.get("Combined"))
+    den = b.get("Cycles Denoised")
+    assert np.isfinite(den).all() and np.abs(den - b.color).mean() > 1e-3  # denoised, not a copy
+    assert abs(den.mean() - b.color.mean()) < 0.2 * b.color.mean()  # the same picture
+    assert not s.cycles.use_denoising and s.cycles.denoising_prefilter == "FAST"
+    assert b.meta["spp"] == 2

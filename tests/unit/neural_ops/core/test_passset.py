@@ -44,3 +44,30 @@ def test_validate_any_of(passset):
     passset.validate((("Normal", "Denoising Normal"),))
     with pytest.raises(PassSetError, match="missing pass 'Normal'"):
         passset.validate((("Normal", "Vector"),))
+
+
+def test_noisy_combined_swaps_cycles_denoised_render_back():
+    """A render made with Cycles' denoiser on (Combined denoised, Noisy Image noisy) reads as
+    every op expects: Combined noisy (alpha kept), Cycles' result as 'Cycles Denoised' right
+    after it, no Noisy Image; the other passes are shared, not copied."""
+    from neural_ops.core.passset import CYCLES_DENOISED, NOISY_PASS, noisy_combined
+
+    rng = np.random.default_rng(0)
+    ps = PassSet()
+    denoised = rng.random((4, 5, 4)).astype(np.float32)
+    denoised[..., 3] = 0.5
+    ps.add("Combined", denoised, "RGBA", half=True)
+    ps.add("Depth", rng.random((4, 5)).astype(np.float32), "Z")
+    noisy = rng.random((4, 5, 4)).astype(np.float32)
+    ps.add(NOISY_PASS, noisy, "RGBA", half=True)
+    out = noisy_combined(ps)
+    assert list(out.passes) == ["Combined", CYCLES_DENOISED, "Depth"]
+    np.testing.assert_array_equal(out.color, noisy[..., :3])
+    np.testing.assert_array_equal(out.alpha[..., 0], denoised[..., 3])
+    np.testing.assert_array_equal(out.get(CYCLES_DENOISED), denoised[..., :3])
+    assert out.passes["Combined"].half and out.passes[CYCLES_DENOISED].half
+    assert out.passes["Depth"] is ps.passes["Depth"]
+    assert list(ps.passes) == ["Combined", "Depth", NOISY_PASS]  # the input is untouched
+    plain = PassSet()
+    plain.add("Combined", denoised, "RGBA")
+    assert noisy_combined(plain) is plain

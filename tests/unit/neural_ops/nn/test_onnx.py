@@ -179,6 +179,30 @@ def test_base_pass_and_noisy_image(monkeypatch):
         learned.NeuralParams(base_pass="Combined", per_aov=True).check()
 
 
+def test_exported_cycles_denoised_is_the_base_without_pyoidn(monkeypatch, capsys):
+    """An export with Cycles' denoiser on keeps Combined noisy and adds 'Cycles Denoised':
+    without pyoidn the ensemble refines that pass (one note), as if OIDN had given it; the
+    same frame with Noisy Image (Combined denoised) gives the same result."""
+    from neural_ops.core import oidn
+    from neural_ops.denoise import learned
+
+    noisy = synthetic_frame(64, 48)
+    denoised = noisy.color * 0.8 + 0.05
+    exported = noisy.copy()
+    exported.add("Cycles Denoised", denoised, "RGB")
+    monkeypatch.setattr(oidn, "oidn_unavailable", lambda: "the 'pyoidn' package is not installed")
+    a = learned.neural_denoise(exported, learned.NeuralParams(backend="onnx"))
+    assert "refines Cycles' denoised image" in capsys.readouterr().err
+    rendered = noisy.copy()
+    rendered.add("Noisy Image", noisy.color, "RGB")
+    rendered.add("Combined", np.concatenate([denoised, noisy.alpha], axis=2), "RGBA")
+    b = learned.neural_denoise(rendered, learned.NeuralParams(backend="onnx"))
+    monkeypatch.setattr(learned, "compute_base", lambda ps, base, *args: denoised)
+    c = learned.neural_denoise(noisy, learned.NeuralParams(backend="onnx"))
+    np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(b, c)
+
+
 def test_user_weights_without_a_graph_fall_back_to_torch_or_say_how_to_export(tmp_path):
     from neural_ops.denoise.learned import NeuralParams, neural_denoise
     from neural_ops.nn.runtime import choose_backend
