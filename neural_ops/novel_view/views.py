@@ -12,6 +12,7 @@ import numpy as np
 from ..core.cameras import Camera, clean_depth, transforms_frames
 from ..core.errors import PassSetError
 from ..core.exr import read_exr
+from ..core.passset import CYCLES_DENOISED, NOISY_PASS
 from .features import SourceView
 
 
@@ -52,7 +53,9 @@ def view_from_passes(ps, camera: Camera | None = None, denoise: bool = False) ->
 
     ``denoise``: the colour, and the diffuse and glossy light when present, each through OIDN
     guided by the view's albedo and normal (as ``inbetween`` treats its rendered key frames and
-    as a finished render would be); a clear error when pyoidn is missing.
+    as a finished render would be). A view that holds Cycles' own denoised image (``Cycles
+    Denoised``, or ``Combined`` beside ``Noisy Image``) uses that colour as it is; otherwise,
+    without pyoidn, the views are used as rendered, with a note.
     """
     path = ps.source
     ps.validate(("Combined", "Depth"))
@@ -68,7 +71,9 @@ def view_from_passes(ps, camera: Camera | None = None, denoise: bool = False) ->
             normal = ps.get(name)[..., :3].astype(np.float32)
             break
     color, diffuse, glossy = ps.color[..., :3].astype(np.float32), _light(ps, "Diffuse"), _light(ps, "Glossy")
-    if denoise and "Noisy Image" in ps:
+    if denoise and CYCLES_DENOISED in ps:
+        color = ps.get(CYCLES_DENOISED)[..., :3].astype(np.float32)  # exported with Cycles' denoiser on
+    elif denoise and NOISY_PASS in ps:
         pass  # rendered with Cycles' own denoiser: Combined is denoised already
     elif denoise:
         from ..core.notes import note

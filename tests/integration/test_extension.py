@@ -231,12 +231,97 @@ STOCK_SCRIPT = textwrap.dedent(
     scene.cycles.samples = 1
     nr = scene.neural_render
 
+    class Seen:
+        # A layout that records the words a user sees: panel, operator and property labels.
+
+        def __init__(self, words):
+            self.words = words
+
+        def __getattr__(self, name):  # row(), column(), box(), split(), template_*: more of the same
+            return lambda *a, **k: self
+
+        def __setattr__(self, name, value):  # active, enabled, alignment, ...
+            object.__setattr__(self, name, value)
+
+        def operator(self, idname, text=None, **k):
+            cat, name = idname.split(".")
+            self.words.add(text or getattr(getattr(bpy.ops, cat), name).get_rna_type().name)
+            return self
+
+        def prop(self, data, attr, text=None, **k):
+            self.words.add(text or data.bl_rna.properties[attr].name)  # text="": its tooltip
+            return self
+
+        def label(self, text="", **k):
+            self.words.add(text)
+            return self
+
+    class Drawn:
+        # A panel instance for drawing with Seen (registered panels cannot be made).
+
+        def __init__(self, cls, layout):
+            object.__setattr__(self, "cls", cls)
+            object.__setattr__(self, "layout", layout)
+
+        def __getattr__(self, name):
+            v = getattr(self.cls, name)
+            return v.__get__(self) if callable(v) and hasattr(v, "__get__") and not isinstance(v, type) else v
+
+    def seen_in_panels():
+        # The add-on's panels as Render (and Camera) Properties draw them under the scene's engine.
+        words = set()
+        panels = [c for c in bpy.types.Panel.__subclasses__() if c.__module__.startswith(mod)]
+        with bpy.context.temp_override(camera=scene.camera.data):  # Camera Properties: the scene camera's
+            for cls in panels:
+                if hasattr(cls, "poll") and not cls.poll(bpy.context):
+                    continue
+                words.add(cls.bl_label)
+                for fn in ("draw_header", "draw"):
+                    if hasattr(cls, fn):
+                        getattr(cls, fn)(Drawn(cls, Seen(words)), bpy.context)
+        return words
+
+    # README "In Blender", step by step: what each step does in a stock Blender.
+    walk = res["walk"] = []
+    seen = {}
+    for engine in ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"):
+        scene.render.engine = engine
+        seen[engine] = sorted(seen_in_panels())
+    scene.render.engine = "CYCLES"
+
+    def ours(base):
+        found = [c for c in base.__subclasses__() if c.__module__.startswith(mod)]
+        return found + [d for c in base.__subclasses__() for d in ours(c)]
+
+    res["seen"] = seen
+    # The compositor's Add > Neural menu and each node as drawn: labels, options, sockets.
+    words = {c.bl_label for c in ours(bpy.types.Menu)}
+    tree = bpy.data.node_groups.new("Look", "CompositorNodeTree")
+    for cls in ours(bpy.types.Node):
+        node = tree.nodes.new(cls.bl_idname)
+        words.add(cls.bl_label)
+        words.update(sk.name for sk in [*node.inputs, *node.outputs])
+        cls.draw_buttons(node, bpy.context, Seen(words))  # the Python function: Seen is no UILayout
+    bpy.data.node_groups.remove(tree)
+    res["nodes"] = sorted(words)
+    # Options of the file operators (the file browser's sidebar) and of Render 1 in N (its dialog).
+    res["operator_options"] = sorted({p.name for o in ("denoise_file", "relight_file", "render_inbetween")
+                                      for p in getattr(bpy.ops.neural, o).get_rna_type().properties
+                                      if p.identifier != "rna_type" and not p.is_hidden})
+
+    walk.append("Export Neural Passes")
     s = nr.export
     s.directory, s.spp = out, 1
     res["export"] = op(bpy.ops.neural.export_passes)
     exr = os.path.join(out, "frame_0001.exr")
     res["exported"] = os.path.exists(exr) and os.path.exists(os.path.join(out, "frame_0001.json"))
 
+    walk.append("Neural Denoised Pass")  # on a Cycles F12, the default method
+    nr.denoise.enabled = True
+    res["denoise_pass"] = f12(scene, "denoised.png")
+    nr.denoise.enabled = False
+
+    walk.append("Denoise EXR File")
     default_method = nr.denoise.method
     res["denoise_file_default"] = op(bpy.ops.neural.denoise_file, filepath=exr)
     nr.denoise.method = "bilateral"
@@ -244,38 +329,20 @@ STOCK_SCRIPT = textwrap.dedent(
     res["denoise_file"] = op(bpy.ops.neural.denoise_file, filepath=exr, overwrite=True)
     res["denoised_written"] = os.path.exists(os.path.join(out, "frame_0001_denoised.exr"))
     nr.denoise.method = default_method
-    res["relight_file"] = op(bpy.ops.neural.relight_file, filepath=exr)
 
-    # Neural Denoised pass on a Cycles F12 with the default method.
-    nr.denoise.enabled = True
-    res["denoise_pass"] = f12(scene, "denoised.png")
-    nr.denoise.enabled = False
-
-    # Photoreal on a Workbench F12.
+    walk.append("Neural Photoreal")  # on a Workbench F12 (a clear line), then on EEVEE
     scene.render.engine = "BLENDER_WORKBENCH"
     res["raster"] = f12(scene, "raster.png")
     nr.photoreal.enabled = True
     res["photoreal"] = f12(scene, "photoreal.png")
-    # ... and on an EEVEE F12, what it is made for.
     scene.render.engine = "BLENDER_EEVEE"
     scene.eevee.taa_render_samples = 1
+    walk.append("Set Up EEVEE for Photoreal")
+    res["prepare_eevee"] = op(bpy.ops.neural.prepare_eevee)
     res["photoreal_eevee"] = f12(scene, "photoreal_eevee.png")
     nr.photoreal.enabled = False
 
-    # Neural Novel View from a (one-view) multiview folder.
-    views = os.path.join(out, "views")
-    os.makedirs(views)
-    shutil.copy(exr, os.path.join(views, "v.exr"))
-    frame = {"file_path": "v.png", "exr_file_path": "v.exr",
-             "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]}
-    with open(os.path.join(views, "transforms.json"), "w") as f:
-        json.dump({"w": 32, "h": 24, "fl_x": 30.0, "frames": [frame, dict(frame)]}, f)
-    nr.novel_view.folder = views
-    nr.novel_view.enabled = True
-    res["novel_view"] = f12(scene, "novel.png")
-    nr.novel_view.enabled = False
-
-    # Relight pass: Cycles, a Neural Relight node relighting to another scene's lights.
+    walk.append("Neural Relit Pass")  # Cycles, a Neural Relight node relighting to another scene's lights
     target = bpy.data.scenes.new("Target")
     target.world = bpy.data.worlds.new("Blue")
     target.world.color = (0.1, 0.2, 0.8)
@@ -295,18 +362,39 @@ STOCK_SCRIPT = textwrap.dedent(
     tree.links.new(rl.outputs["Image"], node.inputs["Image"])
     tree.links.new(rl.outputs["Neural Relit"], node.inputs["Relit"])
     tree.links.new(node.outputs["Image"], outn.inputs[0])
+    nr.denoise.enabled = True
     res["relight_pass"] = f12(scene, "relit.png")
+    res["sockets"] = sorted(o.name for o in rl.outputs if o.enabled)  # the passes the switches added
+    nr.denoise.enabled = False
+    walk.append("Relight Last Render")
     res["relight_last"] = op(bpy.ops.neural.relight_last)
     img = bpy.data.images.get("Neural Relit")
     res["relit_image"] = sum(img.pixels[:]) if img is not None else 0.0
     scene.compositing_node_group = None
+    walk.append("Relight EXR File")
+    res["relight_file"] = op(bpy.ops.neural.relight_file, filepath=exr)
 
+    walk.append("Neural Novel View")  # from a (one-view) multiview folder
+    views = os.path.join(out, "views")
+    os.makedirs(views)
+    shutil.copy(exr, os.path.join(views, "v.exr"))
+    frame = {"file_path": "v.png", "exr_file_path": "v.exr",
+             "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]}
+    with open(os.path.join(views, "transforms.json"), "w") as f:
+        json.dump({"w": 32, "h": 24, "fl_x": 30.0, "frames": [frame, dict(frame)]}, f)
+    nr.novel_view.folder = views
+    nr.novel_view.enabled = True
+    res["novel_view"] = f12(scene, "novel.png")
+    nr.novel_view.enabled = False
+
+    walk.append("Render 1 in N")
     scene.frame_start, scene.frame_end = 1, 3
     res["inbetween"] = op(bpy.ops.neural.render_inbetween, every=2, spp=1, geometry=False,
                           directory=os.path.join(out, "inbetween"))
     res["inbetween_frames"] = sorted(f for f in os.listdir(os.path.join(out, "inbetween"))
                                      if f.endswith((".exr", ".png")))
 
+    walk.append("Make Training Dataset")
     ds = nr.dataset
     ds.directory, ds.scenes, ds.resolution, ds.spp, ds.ref_spp = os.path.join(out, "ds"), 1, 16, "1", 2
     res["dataset"] = op(bpy.ops.neural.make_dataset)
@@ -362,28 +450,36 @@ def test_every_operator_in_a_stock_blender(tmp_path, host_zip, blender):
     python, version = STOCK[blender]
     if not python.exists():
         pytest.skip(f"no stock Blender {blender} Python ({python.parent.parent.name}): run 'make blender-env'")
-    out = tmp_path / "out"
-    out.mkdir()
-    # stderr into stdout, in order: what the add-on printed before the result line is checked.
-    p = subprocess.run([str(python), "-c", STOCK_SCRIPT, str(host_zip), str(out)], cwd=tmp_path,
-                       env=_stock_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=600)
-    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, p.stdout[-6000:]
+    for attempt in (1, 2):
+        run_dir = tmp_path / f"run{attempt}"
+        out = run_dir / "out"
+        out.mkdir(parents=True)
+        # stderr into stdout, in order: what the add-on printed before the result line is checked.
+        p = subprocess.run([str(python), "-c", STOCK_SCRIPT, str(host_zip), str(out)], cwd=run_dir,
+                           env=_stock_env(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)
+        line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        # Blender itself, once in a few runs here, dies by a signal after an EEVEE render through
+        # software GL (no Python traceback): run it once more then; an exception of ours fails at once.
+        if line or p.returncode >= 0 or attempt == 2:
+            break
+        print(f"\nstock Blender {blender} died by signal {-p.returncode}; running it again")
+    assert line, f"exit {p.returncode}\n" + p.stdout[-6000:]
     res = json.loads(line[7:])
     # Blender 5.0 (not 5.2) prints a traceback from Cycles' own update_render_passes while the
     # process exits after any add-on that touched Cycles' passes was disabled ('ViewLayer' object
     # has no attribute 'cycles'); it reproduces without our changes, after the result is printed.
     log = p.stdout[: p.stdout.index(line)]
 
-    features = {
-        "Export Neural Passes": res["export"], "Denoise EXR File (default method)": res["denoise_file_default"],
-        "Denoise EXR File (bilateral)": res["denoise_file"], "Relight EXR File": res["relight_file"],
-        "Neural Denoised pass (F12)": res["denoise_pass"],
-        "Neural Photoreal (EEVEE F12)": res["photoreal_eevee"], "Neural Photoreal (Workbench F12)": res["photoreal"],
-        "Neural Novel View (F12)": res["novel_view"], "Neural Relit pass (F12)": res["relight_pass"],
-        "Relight Last Render": res["relight_last"], "Render 1 in N": res["inbetween"],
-        "Make Dataset": res["dataset"],
+    features = {  # in the README's order
+        "Export Neural Passes": res["export"], "Neural Denoised pass (F12)": res["denoise_pass"],
+        "Denoise EXR File (default method)": res["denoise_file_default"],
+        "Denoise EXR File (bilateral)": res["denoise_file"],
+        "Neural Photoreal (Workbench F12)": res["photoreal"], "Set Up EEVEE for Photoreal": res["prepare_eevee"],
+        "Neural Photoreal (EEVEE F12)": res["photoreal_eevee"], "Neural Relit pass (F12)": res["relight_pass"],
+        "Relight Last Render": res["relight_last"], "Relight EXR File": res["relight_file"],
+        "Neural Novel View (F12)": res["novel_view"], "Render 1 in N": res["inbetween"],
+        "Make Training Dataset": res["dataset"],
     }
     for name, r in features.items():
         TABLE.setdefault(name, {})[blender] = _outcome(r)
@@ -421,9 +517,58 @@ def test_every_operator_in_a_stock_blender(tmp_path, host_zip, blender):
     assert res["relight_last"]["result"] == ["FINISHED"] and res["relit_image"] > 0
     # F12: the render finishes and is never black.
     assert res["raster"]["result"] == ["FINISHED"] and res["raster"]["mean"] > 0.05
+    assert res["prepare_eevee"]["result"] == ["FINISHED"], res["prepare_eevee"]
     assert _outcome(res["photoreal_eevee"]) == "works", res["photoreal_eevee"]
     for name in ("denoise_pass", "photoreal", "photoreal_eevee", "novel_view", "relight_pass"):
         assert res[name]["mean"] > 0.01, (name, res[name])
     # Datasets run neural-render in another process: not installed here, said in one line.
     assert res["dataset"]["result"] == ["ERROR"] and "neural-render command" in res["dataset"]["message"]
     assert res["left"] == []
+    _readme_matches_what_the_user_sees(res)
+
+
+#: Words of Blender's own interface the README's "In Blender" section uses (not the add-on's).
+BLENDER_WORDS = {"Edit", "Preferences", "Get Extensions", "Install from Disk", "Render Properties",
+                 "Camera Properties", "Add", "Image"}
+
+
+def readme_in_blender() -> tuple[list[str], list[str]]:
+    """The README's "In Blender" section: its steps (the bold names that open its bullets, in
+    order) and every interface word it names (bold or italic, menu paths split at ▸)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## In Blender\n", 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"^- \*\*(.+?)\*\*", section, flags=re.M)
+    terms = re.findall(r"\*\*([^*]+?)\*\*|(?<![*\w])\*([^*]+?)\*(?![*\w])", section)
+    words = [" ".join(w.split()) for pair in terms for t in pair if t for w in t.split("▸")]
+    return steps, words
+
+
+def _readme_matches_what_the_user_sees(res: dict) -> None:
+    """The README's steps are the ones this test walked, in the same order, and every word it
+    names is on the add-on's panels (under some engine), its nodes, its passes, or Blender's own."""
+    steps, words = readme_in_blender()
+    assert steps, "README has no 'In Blender' steps"
+    walked = [w for w in res["walk"] if w in steps]
+    assert walked == steps, (walked, steps)
+    ui = set().union(*map(set, res["seen"].values()), res["nodes"], res["sockets"], res["operator_options"],
+                     BLENDER_WORDS)
+    unseen = sorted({w for w in words if w not in ui})
+    assert not unseen, f"README names what a user does not see: {unseen}"
+    # Only what applies to the engine: no Cycles pass switches or Relight Last Render under EEVEE.
+    for engine in ("BLENDER_EEVEE", "BLENDER_WORKBENCH"):
+        assert "Relight Last Render" not in res["seen"][engine]
+        assert "Neural Photoreal" in res["seen"][engine]
+    assert "Relight Last Render" in res["seen"]["CYCLES"]
+    assert {"Neural Denoised", "Neural Relit"} <= set(res["sockets"])
+
+
+def test_readme_zip_name_is_what_build_extension_writes(extension_zips):
+    """The README's install step names a zip that ``make extension`` really writes."""
+    import re
+
+    section = (ROOT / "README.md").read_text().split("\n## In Blender\n", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"dist/(neural_render-[\w.]+-\w+\.zip)", section)
+    assert named and set(named) <= {z.name for z in extension_zips}, (named, [z.name for z in extension_zips])
+    assert "make extension" in section
