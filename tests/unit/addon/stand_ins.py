@@ -62,6 +62,7 @@ class Export:
     frame_end: int = 1
     half: bool = True
     overwrite: bool = False
+    cycles_denoised: bool = True
 
 
 @dataclass

@@ -88,6 +88,7 @@ def test_export_config_from_settings():
                            Object("CamB", "CAMERA", CameraData(SimpleNamespace(export=False)))])
     cfg = params.export_config(Export(spp=8, half=False), scene)
     assert (cfg.frames, cfg.cameras, cfg.spp, cfg.half, cfg.directory) == ([], [], 8, False, "/tmp/out")
+    assert cfg.cycles_denoised
     assert params.export_config(Export(views="FRAMES", frame_start=3, frame_end=5), scene).frames == [3, 4, 5]
     assert params.export_config(Export(views="MARKED"), scene).cameras == ["CamA"]
     with pytest.raises(NeuralRenderError, match="no camera is marked"):
