@@ -208,7 +208,7 @@ def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: boo
     between steps and, for tiled ops, between tiles; a cancelled run writes nothing and returns
     None. ``progress`` receives the tiles done and in all as the op runs.
     """
-    ops_module("core.exr").check_writable(dst, overwrite)
+    ops_module("core.outputs").check_outputs([dst], [src], overwrite)
     original = nops.read_exr(src)
     ps, params = denoise_input(original, method, params)
     spec = nops.get_op("denoise", method)
@@ -253,7 +253,7 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
             return {"CANCELLED"}
         dst = src.with_name(f"{src.stem}_denoised.exr")
         try:  # before the job starts: an earlier result is never replaced unasked
-            ops_module("core.exr").check_writable(dst, self.overwrite)
+            ops_module("core.outputs").check_outputs([dst], [src], self.overwrite)
         except nops.NeuralRenderError as e:
             self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
             return {"CANCELLED"}

@@ -171,7 +171,7 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
             return {"CANCELLED"}
         dst = src.with_name(f"{src.stem}_relit.exr")
         try:  # before the job starts: an earlier result is never replaced unasked
-            ops_module("core.exr").check_writable(dst, self.overwrite)
+            ops_module("core.outputs").check_outputs([dst], [src], self.overwrite)
         except nops.NeuralRenderError as e:
             self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
             return {"CANCELLED"}

@@ -71,6 +71,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command itself (not a test calling main): SIGTERM cleans up as Ctrl-C does
+        from ..core.outputs import exit_on_sigterm
+
+        exit_on_sigterm()
     try:
         args = build_parser().parse_args(argv)  # may import a command's config (and fail in one line)
         return args.fn(args)

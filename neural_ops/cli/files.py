@@ -9,6 +9,7 @@ entry point ``files`` (see :mod:`neural_ops.cli`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def cmd_novel_view(args) -> int:
 
     from ..core.exr import write_exr
     from ..core.imageio import to_display, write_png
+    from ..core.outputs import atomic_write, check_outputs
     from ..core.passset import PassSet
     from ..novel_view.synthesis import render_novel_views, target_cameras
 
@@ -73,7 +75,11 @@ def cmd_novel_view(args) -> int:
                                 "data multiview', 'export --frames' or 'inbetween')")
     targets = target_cameras(folder, camera=args.camera, transforms=args.transforms)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and os.path.samefile(out, folder):
+        raise NeuralRenderError(f"{out}: is the folder of the source views; write the synthesised views to another folder")
+    planned = [out / f"{name}{ext}" for name, _ in targets for ext in (".exr", ".png")] + [out / "transforms.json"]
+    sources = _source_files(folder) + ([Path(args.transforms)] if args.transforms else [])
+    check_outputs(planned, sources, args.overwrite, sidecar=False)  # before any work; never onto a source
     frames = []
     log = lambda m: print(m, flush=True)  # noqa: E731
     for v in render_novel_views(folder, targets, method=args.method, weights=args.weights or "",
@@ -87,9 +93,26 @@ def cmd_novel_view(args) -> int:
                        "transform_matrix": np.asarray(c.c2w).tolist(), "fl_x": c.fx, "fl_y": c.fy, "cx": c.cx,
                        "cy": c.cy, "w": c.w, "h": c.h})
         print(f"{v.name}: {100 * v.seen.mean():.1f} % of pixels seen by a source view, {v.seconds:.2f} s", flush=True)
-    (out / "transforms.json").write_text(json.dumps({"frames": frames}, indent=1) + "\n")
+    text = json.dumps({"frames": frames}, indent=1) + "\n"
+    atomic_write(out / "transforms.json", lambda tmp: Path(tmp).write_text(text))
     print(f"wrote {len(frames)} view(s) to {out}")
     return 0
+
+
+def _source_files(folder: Path) -> list[Path]:
+    """The files of a multi-view folder a command reads: ``transforms.json`` and each frame's
+    image and EXR (what its outputs must never replace)."""
+    import json
+
+    files = [folder / "transforms.json"]
+    try:
+        frames = json.loads((folder / "transforms.json").read_text()).get("frames", [])
+    except (OSError, ValueError, AttributeError):
+        return files
+    for fr in frames if isinstance(frames, list) else []:
+        if isinstance(fr, dict):
+            files += [folder / str(fr[k]) for k in ("file_path", "exr_file_path") if isinstance(fr.get(k), str)]
+    return files
 
 
 def cmd_info(args) -> int:
@@ -139,7 +162,8 @@ def cmd_cg2real(args) -> int:
 def _apply(kind: str, args) -> int:
     """Run one op of ``kind`` on each input EXR and write it with the result added as a pass."""
     from .. import get_op
-    from ..core.exr import check_writable, read_exr, write_exr
+    from ..core.exr import read_exr, write_exr
+    from ..core.outputs import check_outputs
 
     spec = get_op(kind, args.method)
     params = spec.make_params(**parse_params(spec, args.param))
@@ -152,8 +176,7 @@ def _apply(kind: str, args) -> int:
             raise NeuralRenderError("two inputs share a file name; their outputs would collide in the output folder")
     else:
         outputs = [Path(args.output)]
-    for o in outputs:
-        check_writable(o, args.overwrite)  # fail before the slow part
+    check_outputs(outputs, inputs, args.overwrite)  # fail before the slow part; never onto an input
     temporal = None
     if args.temporal:
         from ..denoise.temporal import TemporalFilter
@@ -246,6 +269,7 @@ def register(sub) -> None:
                    help="auto: learned blending when a model is shipped or --weights given, else ULR")
     s.add_argument("--weights", help="a learned-blending .safetensors you trained")
     s.add_argument("--model", help="a shipped learned-blending model (see 'neural-render ops novel_view'; default: default)")
+    s.add_argument("--overwrite", action="store_true", help="replace views and transforms.json already in OUTPUT")
     s.add_argument("--k", type=int, default=4, help="source views blended per pixel (ULR)")
     s.add_argument("--denoise", action="store_true",
                    help="put the source views through OIDN first (views rendered without Blender's denoiser)")

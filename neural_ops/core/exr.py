@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputExistsError, PassSetError
+from .exr_layout import check_complete
+from .outputs import atomic_write, check_writable, sidecar_of
 from .passset import PassSet, sort_channels
 
 SIDECAR_FORMAT = "neural-render/passset"
@@ -32,7 +34,7 @@ _HEADER_SKIP = {
 
 def sidecar_path(exr_path: str | os.PathLike) -> Path:
     """``frame_0001.exr`` -> ``frame_0001.json``."""
-    return Path(exr_path).with_suffix(".json")
+    return sidecar_of(Path(exr_path))
 
 
 def _split_channel(full: str) -> tuple[str, str, str]:
@@ -72,9 +74,13 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
         raise PassSetError(f"{src}: no such file")
     if path.stat().st_size == 0:
         raise PassSetError(f"{src}: file is empty")
+    if not os.access(path, os.R_OK):
+        raise PassSetError(f"{src}: permission denied (the file is not readable by this user)")
     try:
         if not OpenEXR.isOpenExrFile(src):
             raise PassSetError(f"{src}: not an OpenEXR file")
+        # The library would drop the parts of a truncated file without an error: check first.
+        check_complete(path)
         with _quiet_stderr() as errs:
             f = OpenEXR.File(src, separate_channels=True)
             parts = list(f.parts)
@@ -171,34 +177,6 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Raise a clear error if ``path`` exists (unless ``overwrite``) or its folder can't be written."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: exists (pass --overwrite to replace it)")
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputExistsError(f"{folder}: cannot create output folder: {e.strerror}") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputExistsError(f"{folder}: output folder is not writable")
-    return path
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_exr(ps: PassSet, path: str | os.PathLike, overwrite: bool = False, sidecar: bool = True) -> Path:
     """Write ``ps`` as a Blender-style multilayer EXR (one part per pass) and its JSON sidecar.
 
@@ -208,6 +186,11 @@ def write_exr(ps: PassSet, path: str | os.PathLike, overwrite: bool = False, sid
     import OpenEXR
 
     path = check_writable(path, overwrite)
+    side = sidecar and bool(ps.meta)
+    if side:  # both checked before either is written
+        if sidecar_of(path) == path:
+            raise OutputExistsError(f"{path}: an output EXR cannot be named .json (its JSON sidecar would replace it)")
+        check_writable(sidecar_of(path), overwrite)
     ps.validate(finite=False)
     h, w = ps.shape
     prefix = f"{ps.layer}." if ps.layer else ""
@@ -227,8 +210,8 @@ def write_exr(ps: PassSet, path: str | os.PathLike, overwrite: bool = False, sid
         with OpenEXR.File(parts) as f:
             f.write(tmp)
 
-    _atomic_write(path, _write)
-    if sidecar and ps.meta:
+    atomic_write(path, _write)
+    if side:
         write_sidecar(ps.meta, sidecar_path(path), overwrite=True)
     return path
 
@@ -238,7 +221,7 @@ def write_sidecar(meta: dict[str, Any], path: str | os.PathLike, overwrite: bool
     path = check_writable(path, overwrite)
     data = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, **meta}
     text = json.dumps(data, indent=2, sort_keys=False, default=_json_default)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
     return path
 
 

@@ -82,3 +82,54 @@ def test_bench_times_every_available_op_against_oidn(capsys):
     assert {"spikes", "bilateral", "oidn"} <= set(times) and all(t > 0 for t in times.values())
     out = capsys.readouterr().out
     assert "| oidn |" in out and "x OIDN" in out
+
+
+def test_outputs_never_replace_inputs_or_sidecars(tmp_path, exr, capsys):
+    """-o onto the input or its sidecar is refused even with --overwrite; -o x.json (the EXR and its
+    sidecar on one path) and an unrelated sidecar in the way are refused; nothing changes."""
+    (tmp_path / "notes.json").write_text("mine")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    cases = [
+        (["-o", str(exr), "--overwrite"], "is an input"),
+        (["-o", str(tmp_path / "in.json"), "--overwrite"], "is an input"),
+        (["-o", str(tmp_path / "result.json")], "cannot be named .json"),
+        (["-o", str(tmp_path / "notes.exr")], "notes.json: exists"),
+        (["-o", "/dev/null", "--overwrite"], "not a regular file"),
+    ]
+    for extra, want in cases:
+        assert main(["denoise", str(exr), "--method", "spikes", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert want in err and err.count("\n") == 1, (extra, err)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_novel_view_never_writes_into_its_source_folder(tmp_path, capsys):
+    import json
+
+    from neural_ops.core.synthetic import synthetic_frame
+
+    views = tmp_path / "views"
+    views.mkdir()
+    ps = synthetic_frame(16, 12)
+    write_exr(ps, views / "a.exr", sidecar=False)
+    tf = {"w": 16, "h": 12, "fl_x": 14.0, "frames": [{"file_path": "a.png", "exr_file_path": "a.exr",
+          "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]}]}
+    (views / "transforms.json").write_text(json.dumps(tf))
+    before = {p.name: p.read_bytes() for p in views.iterdir()}
+    cam = json.dumps(tf["frames"][0])
+    for out in (views, tmp_path / "views" / "."):
+        assert main(["novel-view", str(views), "--camera", cam, "-o", str(out), "--overwrite"]) == 2
+        assert "folder of the source views" in capsys.readouterr().err
+    # A transforms.json already in the output folder is not replaced without --overwrite.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "transforms.json").write_text("{}")
+    assert main(["novel-view", str(views), "--camera", cam, "-o", str(out)]) == 2
+    assert "transforms.json: exists" in capsys.readouterr().err
+    assert (out / "transforms.json").read_text() == "{}"
+    # --transforms naming a file in the output folder is an input: never replaced.
+    (out / "transforms.json").write_text(json.dumps(tf))
+    assert main(["novel-view", str(views), "--transforms", str(out / "transforms.json"), "-o", str(out),
+                 "--overwrite"]) == 2
+    assert "is an input" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in views.iterdir()} == before

@@ -63,7 +63,7 @@ def test_truncated_file(tmp_path, passset):
     p = write_exr(passset, tmp_path / "a.exr")
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(PassSetError, match=r"a\.exr: unreadable EXR \(truncated or corrupt\)"):
+    with pytest.raises(PassSetError, match=r"a\.exr: (unreadable EXR \()?truncated or corrupt"):
         read_exr(p)
 
 
@@ -121,3 +121,33 @@ def test_old_denoised_pass_name_reads_as_the_current_one(tmp_path, passset):
     got = read_exr(tmp_path / "old.exr")
     assert "Neural Denoised" in got.passes and "Denoised Neural" not in got.passes
     assert get_op("denoise", "neural").pass_name == "Neural Denoised"
+
+
+@pytest.mark.parametrize("keep", [0.999, 0.9, 0.5, 0.2, 0.01])
+def test_truncated_multipart_exr_is_an_error_not_fewer_passes(tmp_path, passset, keep):
+    """OpenEXR drops the parts it cannot read; we refuse the file, naming it."""
+    from neural_ops.core.errors import PassSetError
+
+    full = write_exr(passset, tmp_path / "full.exr", sidecar=False)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.exr"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(PassSetError, match=r"cut\.exr: (truncated|corrupt|not an OpenEXR)") as e:
+        read_exr(cut)
+    assert "\n" not in str(e.value)
+
+
+def test_unreadable_file_says_permission_denied(tmp_path, passset):
+    import os
+
+    from neural_ops.core.errors import PassSetError
+
+    p = write_exr(passset, tmp_path / "a.exr", sidecar=False)
+    p.chmod(0)
+    try:
+        if os.access(p, os.R_OK):
+            pytest.skip("running as a user who can read anything (root)")
+        with pytest.raises(PassSetError, match="permission denied"):
+            read_exr(p)
+    finally:
+        p.chmod(0o644)
