@@ -12,7 +12,14 @@ import pytest
 
 from neural_ops import write_exr
 from neural_ops.core.errors import OutputExistsError
-from neural_ops.core.outputs import STALE_SECONDS, TMP_SUFFIX, atomic_write, check_outputs, check_writable, sweep_stale
+from neural_ops.core.outputs import (
+    STALE_SECONDS,
+    TMP_SUFFIX,
+    atomic_write,
+    check_outputs,
+    check_writable,
+    sweep_stale,
+)
 
 
 def test_outputs_never_name_an_input_its_sidecar_or_transforms(tmp_path):
