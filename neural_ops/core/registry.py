@@ -59,6 +59,7 @@ class OpSpec:
                 f"(valid: {', '.join(sorted(names)) or 'none'})"
             )
         p = self.params(**overrides)
+        check_field_types(p)
         check = getattr(p, "check", None)
         if check:
             check()
@@ -102,3 +103,31 @@ def list_ops(kind: str | None = None) -> list[OpSpec]:
     if kind is None:
         return [s for k in _REGISTRY.values() for s in k.values()]
     return list(_REGISTRY.get(kind, {}).values())
+
+
+def check_field_types(params: Any) -> None:
+    """Every field of a params dataclass has the type of its default (a bool where the default
+    is a bool, an integer for an int, a finite number for a float, text for a string): the
+    same check for the command line, the add-on and Python callers, before an op runs."""
+    import math
+    import os
+
+    for f in dataclasses.fields(params):
+        default, v = f.default, getattr(params, f.name)
+        if default is dataclasses.MISSING or default is None:
+            continue
+        if isinstance(default, bool):
+            ok, want = isinstance(v, (bool, np.bool_)), "true or false"
+        elif isinstance(default, int):
+            ok, want = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)), "an integer"
+        elif isinstance(default, float):
+            ok, want = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)), \
+                "a number"
+            if ok and not math.isfinite(float(v)):
+                raise OpError(f"parameter '{f.name}' must be a finite number, got {v}")
+        elif isinstance(default, str):
+            ok, want = isinstance(v, (str, os.PathLike)), "text"
+        else:
+            continue
+        if not ok:
+            raise OpError(f"parameter '{f.name}' expects {want}, got {v!r}")

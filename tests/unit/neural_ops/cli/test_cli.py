@@ -133,3 +133,20 @@ def test_novel_view_never_writes_into_its_source_folder(tmp_path, capsys):
                  "--overwrite"]) == 2
     assert "is an input" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in views.iterdir()} == before
+
+
+@pytest.mark.parametrize("param, want", [("sigma_color=nan", "finite"), ("sigma_color=inf", "finite"),
+                                         ("sigma_color=-inf", "finite"), ("radius=2.5", "expects a int")])
+def test_non_finite_or_mistyped_parameters_are_refused(tmp_path, exr, capsys, param, want):
+    out = tmp_path / "o.exr"
+    assert main(["denoise", str(exr), "-o", str(out), "--method", "bilateral", "--param", param]) == 2
+    assert want in capsys.readouterr().err and not out.exists()
+
+
+def test_python_callers_get_the_same_parameter_checks(passset):
+    from neural_ops import OpError, get_op
+
+    spec = get_op("denoise", "bilateral")
+    for bad in ({"sigma_color": float("nan")}, {"radius": "4"}, {"radius": True}, {"despike": 1}):
+        with pytest.raises(OpError, match="parameter"):
+            spec(passset, **bad)
