@@ -260,11 +260,15 @@ def transforms_frames(folder: str | Path) -> list[tuple[Camera, Path]]:
         frames = tf["frames"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise PassSetError(f"{path}: unreadable or without frames: {e}") from None
+    if not isinstance(frames, list) or not all(isinstance(fr, dict) for fr in frames):
+        raise PassSetError(f"{path}: 'frames' must be a list of objects")
     out = []
     for fr in frames:
         name = fr.get("exr_file_path")
         if not name:
             raise PassSetError(f"{path}: frame {fr.get('file_path')} has no exr_file_path (the HDR colour and depth)")
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise PassSetError(f"{path}: exr_file_path {name!r} must name a file inside {folder}")
         out.append((Camera.from_transforms(fr, tf), folder / name))
     return out
 

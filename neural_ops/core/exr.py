@@ -168,8 +168,8 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a pass-set sidecar; a clear error if it is not valid JSON."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise PassSetError(f"{path}: unreadable sidecar JSON: {e}") from None
+    except (OSError, ValueError) as e:  # ValueError: invalid JSON or not UTF-8 text
+        raise PassSetError(f"{path}: unreadable sidecar JSON: {str(e)[:200]}") from None
     if not isinstance(data, dict):
         raise PassSetError(f"{path}: sidecar must be a JSON object")
     data.pop("format", None)

@@ -130,6 +130,10 @@ def default_hdri_dirs() -> list[Path]:
     return out
 
 
+#: Most lights a lighting may hold: every light is a full-frame shading pass.
+MAX_LIGHTS = 256
+
+
 def parse_lighting(d: Mapping[str, Any], base_dir: str | os.PathLike | None = None,
                    hdri_dirs: Sequence[str | os.PathLike] | None = None,
                    source: str = "lighting") -> Lighting:
@@ -153,6 +157,9 @@ def parse_lighting(d: Mapping[str, Any], base_dir: str | os.PathLike | None = No
     """
     if not isinstance(d, Mapping):
         raise OpError(f"{source}: a lighting must be a JSON object, got {type(d).__name__}")
+    if not any(k in d for k in ("world", "lights", "hdri_path")):
+        raise OpError(f"{source}: no 'world' or 'lights' in the lighting (its keys: "
+                      f"{', '.join(map(str, d)) or 'none'})")
     w = d.get("world")
     world = None
     if w is not None:
@@ -162,6 +169,9 @@ def parse_lighting(d: Mapping[str, Any], base_dir: str | os.PathLike | None = No
         lights_in = []
     if not isinstance(lights_in, list | tuple):
         raise OpError(f"{source}: lights: must be a list, got {type(lights_in).__name__}")
+    if len(lights_in) > MAX_LIGHTS:
+        raise OpError(f"{source}: lights: {len(lights_in)} lights; at most {MAX_LIGHTS} are supported "
+                      "(merge small lights or use an HDRI)")
     lights = tuple(_parse_light(li, f"{source}: lights[{i}]") for i, li in enumerate(lights_in))
     return Lighting(world, lights)
 
@@ -173,8 +183,8 @@ def load_lighting(path: str | os.PathLike, hdri_dirs: Sequence[str | os.PathLike
         d = json.loads(path.read_text())
     except FileNotFoundError:
         raise OpError(f"{path}: no such lighting file") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise OpError(f"{path}: unreadable lighting JSON: {e}") from None
+    except (OSError, ValueError) as e:  # ValueError: invalid JSON or not UTF-8 text
+        raise OpError(f"{path}: unreadable lighting JSON: {str(e)[:200]}") from None
     return parse_lighting(d, base_dir=path.parent, hdri_dirs=hdri_dirs, source=str(path))
 
 
@@ -205,6 +215,8 @@ def _find_hdri(name, hdri_path, base_dir, hdri_dirs, where) -> Path:
         if not isinstance(name, str) or not name:
             raise OpError(f"{where}.hdri: must be a file name, got {name!r}")
         p = Path(name)
+        if not p.is_absolute() and ".." in p.parts:
+            raise OpError(f"{where}.hdri: {name!r} leaves its folder; give a name inside it or an absolute path")
         if p.is_absolute():
             tried.append(p)
         else:

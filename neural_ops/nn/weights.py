@@ -41,8 +41,8 @@ def available_models(kind: str, folder: Path | None = None) -> list[str]:
 def read_card(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise OpError(f"{path}: unreadable model card ({e})") from None
+    except (OSError, ValueError) as e:  # ValueError: invalid JSON or not UTF-8 text
+        raise OpError(f"{path}: unreadable model card ({str(e)[:200]})") from None
 
 
 def save_model(model, card: dict, weights: Path) -> Path:

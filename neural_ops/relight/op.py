@@ -36,9 +36,20 @@ def _json_arg(text: str, what: str):
             return json.loads(text)
         if not p.is_file():
             raise OpError(f"{what}: no such file '{text}'")
-        return json.loads(p.read_text())
+        if p.stat().st_size > MAX_JSON_BYTES:
+            raise OpError(f"{what}: {text} is {p.stat().st_size / 1e6:.0f} MB; a lighting JSON is at most "
+                          f"{MAX_JSON_BYTES // 10**6} MB")
+        return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise OpError(f"{what}: not valid JSON ({e})") from None
+    except UnicodeDecodeError:
+        raise OpError(f"{what}: {text} is not a text (UTF-8 JSON) file") from None
+    except OSError as e:
+        raise OpError(f"{what}: cannot read {text}: {e.strerror}") from None
+
+
+#: The largest lighting JSON read (bytes): far more than MAX_LIGHTS lights need.
+MAX_JSON_BYTES = 4 * 10**6
 
 
 @dataclass
@@ -47,7 +58,8 @@ class RelightParams:
 
     Attributes:
         hdri: target environment: an HDRI file (or a name of Blender's bundled studio lights,
-            e.g. ``forest.exr``); empty with no ``lighting``: a black world.
+            e.g. ``forest.exr``); empty with ``lights``: a black world. With none of ``hdri``,
+            ``lights`` and ``lighting`` there is no target: an error, not a default.
         rotation: rotation of the HDRI about the world Z axis, in degrees.
         strength: the world's strength (>= 0).
         lights: target lights, a JSON list (inline or a file) of ``{"type", "location",
@@ -93,9 +105,15 @@ class RelightParams:
 
         d = _json_arg(self.lighting, "lighting")
         if d is None:
-            lights = _json_arg(self.lights, "lights") or []
+            if not self.hdri and not self.lights:
+                raise OpError("no target lighting: give an HDRI, lights or a whole lighting "
+                              "(--hdri, --lights or --lighting)")
+            lights = _json_arg(self.lights, "lights")
             if isinstance(lights, dict):
-                lights = lights.get("lights", [])
+                if "lights" not in lights:
+                    raise OpError(f"lights: expected a list of lights (or an object with 'lights'), got an object "
+                                  f"with {', '.join(map(repr, lights)) or 'no keys'}")
+                lights = lights["lights"]
             world = {"hdri": self.hdri, "rotation": math.radians(self.rotation), "strength": self.strength} if self.hdri else None
             d = {"world": world, "lights": lights}
         return parse_lighting(d)

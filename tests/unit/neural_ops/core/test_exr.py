@@ -151,3 +151,11 @@ def test_unreadable_file_says_permission_denied(tmp_path, passset):
             read_exr(p)
     finally:
         p.chmod(0o644)
+
+
+def test_binary_sidecar_is_one_line_error(tmp_path, passset):
+    p = write_exr(passset, tmp_path / "a.exr")
+    sidecar_path(p).write_bytes(b"\xff\xfe\x00binary\x89PNG")
+    with pytest.raises(PassSetError, match="a.json: unreadable sidecar JSON") as e:
+        read_exr(p)
+    assert "\n" not in str(e.value)
