@@ -27,6 +27,10 @@ def _parse_frames(text: str) -> list[int]:
     return ops_module("cli.args").parse_frames(text)
 
 
+def at_least(minimum: int):
+    return ops_module("cli.args").at_least(minimum)
+
+
 def cmd_export(args) -> int:
     _needs_bpy()
     from .blender import batch
@@ -47,6 +51,7 @@ def cmd_inbetween(args) -> int:
     scene = batch.open_blend(args.scene)
     if args.frames:
         frames = _parse_frames(args.frames)
+        batch.check_frames(scene, frames, args.scene)
         first, last = min(frames), max(frames)
     else:
         first, last = scene.frame_start, scene.frame_end
@@ -90,7 +95,7 @@ def register(sub) -> None:
     s = sub.add_parser("export", help="render a .blend with every pass to EXR + JSON (bpy module)")
     s.add_argument("scene", help="the .blend file")
     s.add_argument("-o", "--output", required=True, help="output folder")
-    s.add_argument("--spp", type=int, default=4, help="Cycles samples per pixel, or EEVEE render samples (default 4)")
+    s.add_argument("--spp", type=at_least(1), default=4, help="Cycles samples per pixel, or EEVEE render samples (default 4)")
     s.add_argument("--engine", choices=["cycles", "eevee", "workbench"], default="cycles",
                    help="render engine (eevee: raster passes for 'neural-render cg2real'; default cycles)")
     s.add_argument("--frames", help="frames, e.g. 1-10 or 1,5,9 (default: the current frame)")
@@ -105,9 +110,9 @@ def register(sub) -> None:
 
     s = sub.add_parser("demo", help="render the bundled scene, run every denoiser, write PNG + metrics")
     s.add_argument("-o", "--output", default="data/demo", help="output folder (default data/demo)")
-    s.add_argument("--resolution", type=int, default=256, help="square resolution (default 256)")
-    s.add_argument("--spp", type=int, default=4, help="noisy samples per pixel (default 4)")
-    s.add_argument("--ref-spp", type=int, default=1024, help="reference samples per pixel (default 1024)")
+    s.add_argument("--resolution", type=at_least(16), default=256, help="square resolution (default 256)")
+    s.add_argument("--spp", type=at_least(1), default=4, help="noisy samples per pixel (default 4)")
+    s.add_argument("--ref-spp", type=at_least(1), default=1024, help="reference samples per pixel (default 1024)")
     s.add_argument("--force", action="store_true", help="re-render even if renders exist")
     s.set_defaults(fn=cmd_demo)
 
@@ -118,8 +123,8 @@ def register(sub) -> None:
     s.add_argument("scene", help=".blend file")
     s.add_argument("-o", "--output", required=True, help="folder for frame_NNNN.exr/.png; rerun to resume")
     s.add_argument("--frames", default=None, help="frame range A-B (default: the scene's)")
-    s.add_argument("--every", type=int, help="render one frame in this many (default 4)")
-    s.add_argument("--spp", type=int, help="Cycles samples of the rendered frames (default 64)")
+    s.add_argument("--every", type=at_least(1), help="render one frame in this many (default 4)")
+    s.add_argument("--spp", type=at_least(1), help="Cycles samples of the rendered frames (default 64)")
     s.add_argument("--method", choices=["auto", "learned", "ulr"],
                    help="auto (default): learned blending when a model is shipped or --weights given, else ULR")
     s.add_argument("--weights", help="a learned-blending .safetensors you trained")

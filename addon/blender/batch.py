@@ -41,6 +41,15 @@ def export_blend(blend, directory, spp=4, frames=(), cameras=(), half=True, over
     return export.export_views(scene, cfg, progress=_progress)
 
 
+def check_frames(scene, frames, blend) -> None:
+    """Frames outside the scene's frame range are an error (Render 1 in N synthesises the
+    animation between its key frames: outside it there is nothing to render)."""
+    outside = [f for f in frames if not scene.frame_start <= f <= scene.frame_end]
+    if outside:
+        raise export.ExportError(f"{blend}: frame(s) {outside[0]}{'...' if len(outside) > 1 else ''} outside the "
+                                 f"scene's frame range {scene.frame_start}-{scene.frame_end}")
+
+
 def _progress(i, n, view):
     print(f"[{i + 1}/{n}] rendering {view.path.name} (camera {view.camera}, frame {view.frame})", flush=True)
 

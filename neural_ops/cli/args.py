@@ -15,6 +15,7 @@ value; ``list[int]`` a comma-separated list (``--spp 1,4,16``); ``list[str]`` a 
   bool, one flag that sets the field to the opposite of its default (``--noisy-views``).
 - ``positional``: a positional argument instead of an option.
 - ``choices``: the values allowed.
+- ``min``: the smallest value of an ``int`` or ``float`` field (a float is always finite).
 - ``metavar``: the placeholder in the usage line.
 - ``parse``: a callable text -> value for other types (an error it raises is the user's).
 - ``format``: a callable value -> text for the default shown in the help.
@@ -60,6 +61,37 @@ def parse_frames(text: str) -> list[int]:
     if not frames:
         raise NeuralRenderError("empty frame list")
     return frames
+
+
+def parse_number(text: str, tp: type, option: str, minimum: float | None = None) -> int | float:
+    """One ``int`` or finite ``float`` option value, at least ``minimum``; a one-line error."""
+    import math
+
+    try:
+        v = tp(text)
+    except ValueError:
+        raise NeuralRenderError(f"{option}: expects {'an integer' if tp is int else 'a number'}, got '{text}'") from None
+    if tp is float and not math.isfinite(v):
+        raise NeuralRenderError(f"{option}: must be a finite number, got '{text}'")
+    if minimum is not None and v < minimum:
+        raise NeuralRenderError(f"{option}: must be at least {minimum}, got {text}")
+    return v
+
+
+def at_least(minimum: int) -> typing.Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``minimum`` (``--spp 0`` is refused)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expects an integer, got '{text}'") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
+        return v
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def parse_ints(text: str, option: str) -> list[int]:
@@ -279,6 +311,10 @@ class ConfigArgs:
             kw.update(action="append", metavar=meta.get("metavar", "TEXT"))
             if shown:
                 shown += " (each given replaces the default)"
+        elif tp in (int, float) and "choices" not in meta:
+            option = flags[-1]
+            convert = lambda text, tp=tp, option=option, lo=meta.get("min"): parse_number(text, tp, option, lo)  # noqa: E731
+            kw["metavar"] = meta.get("metavar", flags[-1].lstrip("-").replace("-", "_").upper())
         elif tp in (int, float, str):
             kw["type"] = tp
             if "metavar" in meta or "choices" not in meta:

@@ -14,7 +14,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -60,9 +60,9 @@ class RunConfig:
 class LoopConfig(RunConfig):
     """A run of the shared loop (:func:`run`): validation on held-out samples as well."""
 
-    val_count: int = 12
+    val_count: int = field(default=12, metadata={"min": 1})
     """Samples held out for validation (the highest indices)."""
-    val_every: int = 100
+    val_every: int = field(default=100, metadata={"min": 1})
     """Steps between validations (and log lines)."""
     max_samples: int = 0
     """Train on at most this many samples (0: all), for data-size curves."""
@@ -79,7 +79,7 @@ class Schedule:
     steps: int
     minutes: float = 0.0
     lr: float = 1e-3
-    val_every: int = 100
+    val_every: int = field(default=100, metadata={"min": 1})
     ckpt_every: int = 200
 
     def lr_at(self, step: int, seconds: float = 0.0) -> float:

@@ -48,24 +48,24 @@ class DataConfig:
     """Dataset kind."""
     out: str = field(metadata={"flag": ("-o", "--output")})
     """Dataset folder (rerun to resume)."""
-    scenes: int
+    scenes: int = field(metadata={"min": 1})
     """Number of samples, one scene each."""
     seed: int = 0
     """Dataset seed; sample i's scene seed derives from (seed, i)."""
-    resolution: int = 128
+    resolution: int = field(default=128, metadata={"min": 16})
     """Square image size."""
     spp: list[int] = field(default_factory=lambda: [1, 4, 16])
     """Noisy sample counts, each rendered with its own sampling seed."""
-    ref_spp: int = 256
+    ref_spp: int = field(default=256, metadata={"min": 1})
     """Samples per pixel of the reference target."""
     shard: tuple[int, int] = field(default=(0, 1), metadata={
         "parse": lambda text: parse_shard(text), "metavar": "I/N", "format": lambda v: f"{v[0]}/{v[1]}"})
     """Render only shard I of N: the samples i with i % N == I."""
-    workers: int = 1
+    workers: int = field(default=1, metadata={"min": 1})
     """Local worker processes (each renders whole samples)."""
-    lightings: int = field(default=4, metadata={"kinds": ("relight",)})
+    lightings: int = field(default=4, metadata={"kinds": ("relight",), "min": 1})
     """relight: lightings per scene (K)."""
-    views: int = field(default=8, metadata={"kinds": ("multiview",)})
+    views: int = field(default=8, metadata={"kinds": ("multiview",), "min": 2})
     """multiview: views per scene (V)."""
     arc: float = field(default=360.0, metadata={"kinds": ("multiview",)})
     """multiview: degrees the views span; 360 a jittered full ring, less an ordered camera move whose

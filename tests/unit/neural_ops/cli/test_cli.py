@@ -150,3 +150,26 @@ def test_python_callers_get_the_same_parameter_checks(passset):
     for bad in ({"sigma_color": float("nan")}, {"radius": "4"}, {"radius": True}, {"despike": 1}):
         with pytest.raises(OpError, match="parameter"):
             spec(passset, **bad)
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["data", "denoise", "--scenes", "0", "-o", "x"], "--scenes: must be at least 1"),
+    (["data", "denoise", "--scenes", "2", "--workers", "0", "-o", "x"], "--workers: must be at least 1"),
+    (["data", "relight", "--scenes", "2", "--lightings", "0", "-o", "x"], "--lightings: must be at least 1"),
+    (["data", "multiview", "--scenes", "2", "--arc", "nan", "-o", "x"], "--arc: must be a finite number"),
+    (["train", "denoise", "--data", "d", "-o", "r", "--val-count", "0"], "--val-count: must be at least 1"),
+])
+def test_counts_and_numbers_are_checked_where_parsed(tmp_path, capsys, argv, want):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert want in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("argv", [["export", "s.blend", "-o", "x", "--spp", "0"],
+                                  ["inbetween", "s.blend", "-o", "x", "--every", "0"],
+                                  ["demo", "--ref-spp", "-3"]])
+def test_argparse_counts_refuse_zero(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and "must be at least" in capsys.readouterr().err
