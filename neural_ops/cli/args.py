@@ -312,8 +312,8 @@ class ConfigArgs:
             if shown:
                 shown += " (each given replaces the default)"
         elif tp in (int, float) and "choices" not in meta:
-            option = flags[-1]
-            convert = lambda text, tp=tp, option=option, lo=meta.get("min"): parse_number(text, tp, option, lo)  # noqa: E731
+            option, lo = flags[-1], meta.get("min")
+            convert = lambda text, tp=tp, option=option, lo=lo: parse_number(text, tp, option, lo)  # noqa: E731
             kw["metavar"] = meta.get("metavar", flags[-1].lstrip("-").replace("-", "_").upper())
         elif tp in (int, float, str):
             kw["type"] = tp
