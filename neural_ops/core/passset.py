@@ -185,6 +185,10 @@ class PassSet:
                 self.get(req)
         h, w = self.shape
         for name, p in self.passes.items():
+            want = channels_needed(name)
+            if want and not any(set(c) <= set(p.channels) for c in want):
+                raise PassSetError(f"{self.source}: pass '{name}' has channels {', '.join(p.channels)}; it needs "
+                                   f"{' or '.join(', '.join(c) for c in want)}")
             if p.pixels.shape[:2] != (h, w):
                 raise PassSetError(
                     f"{self.source}: pass '{name}' is {p.pixels.shape[1]}x{p.pixels.shape[0]}, "
@@ -201,6 +205,25 @@ class PassSet:
                         f"{self.source}: pass '{name}' has {n} non-finite pixel(s) (NaN/Inf), first at x={x}, y={y}"
                     )
         return self
+
+
+#: Passes whose channels the ops read by position: colour (RGB, alpha optional), vectors, depth.
+_COLOUR_SUFFIXES = (" Color", " Direct", " Indirect")
+_COLOUR = {"Combined", NOISY_PASS, CYCLES_DENOISED, "Denoising Albedo", "Emit", "Env", "AO", "Image"}
+_VECTORS = {"Normal", "Denoising Normal", "Position"}
+_SCALARS = {"Depth", "Denoising Depth", "Z"}
+
+
+def channels_needed(name: str) -> tuple[str, ...]:
+    """The channel sets (any one of them) a pass must hold for the ops to read it; empty for
+    passes the ops do not read by channel position."""
+    if name in _COLOUR or name.endswith(_COLOUR_SUFFIXES):
+        return ("RGB",)
+    if name in _VECTORS:
+        return ("XYZ", "RGB")
+    if name in _SCALARS:
+        return ("Z", "V", "Y", "R")
+    return ()
 
 
 def _flatten_present(ps: PassSet, required: tuple[str | tuple[str, ...], ...]) -> list[str]:

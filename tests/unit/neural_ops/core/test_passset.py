@@ -71,3 +71,13 @@ def test_noisy_combined_swaps_cycles_denoised_render_back():
     plain = PassSet()
     plain.add("Combined", denoised, "RGBA")
     assert noisy_combined(plain) is plain
+
+
+@pytest.mark.parametrize("name, channels", [("Combined", "RGA"), ("Combined", "Y"), ("Diffuse Color", "RG"),
+                                            ("Normal", "XY"), ("Depth", "RGB")])
+def test_passes_read_by_position_need_their_channels(name, channels):
+    """A Combined with R, G and A only would use alpha as blue: an error naming what is there."""
+    ps = PassSet(source="f.exr")
+    ps.add(name, np.zeros((4, 5, len(channels)), np.float32), channels)
+    with pytest.raises(PassSetError, match=f"f.exr: pass '{name}' has channels .*; it needs"):
+        ps.validate()
