@@ -74,7 +74,7 @@ def test_noisy_combined_swaps_cycles_denoised_render_back():
 
 
 @pytest.mark.parametrize("name, channels", [("Combined", "RGA"), ("Combined", "Y"), ("Diffuse Color", "RG"),
-                                            ("Normal", "XY"), ("Depth", "RGB")])
+                                            ("Normal", "XY"), ("Position", "RGA")])
 def test_passes_read_by_position_need_their_channels(name, channels):
     """A Combined with R, G and A only would use alpha as blue: an error naming what is there."""
     ps = PassSet(source="f.exr")
