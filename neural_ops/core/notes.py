@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 
 _said: set[str] = set()
+#: A long batch (a training loop over many files) says at most this many different things.
+MAX_NOTES = 50
 
 
 def note(message: str) -> None:
@@ -13,4 +15,8 @@ def note(message: str) -> None:
     if message in _said:
         return
     _said.add(message)
+    if len(_said) > MAX_NOTES:
+        if len(_said) == MAX_NOTES + 1:
+            print(f"neural-render: (more than {MAX_NOTES} notes; the rest are not shown)", file=sys.stderr, flush=True)
+        return
     print(f"neural-render: {message}", file=sys.stderr, flush=True)

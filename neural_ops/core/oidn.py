@@ -62,6 +62,14 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.nd
     p = params or OIDNParams()
     color = np.ascontiguousarray(np.maximum(passes.color if color is None else color[..., :3], 0.0), dtype=np.float32)
     albedo = normal = None
+    if p.use_albedo and not any(n in passes for n in ALBEDO_PASSES):
+        from .notes import note
+
+        note(f"{passes.source}: no albedo pass ({' or '.join(ALBEDO_PASSES)}); OIDN runs on the colour alone")
+    elif p.use_normal and not any(n in passes for n in NORMAL_PASSES):
+        from .notes import note
+
+        note(f"{passes.source}: no normal pass ({' or '.join(NORMAL_PASSES)}); OIDN runs with albedo only")
     if p.use_albedo and any(n in passes for n in ALBEDO_PASSES):
         albedo = np.ascontiguousarray(np.clip(passes.albedo, 0.0, 1.0), dtype=np.float32)
         # OIDN accepts normals only together with albedo.

@@ -134,8 +134,12 @@ class PassSet:
 
     def first(self, names: tuple[str, ...]) -> np.ndarray:
         """The first of ``names`` that is present (e.g. ``Denoising Albedo``, else ``Diffuse Color``)."""
-        for n in names:
+        for i, n in enumerate(names):
             if n in self.passes:
+                if i:  # a substitute: say so, once per file and pass
+                    from .notes import note
+
+                    note(f"{self.source}: no '{names[0]}' pass; using '{n}' instead")
                 return self.passes[n].pixels
         have = ", ".join(self.passes) or "none"
         raise PassSetError(f"{self.source}: missing pass '{names[0]}' (or {', '.join(names[1:])}; has: {have})")

@@ -81,3 +81,10 @@ def test_passes_read_by_position_need_their_channels(name, channels):
     ps.add(name, np.zeros((4, 5, len(channels)), np.float32), channels)
     with pytest.raises(PassSetError, match=f"f.exr: pass '{name}' has channels .*; it needs"):
         ps.validate()
+
+
+def test_a_substituted_guide_pass_is_said(capsys):
+    ps = PassSet(source="sub.exr")
+    ps.add("Diffuse Color", np.ones((2, 3, 3), np.float32), "RGB")
+    assert ps.albedo.shape == (2, 3, 3)
+    assert "sub.exr: no 'Denoising Albedo' pass; using 'Diffuse Color' instead" in capsys.readouterr().err
