@@ -56,3 +56,12 @@ def make_raster(h=24, w=20, seed=0, source="test raster") -> PassSet:
 @pytest.fixture
 def passset():
     return make_passset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notes():
+    """Each test sees the one-line notes (said once per process) as a new process would."""
+    from neural_ops.core import notes
+
+    notes._said.clear()
+    yield
