@@ -127,7 +127,8 @@ def parse_params(spec, pairs: list[str]) -> dict:
             else:
                 out[k] = typ(v)
         except ValueError:
-            raise OpError(f"parameter '{k}' expects a {typ.__name__}, got '{v}'") from None
+            want = {bool: "true or false", int: "an integer", float: "a number"}.get(typ, f"a {typ.__name__}")
+            raise OpError(f"parameter '{k}' expects {want}, got {v!r}") from None
     return out
 
 

@@ -136,7 +136,7 @@ def test_novel_view_never_writes_into_its_source_folder(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("param, want", [("sigma_color=nan", "finite"), ("sigma_color=inf", "finite"),
-                                         ("sigma_color=-inf", "finite"), ("radius=2.5", "expects a int")])
+                                         ("sigma_color=-inf", "finite"), ("radius=2.5", "expects an integer")])
 def test_non_finite_or_mistyped_parameters_are_refused(tmp_path, exr, capsys, param, want):
     out = tmp_path / "o.exr"
     assert main(["denoise", str(exr), "-o", str(out), "--method", "bilateral", "--param", param]) == 2
