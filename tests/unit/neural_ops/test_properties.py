@@ -3,8 +3,8 @@ lighting and transforms parsers, and ``--param`` parsing. Whatever the bytes or 
 outcome is a result or one of our one-line errors, never another exception."""
 
 import json
-import os
 import math
+import os
 
 import numpy as np
 import pytest
