@@ -159,6 +159,10 @@ class Parser(argparse.ArgumentParser):
         self._fill()
         return super().format_help()
 
+    def error(self, message: str):
+        """One line, as every other error (``--help`` shows the usage)."""
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
     def format_usage(self) -> str:
         self._fill()
         return super().format_usage()

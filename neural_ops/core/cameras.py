@@ -46,6 +46,10 @@ def clean_depth(depth: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d) & (d > 0) & (d < MISS_DEPTH), d, 0.0)
 
 
+#: The largest image a camera may ask for (16384x8192): beyond it no frame fits in memory here.
+MAX_CAMERA_PIXELS = 16384 * 8192
+
+
 @dataclass
 class Camera:
     """A pinhole camera.
@@ -66,12 +70,24 @@ class Camera:
     h: int
 
     def __post_init__(self) -> None:
-        m = np.asarray(self.c2w, np.float64)
-        if m.shape != (4, 4) or not np.isfinite(m).all():
-            raise OpError(f"camera pose must be a finite 4x4 matrix, got shape {m.shape}")
+        try:
+            m = np.asarray(self.c2w, np.float64)
+        except (TypeError, ValueError):
+            raise OpError("camera pose must be a 4x4 matrix of numbers") from None
+        if m.shape != (4, 4):
+            raise OpError(f"camera pose must be a 4x4 matrix, got shape {m.shape}")
+        if not np.isfinite(m).all():
+            raise OpError("camera pose has non-finite values (NaN/Inf)")
+        if abs(np.linalg.det(m[:3, :3])) < 1e-9:
+            raise OpError("camera pose has no orientation (its 3x3 rotation part is singular, e.g. all zero)")
         self.c2w = m
         self.fx, self.fy, self.cx, self.cy = (float(v) for v in (self.fx, self.fy, self.cx, self.cy))
+        if not all(np.isfinite(v) for v in (self.fx, self.fy, self.cx, self.cy)) or self.fx <= 0 or self.fy <= 0:
+            raise OpError(f"camera intrinsics must be finite with positive focal lengths, got fx={self.fx}, fy={self.fy}")
         self.w, self.h = int(self.w), int(self.h)
+        if self.w < 1 or self.h < 1 or self.w * self.h > MAX_CAMERA_PIXELS:
+            raise OpError(f"camera of {self.w}x{self.h} pixels: at least 1x1 and at most "
+                          f"{MAX_CAMERA_PIXELS / 1e6:.0f} megapixels (16384x8192)")
         if not (self.fx > 0 and self.fy > 0 and self.w > 0 and self.h > 0):
             raise OpError(f"camera needs positive focal lengths and size, got fx={self.fx} fy={self.fy} {self.w}x{self.h}")
 

@@ -54,16 +54,24 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
             raise OutputExistsError(f"{path}: exists and is not a regular file; it is never replaced")
         if not overwrite:
             raise OutputExistsError(f"{path}: exists (pass --overwrite to replace it)")
-    folder = path.parent if str(path.parent) else Path(".")
+    # Nothing is created here (a refused command leaves no folder): the nearest existing
+    # ancestor must be a folder this user can write; the write makes the rest.
+    folder = Path(os.path.abspath(path.parent if str(path.parent) else "."))
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputExistsError(f"{folder}: not a folder, so '{path}' cannot be written")
+    if not os.access(folder, os.W_OK):
+        raise OutputExistsError(f"{folder}: output folder is not writable")
+    return path
+
+
+def make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents) at write time, or a clear error."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputExistsError(f"{folder}: cannot create output folder: {e.strerror}") from None
-    if not folder.is_dir():
-        raise OutputExistsError(f"{folder}: not a folder")
-    if not os.access(folder, os.W_OK):
-        raise OutputExistsError(f"{folder}: output folder is not writable")
-    return path
 
 
 def protected_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -133,6 +141,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Write ``path`` through a temporary file in its folder (``write(tmp)``), then rename: never
     a half file. The temporary goes on any exception (SIGTERM included, see
     :func:`exit_on_sigterm`); the result gets the user's umask."""
+    make_folder(path.parent)
     sweep_stale(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + TMP_SUFFIX, dir=path.parent)
     os.close(fd)

@@ -78,6 +78,9 @@ def resolve_weights(kind: str, model: str = "", weights: str = "", default: str 
     noun = noun or kind
     if weights:
         w = Path(weights)
+        if w.suffix not in (".safetensors", ".onnx"):
+            raise OpError(f"{w}: weights must be a .safetensors file (pickled checkpoints such as .pt are never "
+                          "loaded; 'neural-render ship RUN' writes one)")
         return w, w.with_suffix(".json"), str(w.resolve())
     name = model or default
     w, c = weights_paths(kind, name)

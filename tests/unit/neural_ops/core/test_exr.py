@@ -93,7 +93,7 @@ def test_unwritable_folder(tmp_path, passset, monkeypatch):
 
 def test_output_folder_under_a_file(tmp_path, passset):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputExistsError, match="cannot create output folder"):
+    with pytest.raises(OutputExistsError, match="not a folder"):
         write_exr(passset, tmp_path / "file" / "sub" / "a.exr")
 
 
