@@ -30,6 +30,7 @@ import numpy as np
 
 from neural_ops.cli.args import parse_ints
 from neural_ops.core.errors import NeuralRenderError
+from neural_ops.core.outputs import check_writable, make_folder
 
 KINDS = ("denoise", "cg2real", "relight", "multiview")
 #: Other names of a kind: multi-view datasets are what the novel_view op trains on.
@@ -433,7 +434,8 @@ def generate(cfg: DataConfig, progress=None) -> list[dict]:
     cfg.check()
     progress = ConsoleProgress() if progress is None else progress
     out = Path(cfg.out)
-    (out / "samples").mkdir(parents=True, exist_ok=True)
+    check_writable(out / "samples" / "manifest.json", overwrite=True)  # a file in the way, or read-only: one line
+    make_folder(out / "samples")
     remove_stale_tmps(out)  # left by killed runs; live shards' folders stay
     if cfg.redo_stale:
         for k in stale_samples(out):
