@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputExistsError, PassSetError
-from .exr_layout import check_complete
+from .exr_layout import check_complete, memory_needed
 from .outputs import atomic_write, check_writable, sidecar_of
 from .passset import PassSet, sort_channels
 
@@ -30,6 +30,26 @@ _HEADER_SKIP = {
     "channels", "compression", "dataWindow", "displayWindow", "lineOrder", "pixelAspectRatio",
     "screenWindowCenter", "screenWindowWidth", "type", "name", "chunkCount", "tiles", "version",
 }
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still use (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def check_memory(src: str, needed: int) -> None:
+    """A clear error when reading ``src`` would need more memory than is available."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise PassSetError(f"{src}: reading it needs about {needed / 2**30:.1f} GiB of memory, "
+                           f"{free / 2**30:.1f} GiB is available")
 
 
 def sidecar_path(exr_path: str | os.PathLike) -> Path:
@@ -79,8 +99,9 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
     try:
         if not OpenEXR.isOpenExrFile(src):
             raise PassSetError(f"{src}: not an OpenEXR file")
-        # The library would drop the parts of a truncated file without an error: check first.
-        check_complete(path)
+        # The library would drop the parts of a truncated file without an error: check first;
+        # and refuse a frame that cannot fit in memory before allocating any of it.
+        check_memory(src, memory_needed(check_complete(path)))
         with _quiet_stderr() as errs:
             f = OpenEXR.File(src, separate_channels=True)
             parts = list(f.parts)

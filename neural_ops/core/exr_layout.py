@@ -34,6 +34,35 @@ class PartLayout:
     chunks: int
     tiled: bool
     deep: bool
+    pixels: int = 0
+    """Width x height of the data window."""
+    channels: int = 0
+
+
+def _count_channels(raw: bytes) -> int:
+    """Channels in a ``chlist`` attribute: name, then 16 bytes each, up to a null name."""
+    n, pos = 0, 0
+    while pos < len(raw) and raw[pos] != 0:
+        end = raw.find(b"\0", pos)
+        if end < 0:
+            break
+        pos = end + 1 + 16
+        n += 1
+    return n
+
+
+def _window_pixels(attrs: dict[str, tuple[str, bytes]]) -> int:
+    try:
+        x0, y0, x1, y1 = struct.unpack("<4i", attrs["dataWindow"][1][:16])
+    except (KeyError, struct.error):
+        return 0
+    return max(0, x1 - x0 + 1) * max(0, y1 - y0 + 1)
+
+
+def memory_needed(parts: list[PartLayout]) -> int:
+    """Bytes :func:`~neural_ops.core.exr.read_exr` holds at its peak for these parts: every
+    channel as the library's array and as float32 (about 8 bytes a sample)."""
+    return sum(p.pixels * p.channels for p in parts) * 8
 
 
 class _Reader:
@@ -129,7 +158,8 @@ def check_complete(path: str | Path) -> list[PartLayout]:
                 return []  # a layout we do not size: the library's own checks apply
             if chunks < 0 or 8 * chunks > size:
                 raise PassSetError(f"{src}: corrupt EXR header (part '{name}' claims {chunks} chunks)")
-            parts.append(PartLayout(name, chunks, tiled, deep))
+            parts.append(PartLayout(name, chunks, tiled, deep, _window_pixels(h),
+                                    _count_channels(h.get("channels", ("", b""))[1])))
         total = sum(p.chunks for p in parts)
         f.seek(r.pos)
         table = f.read(8 * total)

@@ -159,3 +159,12 @@ def test_binary_sidecar_is_one_line_error(tmp_path, passset):
     with pytest.raises(PassSetError, match="a.json: unreadable sidecar JSON") as e:
         read_exr(p)
     assert "\n" not in str(e.value)
+
+
+def test_a_frame_that_cannot_fit_is_refused_before_reading(tmp_path, passset, monkeypatch):
+    from neural_ops.core import exr
+
+    p = write_exr(passset, tmp_path / "a.exr", sidecar=False)
+    monkeypatch.setattr(exr, "available_memory", lambda: 10_000)
+    with pytest.raises(PassSetError, match=r"a\.exr: reading it needs about .* GiB of memory, .* available"):
+        read_exr(p)
