@@ -94,9 +94,12 @@ def plan_views(scene, cfg: ExportConfig) -> list[View]:
             stem = f"{_safe(cam)}_{f:04d}" if len(cams) > 1 or cfg.cameras else f"frame_{f:04d}"
             views.append(View(cam, f, out / f"{stem}.exr"))
     if not cfg.overwrite:
-        exists = [v.path for v in views if v.path.exists()]
-        if exists:
-            raise ExportError(f"{exists[0]}: exists ({len(exists)} of {len(views)} outputs do; pass --overwrite to replace them)")
+        sidecar_path = ops_module("core.exr").sidecar_path
+        taken = [[p for p in (v.path, sidecar_path(v.path)) if p.exists() or p.is_symlink()] for v in views]
+        exists = [t for t in taken if t]
+        if exists:  # an EXR or its JSON sidecar
+            raise ExportError(f"{exists[0][0]}: exists ({len(exists)} of {len(views)} outputs do; pass --overwrite to "
+                              "replace them)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".neural-write-test"

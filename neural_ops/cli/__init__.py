@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
         exit_on_sigterm()
     try:
-        args = build_parser().parse_args(argv)  # may import a command's config (and fail in one line)
+        try:
+            args = build_parser().parse_args(argv)  # may import a command's config (and fail in one line)
+        except SystemExit as e:  # --help (0), or a usage error already printed in one line (2)
+            return e.code if isinstance(e.code, int) else 2
         return args.fn(args)
     except NeuralRenderError as e:
         print(f"error: {e}", file=sys.stderr)

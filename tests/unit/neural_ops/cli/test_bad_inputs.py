@@ -110,7 +110,8 @@ LIGHTS = json.dumps([{"type": "POINT", "location": [0, 0, 3], "target": [0, 0, 0
 def _snapshot(d: Path) -> dict[str, str]:
     out = {}
     for p in sorted(d.rglob("*")):
-        out[str(p.relative_to(d))] = hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        out[str(p.relative_to(d))] = hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else \
+            ("dir" if p.is_dir() else "special")
     return out
 
 
@@ -158,7 +159,7 @@ OPTION_CASES = {
     "output is json": (["-o", "{d}/result.json"], ("result.json",)),
     "output exists": (["-o", "{d}/taken.exr"], ("taken.exr",)),
     "output sidecar exists": (["-o", "{d}/notes.exr"], ("notes.json",)),
-    "output device": (["-o", "/dev/null", "--overwrite"], ("/dev/null",)),
+    "output special file": (["-o", "{d}/pipe.exr", "--overwrite"], ("pipe.exr",)),  # a FIFO, not /dev/null itself
     "output folder": (["-o", "{d}/folder.exr", "--overwrite"], ("folder.exr",)),
     "output under a file": (["-o", "{d}/taken.exr/x.exr"], ("taken.exr",)),
     "temporal without vector": (["--method", "spikes", "--temporal", "-o", "{d}/seq"], ("Vector",)),
@@ -176,6 +177,7 @@ def option_dir(tmp_path_factory):
     (d / "notes.json").write_text("my notes")
     (d / "folder.exr").mkdir()
     (d / "model.pt").write_bytes(b"\x80\x04pickled")
+    os.mkfifo(d / "pipe.exr")
     (d / "sub").mkdir()
     write_exr(_frame(), d / "sub" / "good.exr")
     return d

@@ -58,7 +58,8 @@ def test_sidecars_are_not_replaced_unasked(tmp_path, passset):
 
 def test_only_regular_files_are_replaced(tmp_path):
     (tmp_path / "dir.exr").mkdir()
-    for p in (tmp_path / "dir.exr", "/dev/null"):
+    os.mkfifo(tmp_path / "pipe.exr")  # a special file, as /dev/null is (never touched here)
+    for p in (tmp_path / "dir.exr", tmp_path / "pipe.exr"):
         with pytest.raises(OutputExistsError, match="not a regular file"):
             check_writable(p, overwrite=True)
     (tmp_path / "file").write_text("")
