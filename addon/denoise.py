@@ -247,13 +247,7 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
     def execute(self, context):
         s = context.scene.neural_render.denoise
         try:
-            src = params.input_file(self.filepath)
-        except nops.NeuralRenderError as e:
-            self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
-            return {"CANCELLED"}
-        dst = src.with_name(f"{src.stem}_denoised.exr")
-        try:  # before the job starts: an earlier result is never replaced unasked
-            ops_module("core.outputs").check_outputs([dst], [src], self.overwrite)
+            src, dst = params.file_job(self.filepath, "_denoised", self.overwrite)
         except nops.NeuralRenderError as e:
             self.report({"ERROR"}, f"Denoise: {jobs.user_message(e)}")
             return {"CANCELLED"}

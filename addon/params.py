@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .blender.export import ExportConfig, ExportError
 from .blender.lighting import scene_lighting
-from .shim import nops
+from .shim import nops, ops_module
 
 
 def abspath(path: str) -> str:
@@ -36,6 +36,16 @@ def input_file(path: str, what: str = "an EXR file") -> Path:
     if not p.is_file():
         raise nops.OpError(f"{p}: no such file")
     return p
+
+
+def file_job(path: str, suffix: str, overwrite: bool) -> tuple[Path, Path]:
+    """(input, output) of a file operator: the chosen EXR (:func:`input_file`) and
+    ``<name><suffix>.exr`` beside it, checked before the job starts (an earlier result is never
+    replaced unless ``overwrite``; never the input or its sidecar)."""
+    src = input_file(path)
+    dst = src.with_name(f"{src.stem}{suffix}.exr")
+    ops_module("core.outputs").check_outputs([dst], [src], overwrite)
+    return src, dst
 
 
 def tile(size: int) -> int:

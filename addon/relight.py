@@ -22,7 +22,7 @@ from bpy.props import (
 from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
 from .engine import failures, nodes
-from .shim import nops, ops_module
+from .shim import nops
 
 #: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
 RELIT_PASS = nops.get_op("relight", "neural").pass_name
@@ -164,14 +164,8 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
         s = relight_settings(scene) or scene.neural_render.relight
         method = s.method
         try:
-            src = params.input_file(self.filepath)
+            src, dst = params.file_job(self.filepath, "_relit", self.overwrite)
             kw = s.to_params(scene)  # reads the scenes' lighting: here, on the main thread
-        except nops.NeuralRenderError as e:
-            self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
-            return {"CANCELLED"}
-        dst = src.with_name(f"{src.stem}_relit.exr")
-        try:  # before the job starts: an earlier result is never replaced unasked
-            ops_module("core.outputs").check_outputs([dst], [src], self.overwrite)
         except nops.NeuralRenderError as e:
             self.report({"ERROR"}, f"Relight: {jobs.user_message(e)}")
             return {"CANCELLED"}

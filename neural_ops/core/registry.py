@@ -7,6 +7,8 @@ so a new method registered once shows up everywhere.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,9 +111,6 @@ def check_field_types(params: Any) -> None:
     """Every field of a params dataclass has the type of its default (a bool where the default
     is a bool, an integer for an int, a finite number for a float, text for a string): the
     same check for the command line, the add-on and Python callers, before an op runs."""
-    import math
-    import os
-
     for f in dataclasses.fields(params):
         default, v = f.default, getattr(params, f.name)
         if default is dataclasses.MISSING or default is None:
