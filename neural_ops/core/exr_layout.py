@@ -26,6 +26,8 @@ MAGIC = 20000630
 _LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
 #: Headers larger than this are not an image we write or Blender writes.
 MAX_HEADER_BYTES = 16 << 20
+#: What is read first: enough for the headers of any multilayer EXR Blender writes.
+HEAD_BYTES = 256 << 10
 
 
 @dataclass
@@ -120,6 +122,25 @@ def _chunk_count(attrs: dict[str, tuple[str, bytes]], tiled: bool) -> int | None
     return None if per is None else -(-(y1 - y0 + 1) // per)
 
 
+def _read_headers(head: bytes, src: str) -> tuple[_Reader, int, list[dict[str, tuple[str, bytes]]]]:
+    """(reader just past the headers, version field, every part's attributes) of a file's start."""
+    r = _Reader(head, src)
+    magic, version = r.unpack("<ii")
+    if magic != MAGIC:
+        raise PassSetError(f"{src}: not an OpenEXR file")
+    headers = []
+    while True:
+        h = _header(r)
+        if h is None:
+            if not headers:
+                raise PassSetError(f"{src}: corrupt EXR header (no attributes)")
+            break
+        headers.append(h)
+        if not version & 0x1000:  # single part: one header, no list end
+            break
+    return r, version, headers
+
+
 def check_complete(path: str | Path) -> list[PartLayout]:
     """The parts of the EXR ``path`` if every chunk of every part lies inside the file, else a
     :class:`PassSetError` naming the file and the first damaged part. Layouts it cannot size
@@ -128,21 +149,16 @@ def check_complete(path: str | Path) -> list[PartLayout]:
     src = str(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
-        r = _Reader(f.read(min(size, MAX_HEADER_BYTES)), src)
-        magic, version = r.unpack("<ii")
-        if magic != MAGIC:
-            raise PassSetError(f"{src}: not an OpenEXR file")
+        # Headers are a few KB: read 256 KB, and more only for a file whose headers are larger.
+        head = f.read(min(size, HEAD_BYTES))
+        try:
+            r, version, headers = _read_headers(head, src)
+        except PassSetError:
+            if len(head) >= min(size, MAX_HEADER_BYTES):
+                raise
+            head += f.read(min(size, MAX_HEADER_BYTES) - len(head))
+            r, version, headers = _read_headers(head, src)
         single_tiled, multipart, deep_flag = bool(version & 0x200), bool(version & 0x1000), bool(version & 0x800)
-        headers = []
-        while True:
-            h = _header(r)
-            if h is None:
-                if not headers:
-                    raise PassSetError(f"{src}: corrupt EXR header (no attributes)")
-                break
-            headers.append(h)
-            if not multipart:
-                break
         parts = []
         for i, h in enumerate(headers):
             typ = h.get("type", ("", b""))[1].rstrip(b"\0").decode("latin-1")

@@ -31,6 +31,8 @@ TMP_SUFFIX = ".nr-tmp"
 STALE_SECONDS = 15 * 60
 
 _umask_lock = threading.Lock()
+#: Folders swept in this process (a leftover is older than any write this process started).
+_swept: set[str] = set()
 
 
 def sidecar_of(path: Path) -> Path:
@@ -121,6 +123,7 @@ def sweep_stale(folder: Path, now: float | None = None) -> list[Path]:
     """Remove our temporaries in ``folder`` that no running write can own (older than
     :data:`STALE_SECONDS`, owned by this user): what a SIGKILL left. Returns what went."""
     now = time.time() if now is None else now
+    _swept.add(os.path.abspath(folder))
     gone = []
     try:
         entries = list(folder.glob(f".*{TMP_SUFFIX}"))
@@ -142,7 +145,8 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     a half file. The temporary goes on any exception (SIGTERM included, see
     :func:`exit_on_sigterm`); the result gets the user's umask."""
     make_folder(path.parent)
-    sweep_stale(path.parent)
+    if os.path.abspath(path.parent) not in _swept:  # once per folder and process: not a listing per file
+        sweep_stale(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:

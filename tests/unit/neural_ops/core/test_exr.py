@@ -168,3 +168,12 @@ def test_a_frame_that_cannot_fit_is_refused_before_reading(tmp_path, passset, mo
     monkeypatch.setattr(exr, "available_memory", lambda: 10_000)
     with pytest.raises(PassSetError, match=r"a\.exr: reading it needs about .* GiB of memory, .* available"):
         read_exr(p)
+
+
+def test_headers_longer_than_the_first_read_are_read_in_full(tmp_path, passset, monkeypatch):
+    from neural_ops.core import exr_layout
+
+    p = write_exr(passset, tmp_path / "a.exr", sidecar=False)
+    want = [q.name for q in exr_layout.check_complete(p)]
+    monkeypatch.setattr(exr_layout, "HEAD_BYTES", 64)  # shorter than the first header
+    assert [q.name for q in exr_layout.check_complete(p)] == want
