@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OutputExistsError, PassSetError
+from .errors import PassSetError
 from .exr_layout import check_complete, memory_needed
-from .outputs import atomic_write, check_writable, sidecar_of
+from .outputs import atomic_write, check_outputs, check_writable, sidecar_of
 from .passset import PassSet, sort_channels
 
 SIDECAR_FORMAT = "neural-render/passset"
@@ -206,12 +206,8 @@ def write_exr(ps: PassSet, path: str | os.PathLike, overwrite: bool = False, sid
     """
     import OpenEXR
 
-    path = check_writable(path, overwrite)
     side = sidecar and bool(ps.meta)
-    if side:  # both checked before either is written
-        if sidecar_of(path) == path:
-            raise OutputExistsError(f"{path}: an output EXR cannot be named .json (its JSON sidecar would replace it)")
-        check_writable(sidecar_of(path), overwrite)
+    path = check_outputs([path], overwrite=overwrite, sidecar=side)[0]  # both before either is written
     ps.validate(finite=False)
     h, w = ps.shape
     prefix = f"{ps.layer}." if ps.layer else ""

@@ -251,11 +251,10 @@ def noisy_combined(passes: PassSet) -> PassSet:
     """
     if NOISY_PASS not in passes:
         return passes
+    noisy = passes.passes[NOISY_PASS]
     out: dict[str, Pass] = {}
-    old = passes.passes["Combined"] if "Combined" in passes.passes else None
     for name, p in passes.passes.items():
         if name == "Combined":
-            noisy = passes.passes[NOISY_PASS]
             px = noisy.pixels[..., :3]
             a = p.channels.find("A")
             if a >= 0:
@@ -264,6 +263,6 @@ def noisy_combined(passes: PassSet) -> PassSet:
             out[CYCLES_DENOISED] = Pass(p.pixels[..., :3], "RGB", p.half)
         elif name != NOISY_PASS:
             out[name] = p
-    if old is None:
-        out["Combined"] = passes.passes[NOISY_PASS]
+    if "Combined" not in out:  # only the noisy image: it is the frame's colour
+        out = {"Combined": noisy, **out}
     return PassSet(out, passes.layer, passes.meta, passes.header, passes.source)
