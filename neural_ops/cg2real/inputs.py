@@ -7,6 +7,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.passset import PassSet
+from ..core.strips import whole_depth_median
 from ..nn.features import depth_feature
 
 RAW_CHANNELS = 13
@@ -22,7 +23,7 @@ def raw_inputs(passes: PassSet) -> np.ndarray:
     x = np.concatenate(
         [np.maximum(passes.color, 0.0), np.clip(passes.get("Diffuse Color")[..., :3], 0, 1),
          np.clip(passes.get("Glossy Color")[..., :3], 0, 1), np.clip(passes.get("Normal")[..., :3], -1, 1),
-         depth_feature(passes.get("Depth"))], axis=2)
+         depth_feature(passes.get("Depth"), whole_depth_median(passes, ("Depth",)))], axis=2)
     if x.shape[2] != RAW_CHANNELS:
         raise PassSetError(f"{passes.source}: expected {RAW_CHANNELS} input channels, got {x.shape[2]}")
     return np.ascontiguousarray(x, dtype=np.float32)

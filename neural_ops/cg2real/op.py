@@ -72,10 +72,11 @@ def _chw(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)[None]
 
 
-def generator_model(raw: np.ndarray, p: Cg2RealParams):
+def generator_model(raw: np.ndarray, p: Cg2RealParams, passes: PassSet | None = None):
     """(numpy tile model, pooling multiple) of the generator ``p`` names for the frame ``raw``
     (H, W, 13): the whole frame's context, for a model with it, is computed here, so every
-    tile gets the same one."""
+    tile gets the same one (``passes``, when a strip of a bigger frame: refused)."""
+    from ..core.strips import refuse_in_strips
     from ..nn.runtime import choose_backend, onnx_path
     from ..nn.weights import resolve_weights
 
@@ -85,6 +86,8 @@ def generator_model(raw: np.ndarray, p: Cg2RealParams):
         from ..nn.onnx_backend import TileGraph, load_graph
 
         graph = load_graph(onnx_path(wpath))
+        if "thumb" in graph.inputs and passes is not None:
+            refuse_in_strips(passes, f"the model '{wpath.stem}'")
         extra = {"thumb": thumbnail(_chw(raw))} if "thumb" in graph.inputs else {}
         return TileGraph(graph, **extra), graph.multiple
     import torch
@@ -95,6 +98,8 @@ def generator_model(raw: np.ndarray, p: Cg2RealParams):
     set_threads()
     if net.ctx is None:
         return TorchModel(net), net.multiple
+    if passes is not None:
+        refuse_in_strips(passes, f"the model '{wpath.stem}'")
     with torch.inference_mode():
         ctx = net.context_of(torch.from_numpy(_chw(raw)))
     return TorchModel(lambda x: net(x, ctx=ctx)), net.multiple
@@ -132,7 +137,7 @@ def neural_cg2real(passes: PassSet, params: Cg2RealParams | None = None, progres
 
     p = params or Cg2RealParams()
     raw = raw_inputs(passes)
-    model, multiple = generator_model(raw, p)
+    model, multiple = generator_model(raw, p, passes)
     out = run_tiled(model, raw, tile=p.tile, overlap=96, multiple=multiple, progress=progress)
     if p.photo_albedo:
         # Bi 2019's second stage: the image is shading x albedo, so swapping the rendered diffuse
@@ -209,5 +214,8 @@ register(
         pass_name="Neural Photoreal",
         available=lambda: learned_unavailable(weights_paths("cg2real", DEFAULT_MODEL)[0]),
         progress_aware=True,
+        # The network sees 52 px each side; the photo-albedo translator runs on the whole frame.
+        halo=lambda p: None if p.photo_albedo else 64,
+        align=16,
     )
 )

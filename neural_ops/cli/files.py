@@ -118,15 +118,27 @@ def _source_files(folder: Path) -> list[Path]:
 def cmd_info(args) -> int:
     import numpy as np
 
-    from ..core.exr import read_exr
+    from ..core import strips
+    from ..core.exr import frame_layout, open_exr, read_exr
 
-    ps = read_exr(args.input)
-    h, w = ps.shape
-    print(f"{args.input}: {w}x{h}, layer '{ps.layer}', {len(ps.passes)} passes")
-    for name, p in ps.passes.items():
-        finite = np.isfinite(p.pixels)
-        bad = "" if finite.all() else f"  {int((~finite).any(axis=2).sum())} non-finite pixels"
-        print(f"  {name:24s} {p.channels:5s} {'half' if p.half else 'float'}{bad}")
+    # One pass and one strip of rows at a time: memory stays small whatever the frame's size.
+    stream = open_exr(args.input)
+    ps = read_exr(args.input, passes=() if stream.streamable else None, stream=stream)
+    if stream.streamable:
+        lay = frame_layout(stream)
+        names, h, w = list(lay.passes), lay.height, lay.width
+    else:
+        names, (h, w) = list(ps.passes), ps.shape
+    print(f"{args.input}: {w}x{h}, layer '{ps.layer}', {len(names)} passes")
+    rows = max(1, strips.STRIP_CORE // max(w, 1))
+    for name in names:
+        bad, p = 0, None
+        for y in range(0, h, rows) if stream.streamable else (0,):
+            part = read_exr(args.input, sidecar=False, passes=[name], rows=(y, y + rows), stream=stream) \
+                if stream.streamable else ps
+            p = part.passes[name]
+            bad += int((~np.isfinite(p.pixels)).any(axis=2).sum())
+        print(f"  {name:24s} {p.channels:5s} {'half' if p.half else 'float'}{f'  {bad} non-finite pixels' if bad else ''}")
     for k in ("frame", "spp", "scene"):
         if k in ps.meta:
             print(f"  {k}: {ps.meta[k]}")
@@ -162,8 +174,10 @@ def cmd_cg2real(args) -> int:
 def _apply(kind: str, args) -> int:
     """Run one op of ``kind`` on each input EXR and write it with the result added as a pass."""
     from .. import get_op
-    from ..core.exr import read_exr, write_exr
+    from ..core.exr import add_pass, open_exr, read_exr, write_exr
     from ..core.outputs import check_outputs
+    from ..core.registry import GUIDE_PASSES
+    from ..core.strips import STRIP_KEY
 
     spec = get_op(kind, args.method)
     params = spec.make_params(**parse_params(spec, args.param))
@@ -195,23 +209,76 @@ def _apply(kind: str, args) -> int:
         spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
     print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
     for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
-        ps = read_exr(src)
+        prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
         t = time.perf_counter()
-        out = spec(ps, params)
+        stream = open_exr(src)
+        out, ps = run_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
         if temporal is not None:
+            # The reprojection reads the whole frame's motion and guides.
+            ps = read_exr(src, passes=("Vector", *GUIDE_PASSES), stream=stream)
             if "Vector" not in ps:
                 raise NeuralRenderError(f"{src}: --temporal needs the 'Vector' pass (export with Cycles' vector pass on, motion blur off)")
             out = temporal.step(ps, out)
         dt = time.perf_counter() - t
-        ps.add(name, out, "RGB")
-        write_exr(ps, dst, overwrite=args.overwrite)
-        h, w = ps.shape
-        prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
+        ps.meta.pop(STRIP_KEY, None)
+        if stream.streamable:  # the input's passes copied as stored, the new one added
+            add_pass(stream, dst, name, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=args.overwrite)
+        else:
+            whole = read_exr(src, stream=stream)
+            whole.add(name, out, "RGB")
+            write_exr(whole, dst, overwrite=args.overwrite)
+        h, w = out.shape[:2]
         print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
     return 0
 
 
+def run_on_file(spec, params, src: Path, stream, log=None):
+    """``spec`` run on the EXR ``src`` reading only the passes it needs: the whole frame at once,
+    or (a big frame, an op that can) in row strips. Returns (the result, the pass set it ran on:
+    the last strip, with the file's sidecar)."""
+    from ..core import strips
+    from ..core.exr import frame_layout, read_exr
+
+    reads = spec.reads(params)
+    halo = spec.halo(params)
+    lay = frame_layout(stream) if stream.parts else None
+    if stream.streamable and halo is not None and lay.height * lay.width > strips.STRIP_PIXELS:
+        check_required(spec, lay.passes, src)
+        names = [n for n in reads if n in lay.passes]
+        last = {}
+
+        def op(ps):
+            last["ps"] = ps
+            return spec(ps, params)
+
+        def read(passes=names, rows=None):
+            return read_exr(src, passes=passes, rows=rows, stream=stream)
+
+        prepare = None if spec.prepare is None else (lambda read: spec.prepare(read, params))
+        out = strips.run_in_strips(op, read, names, lay.height, lay.width, halo, spec.align, log=log, prepare=prepare)
+        return out, last["ps"]
+    ps = read_exr(src, passes=None if lay is None else reads, stream=stream)
+    return spec(ps, params), ps
+
+
+def check_required(spec, names, src) -> None:
+    """A clear error when the file lacks a pass ``spec`` requires (before any strip is read)."""
+    from ..core.errors import PassSetError
+
+    have = ", ".join(names) or "none"
+    for req in spec.requires:
+        alts = req if isinstance(req, tuple) else (req,)
+        if not any(n in names for n in alts):
+            more = f" (or {', '.join(alts[1:])}; has: {have})" if len(alts) > 1 else f" (has: {have})"
+            raise PassSetError(f"{src}: missing pass '{alts[0]}'{more}")
+
+
 def cmd_bench(args) -> int:
+    if args.files:
+        from . import bench_files
+
+        bench_files.run(args.width, args.height, whole=args.whole, only=args.only)
+        return 0
     from ..denoise import bench
 
     bench.run(width=args.width, height=args.height, repeat=args.repeat, memory=args.memory, models=args.model)
@@ -289,4 +356,8 @@ def register(sub) -> None:
     s.add_argument("--repeat", type=int, default=1)
     s.add_argument("--memory", action="store_true", help="also measure each op's peak memory in a fresh process")
     s.add_argument("--model", action="append", default=[], help="also time this shipped denoiser model, repeatable")
+    s.add_argument("--files", action="store_true",
+                   help="instead: peak memory and time of 'info' and every file op on an EXR of that size")
+    s.add_argument("--whole", action="store_true", help="with --files: also run each op on the whole frame (no strips)")
+    s.add_argument("--only", action="append", help="with --files: only the commands whose label contains this")
     s.set_defaults(fn=cmd_bench)

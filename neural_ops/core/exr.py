@@ -13,13 +13,16 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import PassSetError
-from .exr_layout import check_complete, memory_needed
+from .exr_layout import memory_needed
+from .exr_stream import ExrStream, NewPart, write_with_parts
 from .outputs import atomic_write, check_outputs, check_writable, sidecar_of
 from .passset import PassSet, sort_channels
 
@@ -78,14 +81,75 @@ def legacy_pass_name(name: str) -> str:
     return LEGACY_PASS_NAMES.get(name, name)
 
 
-def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = None) -> PassSet:
+def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = None,
+             passes: Iterable[str] | None = None, rows: tuple[int, int] | None = None,
+             stream: ExrStream | None = None) -> PassSet:
     """Read a multilayer EXR (and its JSON sidecar if present) into a :class:`PassSet`.
 
     A file can hold several layers (view layers, and ``Composite`` when Blender composited):
-    ``layer`` picks one; by default the one with the most passes.
+    ``layer`` picks one; by default the one with the most passes. ``passes`` reads only those
+    of them the file has, and ``rows=(y0, y1)`` only those rows: an op on a big frame reads
+    what it needs, strip by strip (:mod:`.exr_stream`; other layouts are read whole).
 
-    Raises :class:`PassSetError` with the file name for missing, truncated or corrupt files.
+    Raises :class:`PassSetError` with the file name for missing, truncated or corrupt files,
+    and before allocating anything when the pixels asked for cannot fit in memory. ``stream``:
+    the file already opened by :func:`open_exr` (a strip reader reads one file many times).
     """
+    path = Path(path)
+    src = str(path)
+    stream = stream or open_exr(path)
+    if not stream.streamable:
+        ps = _read_whole(path, stream, layer)
+        ps = _subset(ps, passes, rows)
+    else:
+        lay = frame_layout(stream, layer)
+        ps = PassSet(layer=lay.layer, header=_string_attrs(stream), source=src)
+        if lay.other_layers:
+            ps.meta["other_layers"] = lay.other_layers
+        want = None if passes is None else set(passes)
+        chosen = {pname: letters for pname, letters in lay.passes.items() if want is None or pname in want}
+        y0, y1 = (0, lay.height) if rows is None else (max(0, rows[0]), min(lay.height, rows[1]))
+        n = sum(len(letters) for letters in chosen.values())
+        check_memory(src, n * lay.width * max(0, y1 - y0) * 8)
+        data = stream.read_rows([full for letters in chosen.values() for full in letters.values()], y0, y1)
+        for pname, letters in chosen.items():
+            _add(ps, src, pname, {c: data[full] for c, full in letters.items()})
+    if sidecar:
+        sp = sidecar_path(path)
+        if sp.is_file():
+            ps.meta.update(read_sidecar(sp))
+    return ps
+
+
+@dataclass
+class FrameLayout:
+    """What a file holds, from its headers alone."""
+
+    layer: str
+    passes: dict[str, dict[str, str]]
+    """The layer's passes (current names): channel letter -> full channel name."""
+    other_layers: list[str]
+    height: int
+    width: int
+
+
+def frame_layout(stream: ExrStream, layer: str | None = None) -> FrameLayout:
+    """The passes of a file's layer (by default the one with the most passes), from its headers."""
+    if not stream.parts:
+        raise PassSetError(f"{stream.src}: cannot list the passes of this EXR layout ({stream.reason})")
+    grouped = _group(stream.channel_names())
+    layer, counts = _pick_layer(stream.src, grouped, layer)
+    passes: dict[str, dict[str, str]] = {}
+    for (lay, pname), letters in grouped.items():
+        if lay == layer:
+            passes.setdefault(legacy_pass_name(pname), {}).update(letters)
+    first = stream.parts[0]
+    return FrameLayout(layer, passes, [k for k in counts if k != layer], first.height, first.width)
+
+
+def open_exr(path: str | os.PathLike) -> ExrStream:
+    """The checked structure of an EXR: a clear error for a missing, unreadable, truncated or
+    corrupt file."""
     import OpenEXR
 
     path = Path(path)
@@ -99,9 +163,23 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
     try:
         if not OpenEXR.isOpenExrFile(src):
             raise PassSetError(f"{src}: not an OpenEXR file")
-        # The library would drop the parts of a truncated file without an error: check first;
-        # and refuse a frame that cannot fit in memory before allocating any of it.
-        check_memory(src, memory_needed(check_complete(path)))
+        # The library would drop the parts of a truncated file without an error: check first.
+        return ExrStream(path)
+    except PassSetError:
+        raise
+    except Exception as e:  # OpenEXR raises RuntimeError/ValueError with library text
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise PassSetError(f"{src}: unreadable EXR (truncated or corrupt): {msg}") from None
+
+
+def _read_whole(path: Path, stream: ExrStream, layer: str | None) -> PassSet:
+    """Every pass of a layout :mod:`.exr_stream` does not read, through the library."""
+    import OpenEXR
+
+    src = str(path)
+    # Refuse a frame that cannot fit in memory before allocating any of it.
+    check_memory(src, memory_needed([p.layout for p in stream.parts]))
+    try:
         with _quiet_stderr() as errs:
             f = OpenEXR.File(src, separate_channels=True)
             parts = list(f.parts)
@@ -112,22 +190,39 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
             raise PassSetError(f"{src}: unreadable EXR (truncated or corrupt): {detail.strip()[:200]}")
     except PassSetError:
         raise
-    except Exception as e:  # OpenEXR raises RuntimeError/ValueError with library text
+    except Exception as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise PassSetError(f"{src}: unreadable EXR (truncated or corrupt): {msg}") from None
-
-    grouped: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     header: dict[str, str] = {}
+    pixels: dict[str, np.ndarray] = {}
     for part, channels in chans:
         for k, v in part.header.items():
             if k not in _HEADER_SKIP and isinstance(v, str) and k not in header:
                 header[k] = v
-        for full, px in channels.items():
-            lay, pname, letter = _split_channel(full)
-            grouped.setdefault((lay, pname), {})[letter] = px
+        pixels.update(channels)
+    grouped = _group(list(pixels))
+    layer, counts = _pick_layer(src, grouped, layer)
+    ps = PassSet(layer=layer, header=header, source=src)
+    if len(counts) > 1:
+        ps.meta["other_layers"] = [k for k in counts if k != layer]
+    for (lay, pname), letters in grouped.items():
+        if lay == layer:
+            _add(ps, src, pname, {c: pixels[full] for c, full in letters.items()})
+    return ps
+
+
+def _group(names: list[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """Channel names by (layer, pass): letter -> full name."""
+    grouped: dict[tuple[str, str], dict[str, str]] = {}
+    for full in names:
+        lay, pname, letter = _split_channel(full)
+        grouped.setdefault((lay, pname), {})[letter] = full
+    return grouped
+
+
+def _pick_layer(src: str, grouped: dict, layer: str | None) -> tuple[str, dict[str, int]]:
     if not grouped:
         raise PassSetError(f"{src}: EXR has no channels")
-
     counts: dict[str, int] = {}
     for lay, _ in grouped:
         counts[lay] = counts.get(lay, 0) + 1
@@ -135,32 +230,45 @@ def read_exr(path: str | os.PathLike, sidecar: bool = True, layer: str | None = 
         layer = max(counts, key=lambda k: (counts[k], k != "Composite"))
     elif layer not in counts:
         raise PassSetError(f"{src}: no layer '{layer}' (has: {', '.join(counts)})")
-    ps = PassSet(layer=layer, header=header, source=src)
-    if len(counts) > 1:
-        ps.meta["other_layers"] = [k for k in counts if k != layer]
-    for (lay, pname), letters in grouped.items():
-        if lay != ps.layer:
-            continue
-        order = sort_channels(list(letters))
-        shapes = {letters[c].shape for c in order}
-        if len(shapes) != 1:
-            raise PassSetError(f"{src}: pass '{pname}' has channels of different sizes {sorted(shapes)}")
-        half = all(letters[c].dtype == np.float16 for c in order)
-        if any(letters[c].dtype.kind not in "f" for c in order):
-            # Integer channels (e.g. object index as UINT) are kept as float, losslessly up to 2^24.
-            half = False
-        px = np.stack([letters[c].astype(np.float32) for c in order], axis=2)
-        pname = legacy_pass_name(pname)
-        try:
-            ps.add(pname, px, order, half=half)
-        except PassSetError as e:
-            raise PassSetError(f"{src}: {e}".replace(f"{src}: {src}: ", f"{src}: ")) from None
+    return layer, counts
 
-    if sidecar:
-        sp = sidecar_path(path)
-        if sp.is_file():
-            ps.meta.update(read_sidecar(sp))
+
+def _add(ps: PassSet, src: str, pname: str, letters: dict[str, np.ndarray]) -> None:
+    """Add one pass read from ``src`` (its channels by letter, in their stored types)."""
+    order = sort_channels(list(letters))
+    shapes = {letters[c].shape for c in order}
+    if len(shapes) != 1:
+        raise PassSetError(f"{src}: pass '{pname}' has channels of different sizes {sorted(shapes)}")
+    # Integer channels (e.g. object index as UINT) are kept as float, losslessly up to 2^24.
+    half = all(letters[c].dtype == np.float16 for c in order)
+    px = np.empty((*shapes.pop(), len(order)), np.float32)
+    for i, c in enumerate(order):
+        px[:, :, i] = letters[c]
+    try:
+        ps.add(legacy_pass_name(pname), px, order, half=half)
+    except PassSetError as e:
+        raise PassSetError(f"{src}: {e}".replace(f"{src}: {src}: ", f"{src}: ")) from None
+
+
+def _subset(ps: PassSet, passes: Iterable[str] | None, rows: tuple[int, int] | None) -> PassSet:
+    if passes is not None:
+        want = set(passes)
+        ps.passes = {k: v for k, v in ps.passes.items() if k in want}
+    if rows is not None:
+        for p in ps.passes.values():
+            p.pixels = np.ascontiguousarray(p.pixels[rows[0]:rows[1]])
     return ps
+
+
+def _string_attrs(stream: ExrStream) -> dict[str, str]:
+    """The text attributes of a file's headers (Blender's camera, frame, render time), as the
+    library reports them: the first part's value where several parts have one."""
+    header: dict[str, str] = {}
+    for p in stream.parts:
+        for k, (typ, raw) in p.layout.attrs.items():
+            if typ == "string" and k not in _HEADER_SKIP and k not in header:
+                header[k] = raw.decode("utf-8", "replace")
+    return header
 
 
 @contextlib.contextmanager
@@ -248,3 +356,27 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def add_pass(stream: ExrStream, dst: str | os.PathLike, name: str, pixels: np.ndarray, channels: str = "RGB",
+             meta: dict[str, Any] | None = None, layer: str | None = None, overwrite: bool = False,
+             half: bool = False) -> Path:
+    """Write ``dst``: the file of ``stream`` with the pass ``name`` added to its layer (a pass of
+    that name replaced), and ``meta`` as its sidecar. The input's other parts are copied as
+    they are stored, so memory holds the new pass and one chunk, whatever the file's size."""
+    lay = frame_layout(stream, layer)
+    px = np.asarray(pixels, np.float32)
+    if px.ndim == 2:
+        px = px[:, :, None]
+    if px.shape != (lay.height, lay.width, len(channels)):
+        raise PassSetError(f"{stream.src}: pass '{name}' is {px.shape[1]}x{px.shape[0]}x{px.shape[2]}, "
+                           f"the file is {lay.width}x{lay.height}")
+    side = bool(meta)
+    path = check_outputs([dst], overwrite=overwrite, sidecar=side)[0]  # both before either is written
+    prefix = f"{lay.layer}." if lay.layer else ""
+    new = NewPart(f"{prefix}{name}", [f"{prefix}{name}.{c}" for c in channels], px, half)
+    drop = set(lay.passes.get(name, {}).values())
+    atomic_write(path, lambda tmp: write_with_parts(stream, tmp, [new], drop))
+    if side:
+        write_sidecar(meta, sidecar_path(path), overwrite=True)
+    return path

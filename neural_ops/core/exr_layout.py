@@ -16,7 +16,7 @@ tile coordinates; deep data: two sizes) and the packed size.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import PassSetError
@@ -39,6 +39,13 @@ class PartLayout:
     pixels: int = 0
     """Width x height of the data window."""
     channels: int = 0
+    attrs: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """The header's attributes: name -> (type, raw value)."""
+    offsets: tuple[int, ...] = ()
+    """Where each chunk starts in the file, in increasing y order."""
+    multipart: bool = False
+    version: int = 2
+    """The file's version field (flags included)."""
 
 
 def _count_channels(raw: bytes) -> int:
@@ -175,7 +182,7 @@ def check_complete(path: str | Path) -> list[PartLayout]:
             if chunks < 0 or 8 * chunks > size:
                 raise PassSetError(f"{src}: corrupt EXR header (part '{name}' claims {chunks} chunks)")
             parts.append(PartLayout(name, chunks, tiled, deep, _window_pixels(h),
-                                    _count_channels(h.get("channels", ("", b""))[1])))
+                                    _count_channels(h.get("channels", ("", b""))[1]), h, (), multipart, version))
         total = sum(p.chunks for p in parts)
         f.seek(r.pos)
         table = f.read(8 * total)
@@ -197,5 +204,6 @@ def check_complete(path: str | Path) -> list[PartLayout]:
                 (packed,) = struct.unpack("<i", f.read(4))
                 if packed < 0 or off + lead + 4 + packed > size:
                     raise PassSetError(f"{src}: truncated or corrupt EXR ({size} bytes): part '{p.name}' is cut off")
+            p.offsets = offsets[k:k + p.chunks]
             k += p.chunks
     return parts

@@ -159,7 +159,7 @@ def parse_lighting(d: Mapping[str, Any], base_dir: str | os.PathLike | None = No
         raise OpError(f"{source}: a lighting must be a JSON object, got {type(d).__name__}")
     if not any(k in d for k in ("world", "lights", "hdri_path")):
         raise OpError(f"{source}: no 'world' or 'lights' in the lighting (its keys: "
-                      f"{', '.join(map(str, d)) or 'none'})")
+                      f"{', '.join(str(k).encode('unicode_escape').decode() for k in d)[:200] or 'none'})")
     w = d.get("world")
     world = None
     if w is not None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import OpError
 from .passset import ALBEDO_PASSES, NORMAL_PASSES, PassSet
+from .strips import frame_stat
 
 QUALITIES = ("high", "balanced", "fast")
 
@@ -60,6 +61,7 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.nd
     import pyoidn
 
     p = params or OIDNParams()
+    color_arg_is_combined = color is None
     color = np.ascontiguousarray(np.maximum(passes.color if color is None else color[..., :3], 0.0), dtype=np.float32)
     albedo = normal = None
     if p.use_albedo and not any(n in passes for n in ALBEDO_PASSES):
@@ -75,9 +77,12 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.nd
         # OIDN accepts normals only together with albedo.
         if p.use_normal and any(n in passes for n in NORMAL_PASSES):
             normal = np.ascontiguousarray(np.clip(passes.normal, -1.0, 1.0), dtype=np.float32)
+    # A strip of a bigger frame: OIDN's auto-exposure measured on the whole frame (``Combined``
+    # of these passes), so the strip is scaled as the frame would be.
+    scale = frame_stat(passes, "exposure", "Combined") if color_arg_is_combined else None
     try:
-        if p.max_memory_mb:
-            return _denoise_bounded(color, albedo, normal, p.quality, p.max_memory_mb)
+        if p.max_memory_mb or scale is not None:
+            return _denoise_bounded(color, albedo, normal, p.quality, p.max_memory_mb, scale)
         return pyoidn.denoise(color, albedo, normal, hdr=True, quality=p.quality)
     except (RuntimeError, ValueError, TypeError) as e:
         raise OpError(f"{passes.source}: OIDN failed: {e}") from None
@@ -87,8 +92,9 @@ _device: dict = {}
 _device_lock = threading.Lock()
 
 
-def _denoise_bounded(color, albedo, normal, quality: str, max_memory_mb: int) -> np.ndarray:
-    """OIDN's RT filter with ``maxMemoryMB`` set (``pyoidn.denoise`` has no such option)."""
+def _denoise_bounded(color, albedo, normal, quality: str, max_memory_mb: int, scale: float | None = None) -> np.ndarray:
+    """OIDN's RT filter with ``maxMemoryMB`` and ``inputScale`` set where given (``pyoidn.denoise``
+    has neither option)."""
     import pyoidn
 
     out = np.empty_like(color)
@@ -106,7 +112,10 @@ def _denoise_bounded(color, albedo, normal, quality: str, max_memory_mb: int) ->
             flt.set_bool("hdr", True)
             flt.set_quality({"high": pyoidn.OIDN_QUALITY_HIGH, "balanced": pyoidn.OIDN_QUALITY_BALANCED,
                              "fast": pyoidn.OIDN_QUALITY_FAST}[quality])
-            flt.set_int("maxMemoryMB", int(max_memory_mb))
+            if max_memory_mb:
+                flt.set_int("maxMemoryMB", int(max_memory_mb))
+            if scale is not None:
+                flt.set_float("inputScale", float(scale))
             flt.commit()
             flt.execute()
             err = dev.get_error()

@@ -265,4 +265,12 @@ def noisy_combined(passes: PassSet) -> PassSet:
             out[name] = p
     if "Combined" not in out:  # only the noisy image: it is the frame's colour
         out = {"Combined": noisy, **out}
-    return PassSet(out, passes.layer, passes.meta, passes.header, passes.source)
+    meta = passes.meta
+    from .strips import STRIP_KEY
+
+    info = meta.get(STRIP_KEY)
+    if isinstance(info, dict):  # a strip: the whole frame's numbers follow the swap
+        exposure = info.get("exposure", {})
+        swapped = {"Combined": exposure[NOISY_PASS]} if NOISY_PASS in exposure else {}
+        meta = {**meta, STRIP_KEY: {**info, "exposure": swapped}}
+    return PassSet(out, passes.layer, meta, passes.header, passes.source)

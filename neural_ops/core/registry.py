@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from .errors import OpError
-from .passset import ALBEDO_PASSES, DEPTH_PASSES, NORMAL_PASSES, PassSet
+from .passset import (
+    ALBEDO_PASSES,
+    CYCLES_DENOISED,
+    DEPTH_PASSES,
+    NOISY_PASS,
+    NORMAL_PASSES,
+    PassSet,
+)
 
 Required = tuple[str | tuple[str, ...], ...]
 #: Passes any op may read as guides; checked for NaN/Inf whenever present.
@@ -38,6 +45,14 @@ class OpSpec:
         pass_name: name of the pass the result is written to in an EXR.
         available: returns None when the method can run, else the reason it cannot.
         progress_aware: ``fn`` takes ``progress=callable(done, total) -> cancel?`` (tiled ops).
+        extra_reads: passes the method may read besides ``requires`` and the guides, given its
+            params: a file op reads only these from an EXR.
+        halo: rows of context a row strip needs each side, given the params; None: the method
+            runs on whole frames only (see :mod:`neural_ops.core.strips`).
+        align: strips start on a multiple of this many rows (a network's pooling grid).
+        prepare: ``prepare(read, params) -> dict``: what a strip needs from the whole frame
+            beyond the depth medians and exposures every op gets (``read(passes=...)`` reads
+            passes of the whole frame); added to each strip's ``meta["strip"]``.
     """
 
     kind: str
@@ -50,6 +65,16 @@ class OpSpec:
     pass_name: str
     available: Callable[[], str | None] = lambda: None
     progress_aware: bool = False
+    extra_reads: Callable[[Any], tuple[str, ...]] = lambda params: ()
+    halo: Callable[[Any], int | None] = lambda params: None
+    align: int = 1
+    prepare: Callable[[Callable[..., PassSet], Any], dict] | None = None
+
+    def reads(self, params: Any) -> tuple[str, ...]:
+        """Every pass the method may read (those a frame lacks are simply not there)."""
+        names = [n for r in self.requires for n in (r if isinstance(r, tuple) else (r,))]
+        names += [*GUIDE_PASSES, NOISY_PASS, CYCLES_DENOISED, *self.extra_reads(params)]
+        return tuple(dict.fromkeys(names))
 
     def make_params(self, **overrides: Any) -> Any:
         """Build the params dataclass, rejecting unknown names with the list of valid ones."""

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import OpError
-from ..core.passset import PassSet
+from ..core.passset import DEPTH_PASSES, PassSet
 from ..core.registry import OpSpec, register
+from ..core.strips import first_present, frame_stat
 from .spikes import SpikeParams, remove_spikes
 
 
@@ -106,9 +107,12 @@ def _guides(passes: PassSet, color: np.ndarray, p: BilateralParams) -> np.ndarra
     depth = None
     if any(n in passes for n in ("Denoising Depth", "Depth")):
         depth = passes.depth
+        name = first_present(passes, DEPTH_PASSES)
         # Background is 1e10 in 'Depth' and 0 in 'Denoising Depth': both become "far".
         hit = (depth > 0) & (depth < 1e9)
-        scale = float(np.median(depth[hit])) if hit.any() else 1.0
+        scale = frame_stat(passes, "depth_median", name)  # a strip: the whole frame's
+        if scale is None:
+            scale = float(np.median(depth[hit])) if hit.any() else 1.0
         d = np.where(hit, depth, 1e3 * scale)
         feats.append(np.log(d / scale + 1e-3) / (s2 * p.sigma_depth))
     if "Position" in passes and depth is not None:
@@ -119,7 +123,8 @@ def _guides(passes: PassSet, color: np.ndarray, p: BilateralParams) -> np.ndarra
         lens, sensor = cam.get("lens", 50.0), cam.get("sensor_width", 36.0)
         footprint = np.maximum(d, 1e-3) * (sensor / lens) / w
         pos = passes.position
-        fp = np.median(footprint)
+        far = frame_stat(passes, "depth_far_median", name)
+        fp = np.median(footprint) if far is None else far * (sensor / lens) / w
         feats.append(np.clip(pos, -1e6, 1e6) / (s2 * p.sigma_position * fp))
     return np.concatenate(feats, axis=2).astype(np.float32)
 
@@ -147,5 +152,6 @@ register(
         params=BilateralParams,
         requires=("Combined",),
         pass_name="Denoised Bilateral",
+        halo=lambda p: p.radius + (SpikeParams().radius if p.despike else 0),
     )
 )

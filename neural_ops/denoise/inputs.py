@@ -22,6 +22,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.passset import PassSet
+from ..core.strips import whole_depth_median
 from ..nn.features import MISS_DEPTH, depth_feature  # noqa: F401  (MISS_DEPTH: part of the layout above)
 
 RAW_CHANNELS = 13
@@ -46,7 +47,7 @@ def raw_inputs(passes: PassSet, base: np.ndarray | None = None) -> np.ndarray:
         raise PassSetError(f"{passes.source}: base image is {base.shape[:2]}, passes are {color.shape[:2]}")
     x = np.concatenate(
         [color, np.clip(passes.albedo, 0.0, 1.0), np.clip(passes.normal, -1.0, 1.0),
-         depth_feature(passes.depth), np.maximum(base[..., :3], 0.0)],
+         depth_feature(passes.depth, whole_depth_median(passes)), np.maximum(base[..., :3], 0.0)],
         axis=2,
     )
     return np.ascontiguousarray(x, dtype=np.float32)

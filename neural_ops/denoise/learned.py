@@ -181,6 +181,9 @@ def export_onnx(weights: Path, out: Path | None = None):
     return export_graph(spec, Path(out) if out else onnx_path(weights)), spec
 
 
+#: Rows of context a strip of the learned denoiser needs: OIDN's receptive field (about 90 px
+#: each side) then the network's (52 px), rounded up.
+STRIP_HALO = 160
 AOV_PASSES = tuple(f"{k} {c}" for k in ("Diffuse", "Glossy") for c in ("Direct", "Indirect", "Color"))
 
 
@@ -224,5 +227,9 @@ register(
         pass_name="Neural Denoised",
         available=lambda: learned_unavailable(weights_paths("denoise", DEFAULT_MODEL)[0]),
         progress_aware=True,
+        extra_reads=lambda p: (*AOV_PASSES, *((p.base_pass,) if p.base_pass else ())),
+        # The network sees 52 px each side; an OIDN base (receptive field ~90 px) comes first.
+        halo=lambda p: None if p.per_aov else STRIP_HALO,
+        align=16,
     )
 )

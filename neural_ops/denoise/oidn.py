@@ -16,5 +16,8 @@ register(
         requires=("Combined",),
         pass_name="Denoised OIDN",
         available=oidn_unavailable,
+        # OIDN's receptive field is about 90 px each side; its U-Net pools 4 times.
+        halo=lambda p: 128,
+        align=16,
     )
 )

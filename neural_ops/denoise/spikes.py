@@ -97,5 +97,6 @@ register(
         params=SpikeParams,
         requires=("Combined",),
         pass_name="Despiked",
+        halo=lambda p: p.radius,
     )
 )

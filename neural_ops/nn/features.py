@@ -12,15 +12,16 @@ MISS_DEPTH = 4.0
 THUMB = 64
 
 
-def depth_feature(depth: np.ndarray) -> np.ndarray:
+def depth_feature(depth: np.ndarray, median: float | None = None) -> np.ndarray:
     """(H, W, 1) camera distance -> (H, W, 1) log distance relative to the frame's median.
 
     Scene units differ between scenes; the ratio to the median does not. Misses (0 in
-    ``Denoising Depth``, 1e10 in ``Depth``) become :data:`MISS_DEPTH`.
+    ``Denoising Depth``, 1e10 in ``Depth``) become :data:`MISS_DEPTH`. ``median``: the whole
+    frame's, when ``depth`` is a strip of it (:func:`~neural_ops.core.strips.whole_depth_median`).
     """
     d = np.asarray(depth, dtype=np.float32)[..., :1]
     hit = (d > 0) & (d < 1e9)
-    med = float(np.median(d[hit])) if hit.any() else 1.0
+    med = median if median is not None else float(np.median(d[hit])) if hit.any() else 1.0
     out = np.full_like(d, MISS_DEPTH)
     out[hit] = np.clip(np.log(d[hit] / max(med, 1e-6)), -MISS_DEPTH, MISS_DEPTH)
     return out

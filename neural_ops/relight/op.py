@@ -139,6 +139,7 @@ def load_relight(model: str = "", weights: str = ""):
 def network_inputs(passes: PassSet, target, source=None, use_source: bool = True, shadows: bool = False) -> np.ndarray:
     """The raw layout of :mod:`neural_ops.relight.network` for ``passes`` relit under ``target``
     (``shadows``: the analytic buffers with screen-space shadows, as the model was trained)."""
+    from ..core.strips import whole_depth_median
     from ..nn.features import depth_feature
     from . import analytic_shading
     from .inputs import raw_inputs
@@ -154,11 +155,12 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
     glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
     return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
                       glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],
-                      depth_feature(passes.get("Depth")), src, sa)
+                      depth_feature(passes.get("Depth"), whole_depth_median(passes, ("Depth",))), src, sa)
 
 
 def neural_relight(passes: PassSet, params: RelightParams | None = None, progress=None) -> np.ndarray:
     """Our model: analytic shading under the target lighting, corrected by the network."""
+    from ..core.strips import refuse_in_strips
     from ..nn.runtime import choose_backend, onnx_path
     from ..nn.tiling import run_tiled
     from ..nn.weights import available_models, read_card, resolve_weights
@@ -186,6 +188,7 @@ def neural_relight(passes: PassSet, params: RelightParams | None = None, progres
 
         extra = {} if code is None else {"code": code}
         if "thumb" in graph.inputs:  # the whole frame's context, the same for every tile
+            refuse_in_strips(passes, f"the model '{wpath.stem}'")
             extra["thumb"] = thumbnail(frame)
         model, multiple = TileGraph(graph, **extra), graph.multiple
     else:
@@ -196,6 +199,8 @@ def neural_relight(passes: PassSet, params: RelightParams | None = None, progres
         net, _ = load_relight(p.model, p.weights)
         set_threads()
         tcode = None if code is None else torch.from_numpy(code)
+        if net.ctx is not None:
+            refuse_in_strips(passes, f"the model '{wpath.stem}'")
         with torch.inference_mode():  # the whole frame's context, the same for every tile
             ctx = net.context_of(torch.from_numpy(frame))
         model, multiple = TorchModel(lambda x: net(x, tcode, ctx)), net.multiple
@@ -248,17 +253,39 @@ def _camera(passes: PassSet):
     return camera_position_from_meta(passes.meta)
 
 
+def _glossy_reads(params) -> tuple[str, ...]:
+    return ("Glossy Color",)
+
+
+def _visibility_of_target(read, p: RelightParams) -> dict:
+    """For strips: the screen-space visibility traced on the whole frame (target lighting)."""
+    from .screen_space import frame_visibility
+
+    return {"visibility": frame_visibility(read, [p.target_lighting()])}
+
+
+def _visibility_of_both(read, p: RelightParams) -> dict:
+    """For strips: the whole frame's visibility under the target and the source lighting."""
+    from .screen_space import frame_visibility
+
+    source = p.source() if p.use_source else None
+    return {"visibility": frame_visibility(read, [p.target_lighting(), *([source] if source else [])])}
+
+
 for _spec in (
     OpSpec(kind="relight", name="neural", label="Neural Relight",
            description="Analytic re-shading under the target lighting, corrected by a U-Net (shadows, interreflection).",
-           fn=neural_relight, params=RelightParams, requires=GBUFFER, pass_name="Neural Relit",
+           fn=neural_relight, params=RelightParams, requires=GBUFFER, pass_name="Neural Relit", extra_reads=_glossy_reads,
+           halo=lambda p: 96, align=16, prepare=_visibility_of_both,
            available=lambda: learned_unavailable(weights_paths("relight", DEFAULT_MODEL)[0]), progress_aware=True),
     OpSpec(kind="relight", name="analytic", label="Analytic re-shading",
            description="SH irradiance from the HDRI + a GGX highlight per light, no shadows (the baseline).",
-           fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic"),
+           fn=analytic_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Analytic",
+           extra_reads=_glossy_reads, halo=lambda p: 0),
     OpSpec(kind="relight", name="shadowed", label="Analytic + screen-space shadows",
            description="Analytic re-shading with shadows and ambient occlusion traced through the frame's own depth.",
-           fn=shadowed_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Shadowed"),
+           fn=shadowed_relight, params=RelightParams, requires=GBUFFER, pass_name="Relit Shadowed",
+           extra_reads=_glossy_reads, halo=lambda p: 0, prepare=_visibility_of_target),
     OpSpec(kind="relight", name="gradient", label="Gradient illumination (capture route)",
            description="Albedo, photometric normal and gloss from two spherical-gradient renders, then re-shaded.",
            fn=gradient_relight, params=RelightParams, requires=("Combined", "Position"), pass_name="Relit Gradient"),

@@ -107,11 +107,52 @@ def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: Trace
     """Visibility of each light and of the world from every surface pixel. ``ao``: the ambient
     occlusion of these passes from an earlier call (it depends on the geometry only), reused.
 
+    A strip of a bigger frame (:mod:`neural_ops.core.strips`) takes its rows of the grid traced
+    on the whole frame beforehand (:func:`frame_visibility`).
+
     Returns:
         ``lights``: (L, H, W) in {0, 1}, one map per light of ``lighting`` (1: nothing seen in
         the way); ``ao``: (H, W) in [0, 1], the share of cosine-weighted hemisphere probes that
         escape. Background pixels are 1.
     """
+    from ..core.strips import strip_rows
+
+    rows = strip_rows(passes)
+    if rows is None:
+        grid = visibility_grid(passes, lighting, settings, with_ao=ao is None)
+        r0 = 0
+    else:
+        grid = next((g for key, g in passes.meta["strip"].get("visibility", ()) if key == repr(lighting)), None)
+        if grid is None:
+            raise OpError(f"{passes.source}: a strip without the whole frame's visibility for this lighting")
+        r0 = rows[0]
+    h, w = passes.shape
+    if ao is not None and ao.shape != (h, w):
+        raise OpError(f"ambient occlusion given for {ao.shape[1]}x{ao.shape[0]}, the passes are {w}x{h}")
+    stride = grid["stride"]
+    lights = grid["lights"]
+    if len(lights):
+        lights = np.stack([_upsample(v, stride, r0, h, w) for v in lights])
+    else:
+        lights = np.ones((0, h, w), np.float32)
+    return {"lights": lights, "ao": ao if ao is not None else _upsample(grid["ao"], stride, r0, h, w)}
+
+
+def frame_visibility(read, lightings: list[Lighting], settings: TraceSettings | None = None) -> list:
+    """The visibility grids of the whole frame (``read(passes=...)`` reads it) under each of
+    ``lightings``, for its strips: [(repr of the lighting, grid)]. Reads only the geometry."""
+    passes = read(passes=("Position", "Normal", "Depth"))
+    out = []
+    for lt in lightings:
+        if all(key != repr(lt) for key, _ in out):
+            out.append((repr(lt), visibility_grid(passes, lt, settings)))
+    return out
+
+
+def visibility_grid(passes: PassSet, lighting: Lighting, settings: TraceSettings | None = None,
+                    with_ao: bool = True) -> dict:
+    """The visibility of every ``stride``-th pixel of the whole frame: ``lights`` (L, gh, gw),
+    ``ao`` (gh, gw) (None without ``with_ao``), ``stride``."""
     s = settings or TraceSettings()
     camera, pos, normal, zbuf, hit = _geometry(passes)
     h, w = hit.shape
@@ -142,10 +183,8 @@ def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: Trace
         vis = np.zeros(len(origin), np.float32)
         vis[facing] = _march(camera, zbuf, origin[facing], d[facing], ln[facing], s.steps, thick)
         out_l[k, idx] = vis
-    if ao is not None:
-        if ao.shape != (h, w):
-            raise OpError(f"ambient occlusion given for {ao.shape[1]}x{ao.shape[0]}, the passes are {w}x{h}")
-        return {"lights": _full(out_l.reshape(-1, gh, gw), stride, h, w), "ao": ao}
+    if not with_ao:
+        return {"lights": out_l.reshape(-1, gh, gw), "ao": None, "stride": stride}
     ao = np.ones(gh * gw, np.float32)
     if idx.size:
         t, b = _tangent_frame(n)
@@ -158,19 +197,15 @@ def screen_space_visibility(passes: PassSet, lighting: Lighting, settings: Trace
             acc += _march(camera, zbuf, origin, d.astype(np.float32),
                           np.full(len(origin), s.ao_radius * scale, np.float32), s.ao_steps, thick)
         ao[idx] = acc / s.ao_directions
-    ao = ao.reshape(gh, gw)
-    return {"lights": _full(out_l.reshape(-1, gh, gw), stride, h, w), "ao": _upsample(ao, stride, h, w) if stride > 1 else ao}
+    return {"lights": out_l.reshape(-1, gh, gw), "ao": ao.reshape(gh, gw), "stride": stride}
 
 
-def _full(lights: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
+def _upsample(grid: np.ndarray, stride: int, r0: int, h: int, w: int) -> np.ndarray:
+    """Rows ``r0`` to ``r0 + h`` of the bilinear interpolation of values at pixels
+    (i * stride, j * stride) to every pixel."""
     if stride == 1:
-        return lights
-    return np.stack([_upsample(v, stride, h, w) for v in lights]) if len(lights) else np.ones((0, h, w), np.float32)
-
-
-def _upsample(grid: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
-    """Bilinear interpolation of values at pixels (i * stride, j * stride) to every pixel."""
-    gy = np.minimum(np.arange(h) / stride, grid.shape[0] - 1)
+        return np.ascontiguousarray(grid[r0:r0 + h], np.float32)
+    gy = np.minimum(np.arange(r0, r0 + h) / stride, grid.shape[0] - 1)
     gx = np.minimum(np.arange(w) / stride, grid.shape[1] - 1)
     y0, x0 = np.floor(gy).astype(int), np.floor(gx).astype(int)
     y1, x1 = np.minimum(y0 + 1, grid.shape[0] - 1), np.minimum(x0 + 1, grid.shape[1] - 1)

@@ -363,16 +363,19 @@ def _full_map(path: str, mtime_ns: int, size: int) -> np.ndarray:
     return env
 
 
-def environment_background(world: World | None, camera) -> np.ndarray:
+def environment_background(world: World | None, camera, rows: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) float32: the world seen directly through every pixel of ``camera`` (an
     :class:`~neural_ops.core.cameras.Camera`): the HDRI at full resolution, rotated and scaled
-    as Blender's world does, or the world colour. What a render shows where no surface is."""
-    h, w = camera.h, camera.w
+    as Blender's world does, or the world colour. What a render shows where no surface is.
+    ``rows=(y0, y1)``: only those rows of the image."""
+    y0, y1 = rows or (0, camera.h)
+    h, w = y1 - y0, camera.w
     if world is None or world.strength <= 0:
         return np.zeros((h, w, 3), np.float32)
     if world.hdri_path is None:
         return np.broadcast_to(np.float32(world.strength) * np.asarray(world.color, np.float32), (h, w, 3)).copy()
-    d = camera.camera_directions() @ camera.c2w[:3, :3].T
+    v, u = np.mgrid[y0:y1, 0:w].astype(np.float64) + 0.5
+    d = camera.camera_directions(np.stack([u, v], axis=-1)) @ camera.c2w[:3, :3].T
     d /= np.linalg.norm(d, axis=-1, keepdims=True)
     st = os.stat(world.hdri_path)
     env = _full_map(str(world.hdri_path), st.st_mtime_ns, st.st_size)
@@ -602,8 +605,10 @@ def analytic_shading(passes: PassSet | Mapping[str, np.ndarray], lighting: Light
             camera = Camera.from_sidecar(meta)
         except OpError:
             camera = None  # no usable intrinsics: the background stays black
-        if camera is not None and (camera.h, camera.w) == (h, w):
-            bg = environment_background(world, camera)
+        # A strip of a bigger frame (see neural_ops.core.strips): its rows of the camera's image.
+        strip = meta.get("strip") if isinstance(meta.get("strip"), dict) else {"row": 0, "height": h}
+        if camera is not None and (camera.h, camera.w) == (strip["height"], w):
+            bg = environment_background(world, camera, rows=(strip["row"], strip["row"] + h))
             bg.reshape(-1, 3)[idx] = 0.0
             out["background"] = bg
     out["image"] = out["diffuse"] + out["glossy"] + out["background"]
