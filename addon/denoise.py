@@ -209,8 +209,8 @@ def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: boo
     None. ``progress`` receives the tiles done and in all as the op runs.
     """
     ops_module("core.outputs").check_outputs([dst], [src], overwrite)
-    original = nops.read_exr(src)
-    ps, params = denoise_input(original, method, params)
+    exr, strips = ops_module("core.exr"), ops_module("core.strips")
+    stream = exr.open_exr(src)
     spec = nops.get_op("denoise", method)
     if cancel is not None and cancel.is_set():
         return None
@@ -220,14 +220,22 @@ def denoise_file(src: Path, dst: Path, method: str, params: dict, overwrite: boo
             progress.set(done, total)
         return cancel is not None and cancel.is_set()
 
+    def call(passes):  # the whole frame, or one strip of a big one
+        if cancel is not None and cancel.is_set():
+            raise InterruptedError
+        ps, prm = denoise_input(passes, method, params)
+        return spec(ps, progress=on_tile, **prm)
+
     try:
-        out = spec(ps, progress=on_tile, **params)
+        # Only the passes the method reads, in strips for a big frame (bounded memory).
+        out, ps = strips.run_op_on_file(spec, spec.make_params(**params), src, stream, call=call)
     except InterruptedError:
         return None
     if cancel is not None and cancel.is_set():
         return None
-    original.add(spec.pass_name, out, "RGB")  # every pass of the input as it was, plus the result
-    return nops.write_exr(original, dst, overwrite=overwrite)
+    ps.meta.pop(strips.STRIP_KEY, None)
+    # Every pass of the input as it was stored, plus the result.
+    return exr.add_pass(stream, dst, spec.pass_name, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=overwrite)
 
 
 class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):

@@ -22,7 +22,7 @@ from bpy.props import (
 from . import jobs, params, properties
 from .blender.lighting import scene_lighting  # noqa: F401  (part of this module's API: tests and scripts use it here)
 from .engine import failures, nodes
-from .shim import nops
+from .shim import nops, ops_module
 
 #: The render pass the hook fills: the learned relight op's output name (as the CLI writes it).
 RELIT_PASS = nops.get_op("relight", "neural").pass_name
@@ -176,7 +176,8 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
 
         def work(progress, cancel):
             progress.text = f"{src.name} ({method})"
-            ps = nops.read_exr(src)
+            exr, strips = ops_module("core.exr"), ops_module("core.strips")
+            stream = exr.open_exr(src)
             notes = []
             spec = relight_op(method, report=notes.append)
 
@@ -184,11 +185,16 @@ class NEURAL_OT_relight_file(jobs.JobOperator, bpy.types.Operator):
                 progress.set(done, total)
                 return cancel.is_set()
 
-            out = spec(ps, progress=on_tile, **kw)
+            def call(passes):  # the whole frame, or one strip of a big one
+                if cancel.is_set():
+                    raise InterruptedError
+                return spec(passes, progress=on_tile, **kw)
+
+            out, ps = strips.run_op_on_file(spec, spec.make_params(**kw), src, stream, call=call)
             if cancel.is_set():
                 raise InterruptedError
-            ps.add(RELIT_PASS, out, "RGB")
-            nops.write_exr(ps, dst, overwrite=overwrite)
+            ps.meta.pop(strips.STRIP_KEY, None)
+            exr.add_pass(stream, dst, RELIT_PASS, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=overwrite)
             return " ".join([f"Wrote {dst}", *(f"({n})" for n in notes)])
 
         return self.run_job(context, jobs.Job("Relight", work=work, cancelled="Relight cancelled; nothing was written"),

@@ -166,14 +166,18 @@ def render_view(scene, view: View, cfg: ExportConfig, png: bool = False) -> Path
 
     scene.camera = scene.objects[view.camera]
     scene.frame_set(view.frame)
-    tmp = view.path.with_name(f".{view.path.stem}.partial.exr")
+    # A name the next export into this folder sweeps if this one is killed (core.outputs).
+    tmp = view.path.with_name(f".{view.path.stem}{ops_module('core.outputs').PARTIAL_SUFFIX}")
     scene.render.filepath = str(tmp)
-    result = bpy.ops.render.render(write_still=True, scene=scene.name)
-    if "FINISHED" not in result or not tmp.is_file():
-        raise ExportError(f"{view.path}: render did not produce a file (cancelled or failed)")
-    if denoised(cfg):
-        _split_denoised(tmp)
-    tmp.replace(view.path)
+    try:
+        result = bpy.ops.render.render(write_still=True, scene=scene.name)
+        if "FINISHED" not in result or not tmp.is_file():
+            raise ExportError(f"{view.path}: render did not produce a file (cancelled or failed)")
+        if denoised(cfg):
+            _split_denoised(tmp)
+        tmp.replace(view.path)
+    finally:
+        tmp.unlink(missing_ok=True)
     if png:
         _save_png(scene, view.path.with_suffix(".png"))
     meta = {

@@ -30,6 +30,7 @@ COMMANDS = (
     ("denoise bilateral", "denoise", ["--method", "bilateral"]),
     ("denoise oidn", "denoise", ["--method", "oidn"]),
     ("denoise neural", "denoise", ["--method", "neural"]),
+    ("denoise neural --temporal (2 frames)", "denoise", ["--method", "neural", "--temporal"]),
     ("cg2real neural", "cg2real", ["--method", "neural"]),
     ("relight analytic", "relight", ["--method", "analytic", "--lights", LIGHTS]),
     ("relight shadowed", "relight", ["--method", "shadowed", "--lights", LIGHTS]),
@@ -60,6 +61,20 @@ def make_frame(path: Path, width: int, height: int) -> Path:
         "matrix_world": [[1, 0, 0, 0], [0, 0, -1, -8], [0, 1, 0, 1], [0, 0, 0, 1]], "lens": 50.0,
         "sensor_width": 36.0, "sensor_height": 24.0, "resolution": [width, height]}}
     return write_exr(ps, path, overwrite=True)
+
+
+def _second_frame(exr: Path) -> list[str]:
+    """The frame and a copy of it as the next frame of an animation (the first two of a sequence)."""
+    import shutil
+
+    from ..core.exr import read_sidecar, sidecar_path, write_sidecar
+
+    seq = [exr.with_name("seq_0001.exr"), exr.with_name("seq_0002.exr")]
+    for k, f in enumerate(seq, 1):
+        if not f.exists():
+            shutil.copyfile(exr, f)
+            write_sidecar({**read_sidecar(sidecar_path(exr)), "frame": k}, sidecar_path(f), overwrite=True)
+    return [str(f) for f in seq]
 
 
 def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
@@ -96,6 +111,8 @@ def run(width: int, height: int, whole: bool = False, only: list[str] | None = N
                     print(f"skipping {label}: {spec.available()}", flush=True)
                     continue
                 argv = [kind, str(exr), "-o", str(Path(tmp) / "out.exr"), "--overwrite", *opts]
+                if "--temporal" in opts:  # a second frame: the history is blended into it
+                    argv[1:4] = [*_second_frame(exr), "-o", str(Path(tmp) / "seq")]
             else:
                 argv = [*opts, str(exr)]
             row = {"label": label}

@@ -174,7 +174,8 @@ def cmd_cg2real(args) -> int:
 def _apply(kind: str, args) -> int:
     """Run one op of ``kind`` on each input EXR and write it with the result added as a pass."""
     from .. import get_op
-    from ..core.exr import add_pass, open_exr, read_exr, write_exr
+    from ..core import strips
+    from ..core.exr import add_pass, frame_layout, open_exr, read_exr
     from ..core.outputs import check_outputs
     from ..core.registry import GUIDE_PASSES
     from ..core.strips import STRIP_KEY
@@ -212,65 +213,21 @@ def _apply(kind: str, args) -> int:
         prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
         t = time.perf_counter()
         stream = open_exr(src)
-        out, ps = run_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
+        out, ps = strips.run_op_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
         if temporal is not None:
-            # The reprojection reads the whole frame's motion and guides.
-            ps = read_exr(src, passes=("Vector", *GUIDE_PASSES), stream=stream)
-            if "Vector" not in ps:
+            if "Vector" not in (frame_layout(stream).passes if stream.parts else read_exr(src, stream=stream)):
                 raise NeuralRenderError(f"{src}: --temporal needs the 'Vector' pass (export with Cycles' vector pass on, motion blur off)")
-            out = temporal.step(ps, out)
+            # The motion and guides read strip by strip; the history is kept whole.
+            rows = max(1, strips.STRIP_CORE // out.shape[1])
+            out = temporal.step_strips(lambda rows, src=src, stream=stream: read_exr(
+                src, passes=("Vector", *GUIDE_PASSES), rows=rows, stream=stream), out, rows)
         dt = time.perf_counter() - t
         ps.meta.pop(STRIP_KEY, None)
-        if stream.streamable:  # the input's passes copied as stored, the new one added
-            add_pass(stream, dst, name, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=args.overwrite)
-        else:
-            whole = read_exr(src, stream=stream)
-            whole.add(name, out, "RGB")
-            write_exr(whole, dst, overwrite=args.overwrite)
+        # The input's passes copied as stored, the new one added.
+        add_pass(stream, dst, name, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=args.overwrite)
         h, w = out.shape[:2]
         print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
     return 0
-
-
-def run_on_file(spec, params, src: Path, stream, log=None):
-    """``spec`` run on the EXR ``src`` reading only the passes it needs: the whole frame at once,
-    or (a big frame, an op that can) in row strips. Returns (the result, the pass set it ran on:
-    the last strip, with the file's sidecar)."""
-    from ..core import strips
-    from ..core.exr import frame_layout, read_exr
-
-    reads = spec.reads(params)
-    halo = spec.halo(params)
-    lay = frame_layout(stream) if stream.parts else None
-    if stream.streamable and halo is not None and lay.height * lay.width > strips.STRIP_PIXELS:
-        check_required(spec, lay.passes, src)
-        names = [n for n in reads if n in lay.passes]
-        last = {}
-
-        def op(ps):
-            last["ps"] = ps
-            return spec(ps, params)
-
-        def read(passes=names, rows=None):
-            return read_exr(src, passes=passes, rows=rows, stream=stream)
-
-        prepare = None if spec.prepare is None else (lambda read: spec.prepare(read, params))
-        out = strips.run_in_strips(op, read, names, lay.height, lay.width, halo, spec.align, log=log, prepare=prepare)
-        return out, last["ps"]
-    ps = read_exr(src, passes=None if lay is None else reads, stream=stream)
-    return spec(ps, params), ps
-
-
-def check_required(spec, names, src) -> None:
-    """A clear error when the file lacks a pass ``spec`` requires (before any strip is read)."""
-    from ..core.errors import PassSetError
-
-    have = ", ".join(names) or "none"
-    for req in spec.requires:
-        alts = req if isinstance(req, tuple) else (req,)
-        if not any(n in names for n in alts):
-            more = f" (or {', '.join(alts[1:])}; has: {have})" if len(alts) > 1 else f" (has: {have})"
-            raise PassSetError(f"{src}: missing pass '{alts[0]}'{more}")
 
 
 def cmd_bench(args) -> int:

@@ -363,7 +363,13 @@ def add_pass(stream: ExrStream, dst: str | os.PathLike, name: str, pixels: np.nd
              half: bool = False) -> Path:
     """Write ``dst``: the file of ``stream`` with the pass ``name`` added to its layer (a pass of
     that name replaced), and ``meta`` as its sidecar. The input's other parts are copied as
-    they are stored, so memory holds the new pass and one chunk, whatever the file's size."""
+    they are stored, so memory holds the new pass and one chunk, whatever the file's size (a
+    layout :mod:`.exr_stream` does not read is read and written whole)."""
+    if not stream.streamable:
+        whole = read_exr(stream.path, sidecar=False, layer=layer, stream=stream)
+        whole.add(name, pixels, channels, half=half)
+        whole.meta = dict(meta or {})
+        return write_exr(whole, dst, overwrite=overwrite)
     lay = frame_layout(stream, layer)
     px = np.asarray(pixels, np.float32)
     if px.ndim == 2:

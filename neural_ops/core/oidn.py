@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import OpError
-from .passset import ALBEDO_PASSES, NORMAL_PASSES, PassSet
+from .passset import ALBEDO_PASSES, NORMAL_PASSES, PassSet, clamped
 from .strips import frame_stat
 
 QUALITIES = ("high", "balanced", "fast")
+#: OIDN's working-memory cap on a strip of a big frame (see neural_ops.core.strips).
+STRIP_MEMORY_MB = 1024
 
 
 @dataclass
@@ -62,7 +64,8 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.nd
 
     p = params or OIDNParams()
     color_arg_is_combined = color is None
-    color = np.ascontiguousarray(np.maximum(passes.color if color is None else color[..., :3], 0.0), dtype=np.float32)
+    color = np.ascontiguousarray(np.maximum(color[..., :3], 0.0) if color is not None
+                                 else clamped(passes.color, 0.0, None, passes.source, "Combined"), dtype=np.float32)
     albedo = normal = None
     if p.use_albedo and not any(n in passes for n in ALBEDO_PASSES):
         from .notes import note
@@ -73,19 +76,27 @@ def oidn_denoise(passes: PassSet, params: OIDNParams | None = None, color: np.nd
 
         note(f"{passes.source}: no normal pass ({' or '.join(NORMAL_PASSES)}); OIDN runs with albedo only")
     if p.use_albedo and any(n in passes for n in ALBEDO_PASSES):
-        albedo = np.ascontiguousarray(np.clip(passes.albedo, 0.0, 1.0), dtype=np.float32)
+        albedo = np.ascontiguousarray(clamped(passes.albedo, 0.0, 1.0, passes.source, _first(passes, ALBEDO_PASSES)),
+                                      dtype=np.float32)
         # OIDN accepts normals only together with albedo.
         if p.use_normal and any(n in passes for n in NORMAL_PASSES):
-            normal = np.ascontiguousarray(np.clip(passes.normal, -1.0, 1.0), dtype=np.float32)
+            normal = np.ascontiguousarray(clamped(passes.normal, -1.0, 1.0, passes.source,
+                                                  _first(passes, NORMAL_PASSES)), dtype=np.float32)
     # A strip of a bigger frame: OIDN's auto-exposure measured on the whole frame (``Combined``
     # of these passes), so the strip is scaled as the frame would be.
     scale = frame_stat(passes, "exposure", "Combined") if color_arg_is_combined else None
+    # In strips, OIDN's scratch memory is capped too (it then tiles inside; same image).
+    cap = p.max_memory_mb or (STRIP_MEMORY_MB if scale is not None else 0)
     try:
-        if p.max_memory_mb or scale is not None:
-            return _denoise_bounded(color, albedo, normal, p.quality, p.max_memory_mb, scale)
+        if cap or scale is not None:
+            return _denoise_bounded(color, albedo, normal, p.quality, cap, scale)
         return pyoidn.denoise(color, albedo, normal, hdr=True, quality=p.quality)
     except (RuntimeError, ValueError, TypeError) as e:
         raise OpError(f"{passes.source}: OIDN failed: {e}") from None
+
+
+def _first(passes: PassSet, names: tuple[str, ...]) -> str:
+    return next((n for n in names if n in passes), names[0])
 
 
 _device: dict = {}

@@ -27,6 +27,8 @@ from .errors import OutputExistsError
 
 #: Suffix of our temporary files: ``.NAME.XXXXXXXX.exr.nr-tmp`` beside the output.
 TMP_SUFFIX = ".nr-tmp"
+#: What Export Neural Passes renders into before renaming (Blender's writer names the file).
+PARTIAL_SUFFIX = ".partial.exr"
 #: A temporary this old (seconds) belongs to no running write: the next write sweeps it.
 STALE_SECONDS = 15 * 60
 
@@ -126,7 +128,7 @@ def sweep_stale(folder: Path, now: float | None = None) -> list[Path]:
     _swept.add(os.path.abspath(folder))
     gone = []
     try:
-        entries = list(folder.glob(f".*{TMP_SUFFIX}"))
+        entries = [*folder.glob(f".*{TMP_SUFFIX}"), *folder.glob(f".*{PARTIAL_SUFFIX}")]
     except OSError:
         return gone
     for f in entries:

@@ -274,3 +274,21 @@ def noisy_combined(passes: PassSet) -> PassSet:
         swapped = {"Combined": exposure[NOISY_PASS]} if NOISY_PASS in exposure else {}
         meta = {**meta, STRIP_KEY: {**info, "exposure": swapped}}
     return PassSet(out, passes.layer, meta, passes.header, passes.source)
+
+
+#: How far outside its range a value may lie before clamping it is worth a note (float error).
+CLAMP_SLACK = 1e-3
+
+
+def clamped(px: np.ndarray, lo: float | None, hi: float | None, source: str, name: str) -> np.ndarray:
+    """``px`` clipped to [lo, hi]; where that changes values beyond float error (a negative
+    colour, an albedo above 1, a normal longer than 1), one note says so, once per file and pass."""
+    low = lo is not None and px.size and float(px.min()) < lo - CLAMP_SLACK
+    high = hi is not None and px.size and float(px.max()) > hi + CLAMP_SLACK
+    if low or high:
+        from .notes import note
+
+        bounds = f"[{lo}, {hi}]" if lo is not None and hi is not None else (f"below {lo}" if low else f"above {hi}")
+        what = f"outside {bounds}" if lo is not None and hi is not None else bounds
+        note(f"{source}: pass '{name}' has values {what}; the op reads them clamped")
+    return np.clip(px, lo, hi)

@@ -147,3 +147,47 @@ def refuse_in_strips(passes: PassSet, what: str) -> None:
 
         raise OpError(f"{passes.source}: {what} looks at the whole frame at once, and frames over "
                       f"{STRIP_PIXELS / 1e6:.0f} MP run in strips; choose a model without a context branch")
+
+
+def run_op_on_file(spec, params, src, stream, log: Callable[[str], None] | None = None,
+                   call: Callable[[PassSet], np.ndarray] | None = None) -> tuple[np.ndarray, PassSet]:
+    """The op ``spec`` run on the EXR ``src`` (opened as ``stream``), reading only the passes it
+    needs: the whole frame at once, or, for a frame over :data:`STRIP_PIXELS` and an op that
+    can, in row strips. ``call(passes)`` runs the op (default ``spec(passes, params)``).
+    Returns (the result, the pass set it ran on: the last strip, with the file's sidecar)."""
+    from .exr import frame_layout, read_exr
+
+    call = call or (lambda ps: spec(ps, params))
+    reads = spec.reads(params)
+    halo = spec.halo(params)
+    lay = frame_layout(stream) if stream.parts else None
+    if stream.streamable and halo is not None and lay.height * lay.width > STRIP_PIXELS:
+        check_required(spec.requires, lay.passes, src)
+        names = [n for n in reads if n in lay.passes]
+        last = {}
+
+        def op(ps):
+            last["ps"] = ps
+            return call(ps)
+
+        def read(passes=names, rows=None):
+            return read_exr(src, passes=passes, rows=rows, stream=stream)
+
+        prepare = None if spec.prepare is None else (lambda read: spec.prepare(read, params))
+        out = run_in_strips(op, read, names, lay.height, lay.width, halo, spec.align, log=log, prepare=prepare)
+        return out, last["ps"]
+    ps = read_exr(src, passes=None if lay is None else reads, stream=stream)
+    return call(ps), ps
+
+
+def check_required(requires, names, src) -> None:
+    """A clear error when a file (its pass ``names``) lacks a pass an op requires, before any
+    strip is read (a tuple entry of ``requires`` means any of these)."""
+    from .errors import PassSetError
+
+    have = ", ".join(names) or "none"
+    for req in requires:
+        alts = req if isinstance(req, tuple) else (req,)
+        if not any(n in names for n in alts):
+            more = f" (or {', '.join(alts[1:])}; has: {have})" if len(alts) > 1 else f" (has: {have})"
+            raise PassSetError(f"{src}: missing pass '{alts[0]}'{more}")

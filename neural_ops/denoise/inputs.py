@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import PassSetError
-from ..core.passset import PassSet
-from ..core.strips import whole_depth_median
+from ..core.passset import ALBEDO_PASSES, NORMAL_PASSES, PassSet, clamped
+from ..core.strips import first_present, whole_depth_median
 from ..nn.features import MISS_DEPTH, depth_feature  # noqa: F401  (MISS_DEPTH: part of the layout above)
 
 RAW_CHANNELS = 13
@@ -40,13 +40,14 @@ def raw_inputs(passes: PassSet, base: np.ndarray | None = None) -> np.ndarray:
     Returns:
         (H, W, 13) float32.
     """
-    color = np.maximum(passes.color, 0.0)
+    color = clamped(passes.color, 0.0, None, passes.source, "Combined")
     if base is None:
         base = color
     elif base.shape[:2] != color.shape[:2]:
         raise PassSetError(f"{passes.source}: base image is {base.shape[:2]}, passes are {color.shape[:2]}")
     x = np.concatenate(
-        [color, np.clip(passes.albedo, 0.0, 1.0), np.clip(passes.normal, -1.0, 1.0),
+        [color, clamped(passes.albedo, 0.0, 1.0, passes.source, first_present(passes, ALBEDO_PASSES)),
+         clamped(passes.normal, -1.0, 1.0, passes.source, first_present(passes, NORMAL_PASSES)),
          depth_feature(passes.depth, whole_depth_median(passes)), np.maximum(base[..., :3], 0.0)],
         axis=2,
     )

@@ -23,16 +23,17 @@ from ..core.passset import PassSet
 from ..core.sampling import bilinear
 
 
-def previous_coords(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def previous_coords(vector: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel of the current frame was in the previous frame.
 
     Args:
-        vector: (H, W, 2+) Blender ``Vector`` pass (top row first, as every array here).
+        vector: (H, W, 2+) Blender ``Vector`` pass (top row first, as every array here), or
+            the rows from ``row0`` on of a frame's.
     Returns:
         (x, y) float32 arrays (H, W) in pixel units of the top-row-first image.
     """
     h, w = vector.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.mgrid[row0:row0 + h, 0:w].astype(np.float32)
     # XY is (previous position - current position) in Blender's bottom-up pixel space, so the
     # row offset flips sign in our top-down arrays.
     return xx + vector[..., 0], yy - vector[..., 1]
@@ -92,10 +93,38 @@ class TemporalFilter:
         cur = np.asarray(denoised, np.float32)[..., :3]
         g = _guides(passes)
         frame = passes.meta.get("frame")
-        if (self.history is None or self.history.shape != cur.shape or "Vector" not in passes
-                or (frame is not None and self.frame is not None and frame != self.frame + 1)):
+        if self._restarts(cur.shape, "Vector" in passes, frame):
             return self._keep(cur, g, np.ones(cur.shape[:2], np.float32), frame)
-        x, y = previous_coords(passes.get("Vector"))
+        out, n = self._blend(cur, g, passes.get("Vector"), 0)
+        return self._keep(out, g, n, frame)
+
+    def step_strips(self, read, denoised: np.ndarray, rows: int) -> np.ndarray:
+        """:meth:`step` on a big frame in bounded memory: ``read(rows=(y0, y1))`` reads a strip's
+        ``Vector`` and guide passes; the history is sampled whole, the rest strip by strip.
+        ``denoised`` (H, W, 3) float32 is blended in place and returned."""
+        h = denoised.shape[0]
+        first = read(rows=(0, min(h, rows)))
+        frame = first.meta.get("frame")
+        restart = self._restarts(denoised.shape, "Vector" in first, frame)
+        guides = np.empty((*denoised.shape[:2], 7), np.float32)
+        count = np.ones(denoised.shape[:2], np.float32)
+        for y0 in range(0, h, rows):
+            ps = first if y0 == 0 else read(rows=(y0, min(h, y0 + rows)))
+            y1 = y0 + ps.shape[0]
+            g = guides[y0:y1] = _guides(ps)
+            if not restart:
+                denoised[y0:y1], count[y0:y1] = self._blend(denoised[y0:y1], g, ps.get("Vector"), y0)
+        return self._keep(denoised, guides, count, frame)
+
+    def _restarts(self, shape, has_vector: bool, frame) -> bool:
+        """Whether this frame starts a new history (the first, another size, no motion, a jump)."""
+        return (self.history is None or self.history.shape != tuple(shape) or not has_vector
+                or (frame is not None and self.frame is not None and frame != self.frame + 1))
+
+    def _blend(self, cur: np.ndarray, g: np.ndarray, vector: np.ndarray, row0: int):
+        """(blended image, history length) of rows ``row0`` on of the frame (``cur``, its guides
+        ``g`` and motion ``vector``), the history sampled where each pixel was."""
+        x, y = previous_coords(vector, row0)
         hist, inside = bilinear(self.history, x, y)
         hg, _ = bilinear(self.guides, x, y)
         hn, _ = bilinear(self.count[..., None], x, y)
@@ -110,7 +139,7 @@ class TemporalFilter:
         n = np.where(ok, hn[..., 0] + 1.0, 1.0)
         a = np.maximum(p.alpha, 1.0 / n)[..., None]
         out = a * cur + (1 - a) * np.where(ok[..., None], hist, cur)
-        return self._keep(out.astype(np.float32), g, n.astype(np.float32), frame)
+        return out.astype(np.float32), n.astype(np.float32)
 
     def _keep(self, out, g, n, frame):
         self.history, self.guides, self.count, self.frame = out, g, n, frame

@@ -139,7 +139,8 @@ def load_relight(model: str = "", weights: str = ""):
 def network_inputs(passes: PassSet, target, source=None, use_source: bool = True, shadows: bool = False) -> np.ndarray:
     """The raw layout of :mod:`neural_ops.relight.network` for ``passes`` relit under ``target``
     (``shadows``: the analytic buffers with screen-space shadows, as the model was trained)."""
-    from ..core.strips import whole_depth_median
+    from ..core.passset import clamped
+    from ..core.strips import first_present, whole_depth_median
     from ..nn.features import depth_feature
     from . import analytic_shading
     from .inputs import raw_inputs
@@ -153,8 +154,13 @@ def network_inputs(passes: PassSet, target, source=None, use_source: bool = True
               else analytic_shading(passes, source))["image"]
         src = passes.color
     glossy_color = passes.get("Glossy Color")[..., :3] if "Glossy Color" in passes else np.zeros_like(passes.color)
-    return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"], passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3],
-                      glossy_color, passes.first(("Normal", "Denoising Normal"))[..., :3],
+    src_name = passes.source
+    albedo_name = first_present(passes, ("Diffuse Color", "Denoising Albedo"))
+    normal_name = first_present(passes, ("Normal", "Denoising Normal"))
+    return raw_inputs(sh["diffuse"] + sh["background"], sh["glossy"],
+                      clamped(passes.first(("Diffuse Color", "Denoising Albedo"))[..., :3], 0, 1, src_name, albedo_name),
+                      clamped(glossy_color, 0, 1, src_name, "Glossy Color"),
+                      clamped(passes.first(("Normal", "Denoising Normal"))[..., :3], -1, 1, src_name, normal_name),
                       depth_feature(passes.get("Depth"), whole_depth_median(passes, ("Depth",))), src, sa)
 
 

@@ -13,6 +13,7 @@ import pytest
 from neural_ops import write_exr
 from neural_ops.core.errors import OutputExistsError
 from neural_ops.core.outputs import (
+    PARTIAL_SUFFIX,
     STALE_SECONDS,
     TMP_SUFFIX,
     atomic_write,
@@ -90,12 +91,13 @@ def test_failed_write_leaves_nothing_and_stale_temporaries_are_swept(tmp_path):
     old = tmp_path / f".a.abc123.exr{TMP_SUFFIX}"  # what a SIGKILL left
     young = tmp_path / f".b.def456.exr{TMP_SUFFIX}"  # a write running now
     mine = tmp_path / ".keep.tmp"  # not ours
-    for f in (old, young, mine):
+    render = tmp_path / f".frame_0001{PARTIAL_SUFFIX}"  # a killed export's render
+    for f in (old, young, mine, render):
         f.write_text("x")
     past = time.time() - STALE_SECONDS - 60
-    os.utime(old, (past, past))
-    os.utime(mine, (past, past))
-    assert sweep_stale(tmp_path) == [old]
+    for f in (old, mine, render):
+        os.utime(f, (past, past))
+    assert sorted(sweep_stale(tmp_path)) == sorted([old, render])
     assert young.exists() and mine.exists()
 
 

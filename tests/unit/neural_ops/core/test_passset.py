@@ -88,3 +88,31 @@ def test_a_substituted_guide_pass_is_said(capsys):
     ps.add("Diffuse Color", np.ones((2, 3, 3), np.float32), "RGB")
     assert ps.albedo.shape == (2, 3, 3)
     assert "sub.exr: no 'Denoising Albedo' pass; using 'Diffuse Color' instead" in capsys.readouterr().err
+
+
+def test_a_clamp_that_changes_values_says_so_once(capsys):
+    from neural_ops.core.passset import clamped
+
+    px = np.array([[[0.2, 1.0000001, 0.5]]], np.float32)
+    np.testing.assert_array_equal(clamped(px, 0.0, 1.0, "f.exr", "Denoising Albedo"), np.clip(px, 0, 1))
+    assert capsys.readouterr().err == ""  # float error is not worth a line
+    px[0, 0, 0] = 1.7
+    for _ in range(3):
+        clamped(px, 0.0, 1.0, "f.exr", "Denoising Albedo")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neural-render: f.exr: pass 'Denoising Albedo' has values outside [0.0, 1.0]; the op reads them clamped"]
+    clamped(-px, 0.0, None, "f.exr", "Combined")
+    assert "pass 'Combined' has values below 0.0" in capsys.readouterr().err
+
+
+def test_ops_note_an_albedo_they_clamp(capsys):
+    from neural_ops import get_op
+    from tests.conftest import make_passset
+
+    ps = make_passset()
+    ps.get("Denoising Albedo")[:4] = 2.0
+    spec = get_op("denoise", "neural")
+    if spec.available():
+        pytest.skip(spec.available())
+    spec(ps)
+    assert "pass 'Denoising Albedo' has values outside [0.0, 1.0]" in capsys.readouterr().err

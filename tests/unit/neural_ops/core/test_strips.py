@@ -10,12 +10,12 @@ import pytest
 
 from neural_ops import PassSet, get_op
 from neural_ops.cli import main
-from neural_ops.cli.files import run_on_file
 from neural_ops.core import strips
 from neural_ops.core.errors import PassSetError
 from neural_ops.core.exr import add_pass, open_exr, read_exr, write_exr
 from neural_ops.core.exr_stream import ExrStream, compress, decompress
 from neural_ops.core.oidn import oidn_unavailable
+from neural_ops.core.strips import run_op_on_file as run_on_file
 from neural_ops.nn.weights import available_models
 from neural_ops.relight.shading import equirect_directions
 from tests.conftest import make_passset

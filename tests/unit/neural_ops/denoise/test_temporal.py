@@ -98,3 +98,24 @@ def test_flicker_is_zero_for_the_reference_itself(scene):
     frames = [_frame(tex, alb, k, k + 1) for k in range(3)]
     seq = [img for _, img in frames]
     assert flicker(seq, [ps.get("Vector") for ps, _ in frames], seq) == 0.0
+
+
+def test_strips_blend_as_the_whole_frame_does(scene):
+    """A big frame's history is blended strip by strip (bounded memory): the same result."""
+    tex, alb = scene
+    rng = np.random.default_rng(1)
+    frames = [_frame(tex, alb, k, k + 1, rng, noise=0.2)[0] for k in range(4)]
+    frames[2].get("Vector")[..., 1] = 1.5  # some vertical motion, across strip borders
+    whole, split = TemporalFilter(), TemporalFilter()
+    for ps in frames:
+        a = whole.step(ps, ps.color)
+
+        def read(rows, ps=ps):
+            part = ps.copy()
+            for p in part.passes.values():
+                p.pixels = p.pixels[rows[0]:rows[1]]
+            return part
+
+        b = split.step_strips(read, ps.color.copy(), rows=5)
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+    assert split.count.max() > 1  # the history was used
