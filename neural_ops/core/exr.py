@@ -47,11 +47,12 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(src: str, needed: int) -> None:
-    """A clear error when reading ``src`` would need more memory than is available."""
+def check_memory(src: str, needed: int, what: str = "reading it") -> None:
+    """A clear error when ``what`` (reading ``src``, by default) would need more memory than is
+    available."""
     free = available_memory()
     if free is not None and needed > free:
-        raise PassSetError(f"{src}: reading it needs about {needed / 2**30:.1f} GiB of memory, "
+        raise PassSetError(f"{src}: {what} needs about {needed / 2**30:.1f} GiB of memory, "
                            f"{free / 2**30:.1f} GiB is available")
 
 

@@ -22,8 +22,14 @@ from .passset import DEPTH_PASSES, NOISY_PASS, PassSet
 #: Frames with more pixels than this run in strips (ops that can); smaller ones whole.
 #: ``NR_STRIP_PIXELS`` sets it (the benchmark's whole-frame runs).
 STRIP_PIXELS = int(os.environ.get("NR_STRIP_PIXELS", "4000000"))
-#: Pixels of one strip's own rows (its halo comes on top).
+#: Pixels of one strip's own rows (its halo comes on top)...
 STRIP_CORE = 2_000_000
+#: ...and at least this many times its halo in rows, so the rows computed twice (the halos)
+#: stay under 2/3 of the work.
+HALO_FACTOR = 3
+#: Peak bytes per pixel of an op run on a whole frame (the heaviest, neural relighting and
+#: per-AOV denoising, hold about 100 float32 channels): what a whole-frame run is checked against.
+WHOLE_FRAME_BYTES = 400
 #: The key of ``PassSet.meta`` that holds a strip's place and the whole frame's numbers.
 STRIP_KEY = "strip"
 #: Colour passes whose exposure is measured for OIDN (Combined, or the noisy image beside it).
@@ -114,7 +120,7 @@ def run_in_strips(op: Callable[[PassSet], np.ndarray], read: Callable[..., PassS
     strip with ``halo`` rows more each side (where the frame has them), its start on a
     multiple of ``align``; the strips' own rows put together, (H, W, 3) float32. ``prepare(read)``
     measures what else the op needs from the whole frame."""
-    rows = core_rows or max(align, (STRIP_CORE // max(width, 1)) // align * align)
+    rows = core_rows or max(align, (max(STRIP_CORE // max(width, 1), HALO_FACTOR * halo) // align) * align)
     stats = frame_numbers(read, names, height, width, rows)
     if prepare is not None:
         stats.update(prepare(read))
@@ -176,6 +182,10 @@ def run_op_on_file(spec, params, src, stream, log: Callable[[str], None] | None 
         prepare = None if spec.prepare is None else (lambda read: spec.prepare(read, params))
         out = run_in_strips(op, read, names, lay.height, lay.width, halo, spec.align, log=log, prepare=prepare)
         return out, last["ps"]
+    if lay is not None:  # a whole frame: refused before anything is read when it cannot fit
+        from .exr import check_memory
+
+        check_memory(str(src), lay.height * lay.width * WHOLE_FRAME_BYTES, f"{spec.label} on the whole frame")
     ps = read_exr(src, passes=None if lay is None else reads, stream=stream)
     return call(ps), ps
 

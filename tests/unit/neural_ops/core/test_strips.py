@@ -77,6 +77,7 @@ def test_strips_give_the_whole_frame_result(tmp_path, monkeypatch, sky, kind, me
     assert strips.STRIP_KEY not in ps.meta
     monkeypatch.setattr(strips, "STRIP_PIXELS", 0)
     monkeypatch.setattr(strips, "STRIP_CORE", 48 * w)
+    monkeypatch.setattr(strips, "HALO_FACTOR", 0)
     logged = []
     split, ps = run_on_file(spec, p, src, stream, log=logged.append)
     assert strips.STRIP_KEY in ps.meta and len(logged) > 3, logged
@@ -192,3 +193,13 @@ def test_a_strip_that_cannot_fit_is_refused_before_reading(tmp_path, monkeypatch
     monkeypatch.setattr("neural_ops.core.exr.available_memory", lambda: 1000)
     with pytest.raises(PassSetError, match="needs about .* GiB of memory"):
         read_exr(src, passes=["Combined"], rows=(0, 16))
+
+
+def test_a_whole_frame_op_that_cannot_fit_is_refused_before_reading(tmp_path, monkeypatch):
+    src = write_exr(_frame(64, 24), tmp_path / "in.exr")
+    monkeypatch.setattr("neural_ops.core.exr.available_memory", lambda: 64 * 24 * 100)
+    read = []
+    monkeypatch.setattr("neural_ops.core.exr.ExrStream.read_rows", lambda *a, **k: read.append(1))
+    with pytest.raises(PassSetError, match="Gradient illumination .* on the whole frame needs about"):
+        run_on_file(get_op("relight", "gradient"), get_op("relight", "gradient").make_params(), src, open_exr(src))
+    assert not read
