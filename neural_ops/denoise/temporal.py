@@ -70,6 +70,16 @@ class TemporalParams:
             raise PassSetError(f"temporal alpha must be in (0, 1], got {self.alpha}")
 
 
+#: Frames with more pixels than this keep their history in a temporary file (mapped).
+SPILL_PIXELS = 8_000_000
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class TemporalFilter:
     """Feed frames in order with :meth:`step`; it keeps the history between calls.
 
@@ -143,7 +153,29 @@ class TemporalFilter:
 
     def _keep(self, out, g, n, frame):
         self.history, self.guides, self.count, self.frame = out, g, n, frame
+        if out.shape[0] * out.shape[1] > SPILL_PIXELS:
+            self._spill()
         return out
+
+    def _spill(self) -> None:
+        """Keep a big frame's history in a temporary file, mapped: between frames (while the
+        next one is denoised) it takes no memory; :meth:`step_strips` reads it back as it goes."""
+        import tempfile
+        import weakref
+        from pathlib import Path
+
+        if getattr(self, "_spill_dir", None) is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="nr-temporal-")
+            weakref.finalize(self, _remove_tree, self._spill_dir)
+        for name in ("history", "guides", "count"):
+            path = Path(self._spill_dir) / f"{name}.npy"
+            arr = np.ascontiguousarray(getattr(self, name))
+            setattr(self, name, None)  # drop the mapping of the file before it is replaced
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, arr)
+            del arr
+            tmp.replace(path)
+            setattr(self, name, np.load(path, mmap_mode="r"))
 
 
 def temporal_differences(seq: list[np.ndarray], vectors: list[np.ndarray]) -> list[np.ndarray]:

@@ -100,8 +100,14 @@ def test_flicker_is_zero_for_the_reference_itself(scene):
     assert flicker(seq, [ps.get("Vector") for ps, _ in frames], seq) == 0.0
 
 
-def test_strips_blend_as_the_whole_frame_does(scene):
-    """A big frame's history is blended strip by strip (bounded memory): the same result."""
+@pytest.mark.parametrize("spill", [False, True])
+def test_strips_blend_as_the_whole_frame_does(scene, monkeypatch, spill):
+    """A big frame's history is blended strip by strip (bounded memory), and kept in a mapped
+    temporary file between frames: the same result."""
+    import neural_ops.denoise.temporal as temporal
+
+    if spill:
+        monkeypatch.setattr(temporal, "SPILL_PIXELS", 0)
     tex, alb = scene
     rng = np.random.default_rng(1)
     frames = [_frame(tex, alb, k, k + 1, rng, noise=0.2)[0] for k in range(4)]
@@ -119,3 +125,4 @@ def test_strips_blend_as_the_whole_frame_does(scene):
         b = split.step_strips(read, ps.color.copy(), rows=5)
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
     assert split.count.max() > 1  # the history was used
+    assert isinstance(split.history, np.memmap) == spill
