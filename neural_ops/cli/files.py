@@ -214,18 +214,23 @@ def _apply(kind: str, args) -> int:
         t = time.perf_counter()
         stream = open_exr(src)
         out, ps = strips.run_op_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
+        meta, layer = ps.meta, ps.layer
+        del ps  # the last strip's passes: only its sidecar and layer are needed now
         if temporal is not None:
             if "Vector" not in (frame_layout(stream).passes if stream.parts else read_exr(src, stream=stream)):
                 raise NeuralRenderError(f"{src}: --temporal needs the 'Vector' pass (export with Cycles' vector pass on, motion blur off)")
             # The motion and guides read strip by strip; the history is kept whole.
             rows = max(1, strips.STRIP_CORE // out.shape[1])
+            strips.release_memory()
             out = temporal.step_strips(lambda rows, src=src, stream=stream: read_exr(
                 src, passes=("Vector", *GUIDE_PASSES), rows=rows, stream=stream), out, rows)
         dt = time.perf_counter() - t
-        ps.meta.pop(STRIP_KEY, None)
+        meta.pop(STRIP_KEY, None)
         # The input's passes copied as stored, the new one added.
-        add_pass(stream, dst, name, out, "RGB", meta=ps.meta, layer=ps.layer, overwrite=args.overwrite)
+        add_pass(stream, dst, name, out, "RGB", meta=meta, layer=layer, overwrite=args.overwrite)
         h, w = out.shape[:2]
+        del out  # not alive while the next frame is computed
+        strips.release_memory()
         print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
     return 0
 

@@ -135,9 +135,29 @@ def run_in_strips(op: Callable[[PassSet], np.ndarray], read: Callable[..., PassS
         ps.meta[STRIP_KEY] = {"row": a, "height": height, **stats}
         out[y0:y1] = op(ps)[y0 - a:y1 - a]
         del ps
+        release_memory()
         if log:
             log(f"strip {k + 1}/{n} (rows {y0}-{y1 - 1}), {time.perf_counter() - t:.1f} s")
     return out
+
+
+_trim = None
+
+
+def release_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; a no-op
+    elsewhere): the buffers a strip's libraries (ONNX Runtime, OIDN) freed would otherwise stay
+    in the process's memory, on top of what the next strip or frame allocates."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
 
 
 def whole_depth_median(passes: PassSet, names: tuple[str, ...] = DEPTH_PASSES) -> float | None:

@@ -21,6 +21,7 @@ from ..core.errors import PassSetError
 from ..core.metrics import srgb_encode
 from ..core.passset import PassSet
 from ..core.sampling import bilinear
+from ..core.strips import release_memory
 
 
 def previous_coords(vector: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +94,7 @@ class TemporalFilter:
 
     def reset(self) -> None:
         self.history = self.guides = self.count = self.frame = None
+        self._maps = {}
 
     def step(self, passes: PassSet, denoised: np.ndarray) -> np.ndarray:
         """Blend this frame's denoised image (H, W, 3) with the reprojected history.
@@ -116,14 +118,21 @@ class TemporalFilter:
         first = read(rows=(0, min(h, rows)))
         frame = first.meta.get("frame")
         restart = self._restarts(denoised.shape, "Vector" in first, frame)
-        guides = np.empty((*denoised.shape[:2], 7), np.float32)
-        count = np.ones(denoised.shape[:2], np.float32)
+        # A big frame keeps its guides and history lengths as float16: half the memory, and
+        # far finer than the rejection thresholds.
+        dtype = np.float16 if denoised.shape[0] * denoised.shape[1] > SPILL_PIXELS else np.float32
+        guides = np.empty((*denoised.shape[:2], 7), dtype)
+        count = np.ones(denoised.shape[:2], dtype)
         for y0 in range(0, h, rows):
             ps = first if y0 == 0 else read(rows=(y0, min(h, y0 + rows)))
             y1 = y0 + ps.shape[0]
             g = guides[y0:y1] = _guides(ps)
             if not restart:
                 denoised[y0:y1], count[y0:y1] = self._blend(denoised[y0:y1], g, ps.get("Vector"), y0)
+            del ps, g
+            first = None
+            self._forget_pages()
+            release_memory()
         return self._keep(denoised, guides, count, frame)
 
     def _restarts(self, shape, has_vector: bool, frame) -> bool:
@@ -153,13 +162,16 @@ class TemporalFilter:
 
     def _keep(self, out, g, n, frame):
         self.history, self.guides, self.count, self.frame = out, g, n, frame
+        self._maps = {}
         if out.shape[0] * out.shape[1] > SPILL_PIXELS:
             self._spill()
         return out
 
     def _spill(self) -> None:
         """Keep a big frame's history in a temporary file, mapped: between frames (while the
-        next one is denoised) it takes no memory; :meth:`step_strips` reads it back as it goes."""
+        next one is denoised) it takes no memory; :meth:`step_strips` reads it back as it goes
+        and lets go of the pages it read after each strip (:meth:`_forget_pages`)."""
+        import mmap
         import tempfile
         import weakref
         from pathlib import Path
@@ -167,15 +179,28 @@ class TemporalFilter:
         if getattr(self, "_spill_dir", None) is None:
             self._spill_dir = tempfile.mkdtemp(prefix="nr-temporal-")
             weakref.finalize(self, _remove_tree, self._spill_dir)
+        self._maps = {}
         for name in ("history", "guides", "count"):
-            path = Path(self._spill_dir) / f"{name}.npy"
+            path = Path(self._spill_dir) / f"{name}.bin"
             arr = np.ascontiguousarray(getattr(self, name))
             setattr(self, name, None)  # drop the mapping of the file before it is replaced
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, arr)
+            tmp = path.with_suffix(".tmp")
+            arr.tofile(tmp)
+            shape, dtype = arr.shape, arr.dtype
             del arr
             tmp.replace(path)
-            setattr(self, name, np.load(path, mmap_mode="r"))
+            with open(path, "rb") as f:
+                m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._maps[name] = m
+            setattr(self, name, np.frombuffer(m, dtype).reshape(shape))
+
+    def _forget_pages(self) -> None:
+        """Drop the pages of the mapped history read so far (they are read again if needed)."""
+        import mmap
+
+        for m in getattr(self, "_maps", {}).values():
+            if hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+                m.madvise(mmap.MADV_DONTNEED)
 
 
 def temporal_differences(seq: list[np.ndarray], vectors: list[np.ndarray]) -> list[np.ndarray]:
