@@ -505,3 +505,20 @@ def test_redo_stale_rerenders_samples_the_generator_now_builds_differently(tmp_p
     assert any("re-rendering sample 000001" in m for m in msgs)
     assert json.loads(p.read_text()) == scene_spec(spec["seed"]) and datagen.stale_samples(out) == []
     assert (datagen.sample_dir(out, 0) / "sample.json").stat().st_mtime_ns == before  # the good one is kept
+
+
+def test_scene_families_render(tmp_path):
+    """A closed room lit through its window and a textured (bump-mapped) scene render with light
+    in them; the family is recorded in each scene.json."""
+    from neural_ops import read_exr
+
+    out = tmp_path / "fam"
+    datagen.generate(datagen.DataConfig(kind="denoise", out=str(out), scenes=2, resolution=32, spp=[1], ref_spp=16,
+                                        families=["window,textured"]), progress=lambda *a: None)
+    for i, fam in enumerate(("window", "textured")):
+        d = datagen.sample_dir(out, i)
+        spec = json.loads((d / "scene.json").read_text())
+        assert spec["family"] == fam and spec == scene_spec(datagen.sample_seed(0, i), fam)
+        ref = read_exr(d / "reference.exr").color
+        assert np.isfinite(ref).all() and ref.mean() > 1e-3, fam
+    assert not datagen.stale_samples(out)

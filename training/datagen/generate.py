@@ -59,6 +59,10 @@ class DataConfig:
     """Noisy sample counts, each rendered with its own sampling seed."""
     ref_spp: int = field(default=256, metadata={"min": 1})
     """Samples per pixel of the reference target."""
+    families: list[str] = field(default_factory=lambda: ["mixed"], metadata={"flag": "--family"})
+    """Procedural scene families (repeatable or comma-separated), cycled over the samples (sample i is of family i mod n):
+    mixed (random rooms), window (a closed room lit through a window), small_lights, dark, textured (bump
+    maps), glass, metal, dof, motion (motion blur)."""
     shard: tuple[int, int] = field(default=(0, 1), metadata={
         "parse": lambda text: parse_shard(text), "metavar": "I/N", "format": lambda v: f"{v[0]}/{v[1]}"})
     """Render only shard I of N: the samples i with i % N == I."""
@@ -113,6 +117,12 @@ class DataConfig:
             raise NeuralRenderError(f"unknown executor '{self.executor}' (local or ray)")
         if self.from_blend and not Path(self.from_blend).is_file():
             raise NeuralRenderError(f"{self.from_blend}: no such .blend file")
+        from ..scenes.spec import FAMILIES
+
+        self.families = [f.strip() for item in self.families for f in item.split(",") if f.strip()]
+        bad = [f for f in self.families if f not in FAMILIES]
+        if bad or not self.families:
+            raise NeuralRenderError(f"unknown scene family '{(bad or [''])[0]}' (one or more of {', '.join(FAMILIES)})")
         i, n = self.shard
         if not 0 <= i < n:
             raise NeuralRenderError(f"bad shard {i}/{n}: use i/n with 0 <= i < n")
@@ -226,7 +236,7 @@ def render_sample(cfg: DataConfig, index: int) -> dict:
 
         scene, spec = build_from(cfg.from_blend, seed, (cfg.resolution, cfg.resolution))
     else:
-        spec = scene_spec(seed)
+        spec = scene_spec(seed, cfg.families[index % len(cfg.families)])
         scene = build_scene(spec, out / "textures", (cfg.resolution, cfg.resolution))
     (tmp / "scene.json").write_text(json.dumps(spec, indent=1) + "\n")
     scene.render.threads_mode = "FIXED"
@@ -413,7 +423,7 @@ def stale_samples(out: Path) -> list[int]:
             spec = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if "seed" in spec and "objects" in spec and scene_spec(int(spec["seed"])) != spec:
+        if "seed" in spec and "objects" in spec and scene_spec(int(spec["seed"]), spec.get("family", "mixed")) != spec:
             stale.append(int(p.parent.name))
     return stale
 

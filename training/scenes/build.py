@@ -17,6 +17,7 @@ from mathutils import Vector
 from addon.blender.lighting import apply_lighting, look_at
 
 from .quilting import quilt
+from .spec import wall_frame
 
 
 def texture_image(tex: dict, tint: list[float], cache: Path, size: int = 256) -> bpy.types.Image:
@@ -68,7 +69,43 @@ def make_material(spec: dict, name: str, cache: Path) -> bpy.types.Material:
         nt.links.new(node.outputs["Color"], tint.inputs[6])
         tint.inputs[7].default_value = (*spec["base_color"], 1.0)
         nt.links.new(tint.outputs[2], bsdf.inputs["Base Color"])
+        if tex.get("bump"):
+            bump = nt.nodes.new("ShaderNodeBump")
+            bump.inputs["Strength"].default_value = tex["bump"]
+            bump.inputs["Distance"].default_value = 0.02
+            nt.links.new(node.outputs["Color"], bump.inputs["Height"])
+            nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
     return m
+
+
+def _quad(name: str, corners: list, material) -> bpy.types.Object:
+    """A one-sided quad through four world-space corners (counter-clockwise seen from its front)."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata([tuple(c) for c in corners], [], [(0, 1, 2, 3)])
+    ob = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(ob)
+    mesh.materials.append(material)
+    return ob
+
+
+def closed_room(room: dict, wall_mat) -> None:
+    """Four walls from the floor to the ceiling (z = size / 2), one of them with a window hole
+    (``room["window"]``: wall index, centre along the wall, width, height, bottom)."""
+    s = room["size"]
+    h, e = s / 2, s / 2 + 0.05  # walls overlap at the corners so no light leaks between them
+    win = room.get("window")
+    for k in range(4):
+        (ox, oy), (ux, uy) = wall_frame(k, s)
+        rects = [(-e, e, -0.05, h + 0.05)]
+        if win and win["wall"] == k:
+            u0, u1 = win["center"] - win["width"] / 2, win["center"] + win["width"] / 2
+            z0, z1 = win["bottom"], win["bottom"] + win["height"]
+            rects = [(-e, u0, -0.05, h + 0.05), (u1, e, -0.05, h + 0.05), (u0, u1, -0.05, z0), (u0, u1, z1, h + 0.05)]
+        for j, (a, b, z0, z1) in enumerate(rects):
+            pts = [(ox + ux * a, oy + uy * a, z0), (ox + ux * b, oy + uy * b, z0),
+                   (ox + ux * b, oy + uy * b, z1), (ox + ux * a, oy + uy * a, z1)]
+            _quad(f"wall{k}_{j}", pts, wall_mat)
+    _quad("ceiling", [(-e, -e, h), (-e, e, h), (e, e, h), (e, -e, h)], wall_mat)
 
 
 _PRIMS = {
@@ -145,12 +182,14 @@ def build_scene(spec: dict, cache: Path, resolution: tuple[int, int] = (128, 128
     bpy.ops.mesh.primitive_plane_add(size=s)
     bpy.context.object.data.materials.append(make_material(room["floor"], "floor", cache))
     wall_mat = make_material(room["wall"], "wall", cache)
+    if room["walls"] == 4:
+        closed_room(room, wall_mat)
     walls = [((0, s / 2, s / 4), (math.pi / 2, 0, 0)), ((-s / 2, 0, s / 4), (0, math.pi / 2, 0)),
              ((s / 2, 0, s / 4), (0, math.pi / 2, 0))]
-    for loc, rot in walls[: room["walls"]]:
+    for loc, rot in walls[: room["walls"] if room["walls"] < 4 else 0]:
         bpy.ops.mesh.primitive_plane_add(size=s, location=loc, rotation=rot)
         bpy.context.object.data.materials.append(wall_mat)
-    if room["ceiling"]:
+    if room["ceiling"] and room["walls"] < 4:
         bpy.ops.mesh.primitive_plane_add(size=s, location=(0, 0, s / 2), rotation=(math.pi, 0, 0))
         bpy.context.object.data.materials.append(wall_mat)
 

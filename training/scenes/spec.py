@@ -108,8 +108,14 @@ def _clear_of_objects(loc: list[float], objects: list[dict], max_dist: float) ->
     return [rounded(v) for v in p] if p != list(loc) else loc
 
 
-def scene_spec(seed: int) -> dict:
-    """A full scene description for ``seed`` (deterministic; lists, floats and strings only)."""
+def scene_spec(seed: int, family: str = "mixed") -> dict:
+    """A full scene description for ``seed`` (deterministic; lists, floats and strings only).
+
+    ``family`` picks the kind of scene (:data:`FAMILIES`): ``mixed`` is the original generator
+    (its scenes never change for a seed); the others start from the same draw and turn it into
+    one of the situations denoisers find hard (see :func:`_family`)."""
+    if family != "mixed":
+        return _family(scene_spec(seed), family)
     rng = np.random.default_rng(seed)
     kinds = list(MATERIALS)
     n_obj = int(rng.integers(3, 8))
@@ -156,3 +162,113 @@ def scene_spec(seed: int) -> dict:
     }
     return {"seed": int(seed), "version": 1, "objects": objects, "clutter": clutter, "room": room,
             **lighting, "camera": camera}
+
+
+#: Scene families: ``mixed`` (the original random scenes) and hard situations, one each.
+FAMILIES = ("mixed", "window", "small_lights", "dark", "textured", "glass", "metal", "dof", "motion")
+
+
+def wall_frame(k: int, size: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(centre on the floor, direction along the floor) of wall ``k`` of a closed room: walls at
+    +y, -x, +x, -y, their direction counter-clockwise seen from inside."""
+    s = size / 2
+    return [((0.0, s), (1.0, 0.0)), ((-s, 0.0), (0.0, 1.0)), ((s, 0.0), (0.0, -1.0)), ((0.0, -s), (-1.0, 0.0))][k]
+
+
+def _wall_material(rng) -> dict:
+    return _material(rng, str(rng.choice(["diffuse", "diffuse", "textured"])))
+
+
+def _closed_room(spec: dict, rng) -> None:
+    """Four walls and a ceiling (light gets in only where a family opens a window)."""
+    spec["room"].update(walls=4, ceiling=True, wall=_wall_material(rng), size=rounded(rng.uniform(6.0, 8.0)))
+
+
+def _with_bump(m: dict, rng) -> dict:
+    if m.get("texture"):
+        m["texture"]["bump"] = rounded(rng.uniform(0.2, 1.0))
+    return m
+
+
+def _family(spec: dict, family: str) -> dict:
+    """Turn a ``mixed`` scene into one of :data:`FAMILIES` (a pure function of its seed)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown scene family '{family}' (one of {', '.join(FAMILIES)})")
+    rng = np.random.default_rng([spec["seed"], FAMILIES.index(family)])
+    spec = {**spec, "family": family}
+    objects = spec["objects"]
+    cam = dict(spec["camera"], dof=None, motion_blur=None)
+    if family == "window":
+        # A closed room lit only through one window: the sun falls through it onto the floor,
+        # the rest is indirect light (the hard case for path tracing and for denoisers).
+        _closed_room(spec, rng)
+        s = spec["room"]["size"]
+        wall = int(rng.integers(4))
+        width, height = rounded(rng.uniform(0.2, 0.45) * s), rounded(rng.uniform(0.15, 0.3) * s)
+        spec["room"]["window"] = {"wall": wall, "center": rounded(rng.uniform(-0.2, 0.2) * s),
+                                  "width": width, "height": height, "bottom": rounded(rng.uniform(0.06, 0.15) * s)}
+        # The sun shines through the window's centre onto a floor spot inside the room.
+        (ox, oy), (ux, uy) = wall_frame(wall, s)
+        win = spec["room"]["window"]
+        c = [ox + ux * win["center"], oy + uy * win["center"], win["bottom"] + win["height"] / 2]
+        inward, dist, side = (-ox * 2 / s, -oy * 2 / s), rng.uniform(1.0, 0.6 * s), rng.uniform(-1.0, 1.0)
+        spot = [c[0] + inward[0] * dist + ux * side, c[1] + inward[1] * dist + uy * side, 0.0]
+        d = np.subtract(spot, c)
+        d /= np.linalg.norm(d)
+        sun = [rounded(v) for v in np.subtract(c, 12 * d)]
+        spot = [rounded(v) for v in spot]
+        spec["world"] = dict(spec["world"], strength=rounded(rng.uniform(1.0, 3.0)),
+                             hdri=str(rng.choice(["city.exr", "courtyard.exr", "forest.exr", "sunset.exr"])))
+        spec["lights"] = [{"type": "SUN", "location": sun, "target": spot, "color": _color(rng, 0.85, 1.0),
+                           "power": rounded(rng.uniform(20.0, 50.0)), "size": rounded(rng.uniform(0.05, 0.3))}]
+    elif family == "small_lights":
+        _closed_room(spec, rng)
+        spec["world"] = dict(spec["world"], strength=0.0)
+        spec["lights"] = []
+        for _ in range(int(rng.integers(1, 4))):
+            ang = rng.uniform(0, 2 * math.pi)
+            r = rng.uniform(0.5, 2.5)
+            t = str(rng.choice(["POINT", "SPOT"], p=[0.7, 0.3]))
+            spec["lights"].append({
+                "type": t, "location": [rounded(r * math.cos(ang)), rounded(r * math.sin(ang)),
+                                        rounded(rng.uniform(1.5, 0.45 * spec["room"]["size"]))],
+                "target": [rounded(rng.uniform(-1, 1)), rounded(rng.uniform(-1, 1)), 0.0],
+                "color": _color(rng, 0.8, 1.0), "power": rounded(rng.uniform(20, 150) * (4 if t == "SPOT" else 1)),
+                "size": rounded(rng.uniform(0.01, 0.08))})
+    elif family == "dark":
+        spec["world"] = dict(spec["world"], hdri="night.exr", strength=rounded(rng.uniform(0.01, 0.06)))
+        spec["lights"] = [{"type": "POINT", "location": [rounded(rng.uniform(-2, 2)), rounded(rng.uniform(-2, 2)),
+                                                         rounded(rng.uniform(1.0, 3.0))],
+                           "target": [0.0, 0.0, 0.0], "color": _color(rng, 0.7, 1.0),
+                           "power": rounded(rng.uniform(3, 20)), "size": rounded(rng.uniform(0.02, 0.2))}]
+    elif family == "textured":
+        for o in objects:
+            o["material"] = _with_bump(_material(rng, "textured"), rng)
+        spec["room"] = dict(spec["room"], floor=_with_bump(_material(rng, "textured"), rng),
+                            wall=_with_bump(_material(rng, "textured"), rng), walls=max(2, spec["room"]["walls"]))
+    elif family in ("glass", "metal"):
+        for k, o in enumerate(objects):
+            kind = family if k < max(2, len(objects) - 1) else "glossy"
+            o["material"] = _material(rng, kind)
+            if family == "metal":
+                o["material"]["roughness"] = rounded(rng.uniform(0.02, 0.2))
+            o["subdivide"] = max(1, o["subdivide"])
+        if not spec["lights"]:
+            spec["lights"] = [{"type": "AREA", "location": [2.0, -2.0, 4.0], "target": [0.0, 0.0, 0.0],
+                               "color": [1.0, 1.0, 1.0], "power": rounded(rng.uniform(150, 500)),
+                               "size": rounded(rng.uniform(0.3, 1.5))}]
+    elif family == "dof":
+        near = min(objects, key=lambda o: math.dist(o["location"], cam["location"]))
+        cam.update(target=near["location"], lens=rounded(rng.uniform(50, 100)),
+                   dof={"fstop": rounded(rng.uniform(0.7, 2.0))})
+    elif family == "motion":
+        shift = rng.normal(0, 1, 3)
+        shift *= rng.uniform(0.15, 0.4) / np.linalg.norm(shift)
+        cam["motion_blur"] = {"shift": [rounded(v) for v in shift]}
+    spec["objects"] = objects
+    spec["camera"] = cam
+    if spec["room"].get("walls") == 4:  # the camera stays inside the closed room, below its ceiling
+        lim = 0.4 * spec["room"]["size"]
+        loc = [max(-lim, min(lim, v)) for v in cam["location"][:2]] + [min(cam["location"][2], 0.4 * spec["room"]["size"])]
+        cam["location"] = [rounded(v) for v in loc]
+    return spec
