@@ -48,6 +48,15 @@ def _guides(ps: PassSet) -> np.ndarray:
     return np.concatenate([ps.albedo, ps.normal, logd], axis=2).astype(np.float32)
 
 
+def same_surface(g: np.ndarray, hg: np.ndarray, p) -> np.ndarray:
+    """(H, W) bool: where guides ``hg`` (another frame's, reprojected) show the surface of ``g``
+    (:func:`_guides` layouts), by ``p``'s ``max_albedo``, ``min_normal_dot`` and ``max_depth``."""
+    ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo
+    ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot
+    ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
+    return ok
+
+
 @dataclass
 class TemporalParams:
     """Settings of the temporal blend.
@@ -148,10 +157,7 @@ class TemporalFilter:
         hg, _ = bilinear(self.guides, x, y)
         hn, _ = bilinear(self.count[..., None], x, y)
         p = self.p
-        ok = inside
-        ok &= np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo
-        ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot
-        ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
+        ok = inside & same_surface(g, hg, p)
         lum = np.log1p(np.maximum(cur, 0).mean(axis=2))
         hlum = np.log1p(np.maximum(hist, 0).mean(axis=2))
         ok &= np.abs(lum - hlum) <= p.max_color

@@ -1,0 +1,110 @@
+"""Multi-frame (offline) denoising input: frame t's noisy colour averaged with frames t-k .. t+k
+reprojected onto it.
+
+An offline renderer has every frame of the shot, past and future, with exact motion (Cycles'
+``Vector`` pass: XY towards the previous frame, ZW towards the next, see
+:func:`~neural_ops.denoise.temporal.previous_coords`). Where a neighbour shows the same surface
+(albedo, normal and depth agree with frame t), its noisy colour is another independent estimate
+of the same pixel, so static and slowly moving content gets up to (2k+1) x the samples before any
+denoiser runs. Neighbours are reached hop by hop (t -> t-1 -> t-2 with each frame's own motion),
+and a neighbour that agrees almost nowhere (a cut, a flash) ends the walk in that direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import PassSetError
+from ..core.passset import PassSet, noisy_combined
+from ..core.sampling import bilinear
+from .temporal import _guides, same_surface
+
+
+@dataclass
+class WindowParams:
+    """How neighbouring frames are gathered.
+
+    Attributes:
+        frames_window: k, the frames used on each side of frame t (0: frame t alone).
+        max_albedo: largest albedo difference (any channel) for a neighbour pixel to count.
+        min_normal_dot: smallest dot product of the two normals.
+        max_depth: largest relative depth difference.
+        min_agree: a neighbour frame agreeing on less than this fraction of frame t's pixels is
+            taken for a cut: it and the frames beyond it are not used.
+    """
+
+    frames_window: int = 2
+    max_albedo: float = 0.1
+    min_normal_dot: float = 0.9
+    max_depth: float = 0.05
+    min_agree: float = 0.2
+
+    def check(self) -> None:
+        if not 0 <= self.frames_window <= 16:
+            raise PassSetError(f"frames_window must be 0 to 16, got {self.frames_window}")
+        if not (0 <= self.min_agree <= 1 and 0 <= self.max_albedo and -1 <= self.min_normal_dot <= 1
+                and 0 <= self.max_depth):
+            raise PassSetError("frames window thresholds out of range")
+
+
+@dataclass
+class Frame:
+    """What gathering needs of one rendered frame: noisy colour (H, W, 3), guides (H, W, 7:
+    albedo, normal, log depth) and motion (H, W, 4), top row first."""
+
+    color: np.ndarray
+    guides: np.ndarray
+    vector: np.ndarray
+    source: str = ""
+
+    @classmethod
+    def of(cls, passes: PassSet) -> Frame:
+        if "Vector" not in passes:
+            raise PassSetError(f"{passes.source}: multi-frame denoising needs the Vector pass "
+                               "(enable Vector in the view layer's passes; motion blur must be off)")
+        noisy = noisy_combined(passes)
+        return cls(np.maximum(noisy.color, 0.0).astype(np.float32), _guides(passes),
+                   passes.get("Vector").astype(np.float32), passes.source)
+
+
+def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``t``'s noisy colour averaged with its reprojected neighbours.
+
+    Args:
+        frames: consecutive frames of one shot, in order.
+        t: the index in ``frames`` of the frame to build.
+    Returns:
+        (colour (H, W, 3) float32, frames used per pixel (H, W) float32, >= 1).
+    """
+    p = params or WindowParams()
+    p.check()
+    cur = frames[t]
+    h, w = cur.color.shape[:2]
+    for f in frames:
+        if f.color.shape[:2] != (h, w):
+            raise PassSetError(f"{f.source}: frame is {f.color.shape[1]}x{f.color.shape[0]}, "
+                               f"{cur.source} is {w}x{h}: frames of one shot must have one size")
+    total = cur.color.astype(np.float64)
+    count = np.ones((h, w), np.float64)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for step, ch in ((-1, 0), (1, 2)):  # backwards with XY, forwards with ZW
+        x, y, alive = xx.copy(), yy.copy(), np.ones((h, w), bool)
+        s = t
+        for _ in range(p.frames_window):
+            if not 0 <= s + step < len(frames):
+                break
+            v, _ = bilinear(frames[s].vector[..., ch:ch + 2], x, y)
+            # Motion is in Blender's bottom-up rows: the row offset flips sign here.
+            x, y = x + v[..., 0], y - v[..., 1]
+            s += step
+            hc, inside = bilinear(frames[s].color, x, y)
+            hg, _ = bilinear(frames[s].guides, x, y)
+            alive &= inside
+            ok = alive & same_surface(cur.guides, hg, p)
+            if ok.mean() < p.min_agree:
+                break  # a cut or a change of everything: nothing beyond it belongs to this shot
+            total += np.where(ok[..., None], hc, 0.0)
+            count += ok
+    return (total / count[..., None]).astype(np.float32), count.astype(np.float32)

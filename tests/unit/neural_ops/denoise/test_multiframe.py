@@ -1,0 +1,92 @@
+"""Multi-frame gathering: neighbours reprojected with the Vector pass, checked by the guides."""
+
+import numpy as np
+import pytest
+
+from neural_ops import PassSet, PassSetError
+from neural_ops.denoise.multiframe import Frame, WindowParams, gather
+
+H, W = 20, 28
+
+
+def _pan(clean, albedo, frames, noise, rng, cut_at=None):
+    """A camera panning right one pixel per frame over ``clean`` (with the Vector pass Blender
+    writes: XY to the previous frame, ZW to the next) and independent noise per frame; from
+    ``cut_at`` on, another shot (other albedo)."""
+    out = []
+    for f in range(frames):
+        cut = cut_at is not None and f >= cut_at
+        img = clean[:, f:f + W]
+        alb = ((albedo + 0.5) % 1.0 if cut else albedo)[:, f:f + W]
+        ps = PassSet(source=f"frame{f + 1}")
+        color = img * (1 + noise * rng.standard_normal(img.shape)).astype(np.float32)
+        ps.add("Combined", np.concatenate([color, np.ones((H, W, 1), np.float32)], axis=2), "RGBA")
+        ps.add("Denoising Albedo", alb, "RGB")
+        n = np.zeros((H, W, 3), np.float32)
+        n[..., 2] = 1
+        ps.add("Denoising Normal", n, "XYZ")
+        ps.add("Denoising Depth", np.full((H, W, 1), 3.0, np.float32), "Z")
+        vec = np.zeros((H, W, 4), np.float32)
+        vec[..., 0] = 1.0  # what is at x now was at x + 1 in the previous frame
+        vec[..., 2] = -1.0  # and will be at x - 1 in the next
+        ps.add("Vector", vec, "XYZW")
+        out.append(ps)
+    return out
+
+
+@pytest.fixture
+def shot(rng):
+    clean = (0.2 + rng.random((H, W + 16, 3))).astype(np.float32)
+    albedo = np.repeat(np.linspace(0.1, 0.9, W + 16, dtype=np.float32)[None, :, None], H, 0).repeat(3, 2)
+    return clean, albedo
+
+
+def test_window_zero_is_the_frame_itself(shot, rng):
+    frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.5, rng)]
+    col, n = gather(frames, 2, WindowParams(frames_window=0))
+    np.testing.assert_array_equal(col, frames[2].color)
+    assert (n == 1).all()
+
+
+def test_neighbours_are_reprojected_and_cut_the_noise(shot, rng):
+    clean = shot[0]
+    frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.5, rng)]
+    col, n = gather(frames, 2, WindowParams(frames_window=2))
+    truth = clean[:, 2:2 + W]
+    # Inside the frame (away from the edge pixels that leave the screen) all five frames count.
+    inner = (slice(None), slice(3, W - 3))
+    assert (n[inner] == 5).all()
+    # The mean of five independent estimates of the same pixel: the error drops by ~sqrt(5).
+    err_one = np.abs(frames[2].color - truth)[inner].mean()
+    err_five = np.abs(col - truth)[inner].mean()
+    assert err_five < 0.6 * err_one
+    # Exact reprojection: the noise-free shot gathers to itself.
+    clean_frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.0, rng)]
+    col0, _ = gather(clean_frames, 2, WindowParams(frames_window=2))
+    np.testing.assert_allclose(col0, truth, rtol=1e-5)
+
+
+def test_a_cut_ends_the_window(shot, rng):
+    frames = [Frame.of(ps) for ps in _pan(*shot, 6, 0.5, rng, cut_at=3)]
+    col, n = gather(frames, 2, WindowParams(frames_window=3))
+    # Frame 2 (index) is before the cut: frames 3.. show another shot and are never used.
+    assert n.max() == 3  # itself and two earlier frames
+    col, n = gather(frames, 3, WindowParams(frames_window=3))
+    assert n.max() == 3  # itself and two later frames (the last frame is 5)
+
+
+def test_bad_inputs_are_one_line(shot, rng):
+    ps = _pan(*shot, 2, 0.1, rng)
+    del ps[0].passes["Vector"]
+    with pytest.raises(PassSetError, match="frame1: multi-frame denoising needs the Vector pass"):
+        Frame.of(ps[0])
+    small = PassSet(source="small")
+    for name, arr, ch in (("Combined", np.ones((4, 4, 4)), "RGBA"), ("Denoising Albedo", np.ones((4, 4, 3)), "RGB"),
+                          ("Denoising Normal", np.ones((4, 4, 3)), "XYZ"), ("Denoising Depth", np.ones((4, 4, 1)), "Z"),
+                          ("Vector", np.zeros((4, 4, 4)), "XYZW")):
+        small.add(name, arr.astype(np.float32), ch)
+    frames = [Frame.of(ps[1]), Frame.of(small)]
+    with pytest.raises(PassSetError, match="small: frame is 4x4, frame2 is 28x20"):
+        gather(frames, 0)
+    with pytest.raises(PassSetError, match="frames_window must be 0 to 16"):
+        gather(frames[:1], 0, WindowParams(frames_window=-1))
