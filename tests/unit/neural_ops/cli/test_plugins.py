@@ -116,6 +116,17 @@ def _documented_lines():
     return sorted(set(out))
 
 
+def _field_of_flag(obj, flag):
+    """The dataclass field a flag sets when its name differs (``metadata={"flag": ...}``)."""
+    import dataclasses
+
+    for f in dataclasses.fields(obj) if dataclasses.is_dataclass(obj) else ():
+        named = f.metadata.get("flag", ())
+        if flag == named or (isinstance(named, tuple) and flag in named):
+            return f.name
+    return None
+
+
 def test_documented_command_lines_parse_with_their_meaning():
     pytest.importorskip("torch")
     lines = _documented_lines()
@@ -130,6 +141,7 @@ def test_documented_command_lines_parse_with_their_meaning():
                 continue
             field = flag[2:].replace("-", "_")
             obj = cfg.model if not hasattr(cfg, field) and hasattr(cfg, "model") else cfg
+            field = _field_of_flag(obj, flag) or field
             got = getattr(obj, field)
             got = ",".join(map(str, got)) if isinstance(got, list) else "/".join(map(str, got)) if isinstance(got, tuple) else got
             assert str(got) == value or str(got) == str(type(got)(value)), (line, flag, got)
