@@ -157,8 +157,9 @@ def _eval_temporal():
 
     def run(cfg) -> None:
         _needs_bpy()
-        te.run(Path(cfg.out), frames=cfg.frames, resolution=cfg.resolution, spp=cfg.spp, ref_spp=cfg.ref_spp,
-               log=_log)
+        _check(cfg)
+        te.run(Path(cfg.out), moves=cfg.moves, frames=cfg.frames, resolution=cfg.resolution, spp=cfg.spp,
+               ref_spp=cfg.ref_spp, methods=cfg.methods, frames_window=cfg.frames_window, log=_log)
 
     return te.TemporalEvalConfig, run
 
@@ -166,7 +167,7 @@ def _eval_temporal():
 #: kind -> (loader, aliases, help); a loader returns (config class, run(config)).
 EVAL = {
     "denoise": (_eval_denoise, (), "denoisers on held-out samples: metrics per spp, time per megapixel, a grid"),
-    "temporal": (_eval_temporal, (), "flicker of per-frame and temporal denoising on a rendered camera move (bpy)"),
+    "temporal": (_eval_temporal, (), "animation denoising (per frame, temporal, multi-frame) on rendered shots with a cut, occlusion, a window interior (bpy)"),
     "cg2real": (_eval_cg2real, (), "CG2Real generators against EEVEE and Cycles on held-out samples"),
     "relight": (_eval_relight, (), "relighting against analytic shading and a cheap re-render on held-out samples"),
     "novel-view": (_eval_novel_view, ("ibr",), "ULR and learned blending on held-out multiview scenes"),

@@ -150,7 +150,7 @@ def cmd_denoise(args) -> int:
 
 
 def cmd_relight(args) -> int:
-    args.temporal = False
+    args.temporal, args.frames_window = False, 0
     if args.method is None:
         from ..nn.weights import available_models
 
@@ -167,7 +167,7 @@ def cmd_relight(args) -> int:
 
 
 def cmd_cg2real(args) -> int:
-    args.temporal = False
+    args.temporal, args.frames_window = False, 0
     return _apply("cg2real", args)
 
 
@@ -183,7 +183,13 @@ def _apply(kind: str, args) -> int:
     spec = get_op(kind, args.method)
     params = spec.make_params(**parse_params(spec, args.param))
     inputs = [Path(p) for p in args.input]
-    if len(inputs) > 1 or args.temporal:
+    window = None
+    if args.frames_window:
+        from ..denoise.multiframe import Window, WindowParams, check_consecutive
+
+        wp = WindowParams(frames_window=args.frames_window)
+        wp.check()
+    if len(inputs) > 1 or args.temporal or args.frames_window:
         # A sequence: -o is a folder, one output per input with the same name, frames in name order.
         inputs.sort()
         outputs = [Path(args.output) / p.name for p in inputs]
@@ -192,6 +198,12 @@ def _apply(kind: str, args) -> int:
     else:
         outputs = [Path(args.output)]
     check_outputs(outputs, inputs, args.overwrite)  # fail before the slow part; never onto an input
+    if args.frames_window:
+        from ..core.exr import read_sidecar, sidecar_path
+
+        check_consecutive(inputs, [read_sidecar(sidecar_path(p)) if sidecar_path(p).is_file() else {} for p in inputs])
+        window = Window(inputs, lambda p: read_exr(p, passes=("Combined", "Noisy Image", "Vector", *GUIDE_PASSES)), wp)
+        print(f"multi-frame: each frame gathered with up to {wp.frames_window} frame(s) on each side", flush=True)
     temporal = None
     if args.temporal:
         from ..denoise.temporal import TemporalFilter
@@ -213,7 +225,10 @@ def _apply(kind: str, args) -> int:
         prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""
         t = time.perf_counter()
         stream = open_exr(src)
-        out, ps = strips.run_op_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
+        if window is not None:
+            out, ps = _multiframe(spec, params, window, k - 1, src, stream)
+        else:
+            out, ps = strips.run_op_on_file(spec, params, src, stream, log=lambda m, at=f"{prefix}{src}: ": print(at + m, flush=True))
         meta, layer = ps.meta, ps.layer
         del ps  # the last strip's passes: only its sidecar and layer are needed now
         if temporal is not None:
@@ -233,6 +248,23 @@ def _apply(kind: str, args) -> int:
         strips.release_memory()
         print(f"{prefix}{dst}: added pass '{name}' ({spec.label}, {dt:.2f} s, {dt / (w * h / 1e6):.2f} s/MP)", flush=True)
     return 0
+
+
+def _multiframe(spec, params, window, t, src, stream):
+    """Frame ``t`` of ``window``'s shot gathered with its neighbours, then the op on it (whole
+    frames: the window holds 2k+1 of them)."""
+    from ..core.exr import check_memory, frame_layout, read_exr
+    from ..core.strips import WHOLE_FRAME_BYTES
+    from ..denoise.multiframe import Window, with_color
+
+    if stream.parts:
+        lay = frame_layout(stream)
+        check_memory(str(src), lay.height * lay.width * (WHOLE_FRAME_BYTES + Window.bytes_per_pixel(window.p.frames_window)),
+                     f"multi-frame denoising with {window.p.frames_window} frame(s) each side")
+    color, count = window.gathered(t)
+    ps = read_exr(src, passes=spec.reads(params), stream=stream)
+    print(f"{src}: {float(count.mean()):.2f} frames per pixel on average", flush=True)
+    return spec(with_color(ps, color), params), ps
 
 
 def cmd_bench(args) -> int:
@@ -255,6 +287,9 @@ def register(sub) -> None:
     s.add_argument("--method", default="neural", help="denoiser (see 'neural-render ops'), default neural (our trained model)")
     s.add_argument("--temporal", action="store_true",
                    help="animation: blend each frame with the previous result reprojected by the Vector pass (less flicker)")
+    s.add_argument("--frames-window", type=int, default=0, metavar="K",
+                   help="animation, offline: denoise each frame from frames t-K..t+K of the sequence, reprojected with "
+                   "the Vector pass where albedo, normal and depth agree (up to 2K+1 times the samples; 0: off)")
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method parameter, repeatable")
     s.add_argument("--pass-name", help="name of the added pass (default depends on the method)")
     s.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

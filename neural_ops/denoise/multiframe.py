@@ -12,6 +12,7 @@ and a neighbour that agrees almost nowhere (a cut, a flash) ends the walk in tha
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,3 +109,78 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
             total += np.where(ok[..., None], hc, 0.0)
             count += ok
     return (total / count[..., None]).astype(np.float32), count.astype(np.float32)
+
+
+def with_color(passes: PassSet, color: np.ndarray) -> PassSet:
+    """``passes`` (as :func:`noisy_combined` reads them) with the RGB of ``Combined`` replaced
+    by ``color`` (its alpha kept). Shallow: the other passes are shared."""
+    from ..core.passset import Pass
+
+    ps = noisy_combined(passes)
+    old = ps.passes["Combined"]
+    px = color[..., :3].astype(np.float32)
+    if old.pixels.shape[2] == 4:
+        px = np.concatenate([px, old.pixels[..., 3:4]], axis=2)
+    return dataclasses.replace(ps, passes={n: (Pass(px, old.channels, old.half) if n == "Combined" else p)
+                                           for n, p in ps.passes.items()})
+
+
+def _number(path, meta: dict) -> int | None:
+    """A frame's number: its sidecar's ``frame``, else the last digits of the file name."""
+    import re
+    from pathlib import Path
+
+    f = meta.get("frame")
+    if isinstance(f, int) and not isinstance(f, bool):
+        return f
+    m = re.search(r"(\d+)\D*$", Path(path).stem)
+    return int(m.group(1)) if m else None
+
+
+def check_consecutive(paths, metas) -> None:
+    """One clear line when a sequence has a gap or a repeated frame (when every frame's number
+    is known: sidecar ``frame`` or the digits ending the file name)."""
+    nums = [_number(p, m) for p, m in zip(paths, metas)]
+    if None in nums:
+        return
+    for (a, na), (b, nb) in zip(zip(paths, nums), zip(paths[1:], nums[1:])):
+        if nb != na + 1:
+            what = f"frame{'s' if nb - na > 2 else ''} {na + 1}{f'-{nb - 1}' if nb - na > 2 else ''} missing" \
+                if nb > na + 1 else "frames out of order or repeated"
+            raise PassSetError(f"{b}: frame {nb} follows {a} (frame {na}): {what}; multi-frame denoising "
+                               "needs the shot's consecutive frames")
+
+
+class Window:
+    """Frames of one shot read on demand for :func:`gather`, at most 2k+1 kept in memory.
+
+    Args:
+        paths: the shot's EXRs, in order.
+        read: ``read(path) -> PassSet`` (the passes :meth:`Frame.of` needs, at least).
+        params: the window.
+    """
+
+    def __init__(self, paths, read, params: WindowParams | None = None):
+        self.paths, self.read = list(paths), read
+        self.p = params or WindowParams()
+        self.p.check()
+        self._frames: dict[int, Frame] = {}
+
+    def frame(self, i: int) -> Frame:
+        if i not in self._frames:
+            self._frames[i] = Frame.of(self.read(self.paths[i]))
+        return self._frames[i]
+
+    def gathered(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``t``'s gathered colour and per-pixel frame count (:func:`gather`)."""
+        k = self.p.frames_window
+        for i in [i for i in self._frames if i < t - k]:
+            del self._frames[i]
+        lo, hi = max(0, t - k), min(len(self.paths) - 1, t + k)
+        frames = [self.frame(i) for i in range(lo, hi + 1)]
+        return gather(frames, t - lo, self.p)
+
+    @staticmethod
+    def bytes_per_pixel(k: int) -> int:
+        """Memory the window holds per pixel of a frame (float32 colour, guides, motion)."""
+        return (2 * k + 1) * 14 * 4 + 64

@@ -66,3 +66,25 @@ def test_cli_denoises_a_sequence_with_temporal_blend(move, tmp_path):
     # Frame 1 has no history: the per-frame result. Later frames blend in the previous one.
     assert np.allclose(first.get("Denoised Bilateral"), get_op("denoise", "bilateral")(read_exr(move[0])), atol=2e-3)
     assert not np.allclose(last.get("Denoised Bilateral"), get_op("denoise", "bilateral")(read_exr(move[-1])), atol=2e-3)
+
+
+def test_cli_frames_window_gathers_neighbours_and_refuses_a_gap(move, tmp_path):
+    from neural_ops.denoise.multiframe import Frame, Window, WindowParams
+
+    # On the real move most of frame 2's pixels are found in frames 1 and 3.
+    _, count = Window(move, read_exr, WindowParams(frames_window=1)).gathered(1)
+    assert count.mean() > 2.0
+    r = subprocess.run([sys.executable, "-m", "neural_ops", "denoise", *map(str, move), "-o", str(tmp_path / "out"),
+                        "--method", "bilateral", "--frames-window", "1", "--temporal"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "frames per pixel on average" in r.stdout
+    assert len(list((tmp_path / "out").glob("frame_*.exr"))) == 3
+    # k = 0 is the single-frame op.
+    ps = read_exr(move[1])
+    col, _ = Window(move, read_exr, WindowParams(frames_window=0)).gathered(1)
+    np.testing.assert_array_equal(col, Frame.of(ps).color)
+    r = subprocess.run([sys.executable, "-m", "neural_ops", "denoise", str(move[0]), str(move[2]), "-o",
+                        str(tmp_path / "gap"), "--method", "bilateral", "--frames-window", "1"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "frame 2 missing" in r.stderr, r.stderr

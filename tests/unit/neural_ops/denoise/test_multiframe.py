@@ -90,3 +90,28 @@ def test_bad_inputs_are_one_line(shot, rng):
         gather(frames, 0)
     with pytest.raises(PassSetError, match="frames_window must be 0 to 16"):
         gather(frames[:1], 0, WindowParams(frames_window=-1))
+
+
+def test_a_gap_or_a_repeat_in_the_sequence_is_one_line():
+    from neural_ops.denoise.multiframe import check_consecutive
+
+    check_consecutive(["a/frame_0001.exr", "a/frame_0002.exr", "a/frame_0003.exr"], [{}, {}, {}])
+    check_consecutive(["x.exr", "y.exr"], [{"frame": 7}, {"frame": 8}])  # the sidecar's number wins
+    check_consecutive(["shot.exr", "other.exr"], [{}, {}])  # numbers unknown: nothing to check
+    with pytest.raises(PassSetError, match=r"frame_0004.exr: frame 4 follows .*frame 2\): frame 3 missing"):
+        check_consecutive(["frame_0001.exr", "frame_0002.exr", "frame_0004.exr"], [{}, {}, {}])
+    with pytest.raises(PassSetError, match="frames 3-5 missing"):
+        check_consecutive(["f2.exr", "f6.exr"], [{}, {}])
+    with pytest.raises(PassSetError, match="out of order or repeated"):
+        check_consecutive(["f2.exr", "f2b.exr"], [{"frame": 2}, {"frame": 2}])
+
+
+def test_with_color_replaces_only_the_colour(shot, rng):
+    from neural_ops.denoise.multiframe import with_color
+
+    ps = _pan(*shot, 1, 0.5, rng)[0]
+    new = np.full((H, W, 3), 0.25, np.float32)
+    out = with_color(ps, new)
+    np.testing.assert_array_equal(out.color, new)
+    np.testing.assert_array_equal(out.get("Combined")[..., 3], ps.get("Combined")[..., 3])
+    assert out.get("Vector") is ps.get("Vector") and ps.color.mean() != 0.25  # the input is untouched
