@@ -53,6 +53,10 @@ class NeuralParams:
             from it, not from ``Combined``. Empty, where pyoidn is missing and the frame holds
             Cycles' denoised image (``Cycles Denoised``, or ``Combined`` beside ``Noisy
             Image``), that image is the base, with a note.
+        energy_tolerance: for models that refine a base (OIDN's output): the largest change of
+            mean luminance against the noisy input the model may add (0.01: 1 %), beyond what
+            the base itself has; a result outside it is moved back towards the base, with a
+            note (:func:`keep_energy`). 0 turns the check off.
     """
 
     model: str = ""
@@ -63,6 +67,7 @@ class NeuralParams:
     per_aov: bool = False
     backend: str = "auto"
     base_pass: str = ""
+    energy_tolerance: float = 0.01
 
     def check(self) -> None:
         if self.tile < 0 or (0 < self.tile < 64):
@@ -71,6 +76,8 @@ class NeuralParams:
             raise OpError("base_pass cannot be combined with per_aov (each light component needs its own base)")
         if self.backend not in BACKENDS:
             raise OpError(f"backend must be auto, torch or onnx, got '{self.backend}'")
+        if not 0 <= self.energy_tolerance <= 1:
+            raise OpError(f"energy_tolerance must be in [0, 1], got {self.energy_tolerance}")
         if self.oidn_quality not in ("high", "balanced", "fast"):
             raise OpError(f"oidn_quality must be high, balanced or fast, got '{self.oidn_quality}'")
 
@@ -123,6 +130,39 @@ def denoiser_model(p: NeuralParams):
     return TorchModel(net), net.multiple, net.cfg.base
 
 
+#: Rec. 709 luminance weights.
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def mean_luminance(img: np.ndarray) -> float:
+    return float(np.tensordot(img[..., :3].astype(np.float64), _LUMA, axes=([-1], [0])).mean())
+
+
+def keep_energy(out: np.ndarray, noisy: np.ndarray, base: np.ndarray, tol: float = 0.01) -> tuple[np.ndarray, float]:
+    """The energy check: a model that refines ``base`` (OIDN's output) may not move the mean
+    luminance further from the noisy input's (an unbiased estimate of the true mean) than
+    ``tol`` or than ``base`` itself does, whichever is larger. Where it does, the result is moved
+    back towards ``base``: ``base + s * (out - base)`` with the largest ``s`` in [0, 1] that keeps
+    the bound. Returns (image, s)."""
+    ln = mean_luminance(noisy)
+    if not ln > 0:
+        return out, 1.0
+    lo, lb = mean_luminance(out), mean_luminance(base)
+    allowed = max(tol, abs(lb / ln - 1))
+    dev = lo / ln - 1
+    if abs(dev) <= allowed or lo == lb:
+        return out, 1.0
+    target = ln * (1 + np.copysign(allowed, dev))
+    s = float(np.clip((target - lb) / (lo - lb), 0.0, 1.0))
+    return (base + s * (out - base)).astype(np.float32), s
+
+
+def tile_overlap(multiple: int) -> int:
+    """Pixels of context a tile gets on each side: 64 for the full-resolution U-Nets (multiple
+    8: they see about 52 px), twice that for a network run at half resolution (multiple 16)."""
+    return max(64, 8 * multiple)
+
+
 def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress=None) -> np.ndarray:
     """Denoise ``Combined`` (or ``Noisy Image``, see :class:`NeuralParams`) with the learned model.
 
@@ -162,7 +202,16 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
         base = given_base if given_base is not None else compute_base(ps, base_kind, p.oidn_quality,
                                                                       p.oidn_max_memory_mb)
         raw = raw_inputs(ps, base)
-        return run_tiled(model, raw, tile=p.tile, overlap=64, multiple=multiple, progress=progress)
+        out = run_tiled(model, raw, tile=p.tile, overlap=tile_overlap(multiple), multiple=multiple, progress=progress)
+        if base is None or p.energy_tolerance <= 0:
+            return out
+        out, s = keep_energy(out, raw[..., 0:3], base, p.energy_tolerance)
+        if s < 1:
+            from ..core.notes import note
+
+            note(f"{passes.source}: the model's result changed the mean brightness by more than "
+                 f"{p.energy_tolerance:.0%}; it was moved {1 - s:.0%} of the way back to the base denoiser's")
+        return out
 
     if p.per_aov:
         return denoise_per_aov(noisy, run)
@@ -182,8 +231,8 @@ def export_onnx(weights: Path, out: Path | None = None):
 
 
 #: Rows of context a strip of the learned denoiser needs: OIDN's receptive field (about 90 px
-#: each side) then the network's (52 px), rounded up.
-STRIP_HALO = 160
+#: each side) then the network's (52 px; about 104 px for a network at half resolution), rounded up.
+STRIP_HALO = 224
 AOV_PASSES = tuple(f"{k} {c}" for k in ("Diffuse", "Glossy") for c in ("Direct", "Indirect", "Color"))
 
 

@@ -8,6 +8,14 @@ Two heads share the backbone (chosen per model by :class:`DenoiserConfig`):
   et al. 2017, at an affordable cost: small kernels on a pyramid reach as far as one 21x21
   kernel); the scales are merged coarse to fine with a predicted per-pixel weight (Vogels et al.
   2018), plus a small additive residual.
+- ``convex``: safe by construction. Every output pixel is a convex combination (softmax
+  weights) of candidate estimates of its demodulated radiance: OIDN's output at the pixel and
+  its 3x3 neighbours, the noisy colour at the pixel and its neighbours, and the noisy colour
+  filtered by predicted normalised 5x5 kernels at 1/2 and 1/4 resolution. The result can
+  neither exceed nor fall below what its inputs show nearby, and it starts as OIDN's output
+  (the OIDN centre tap's logit starts high), so training only moves away from OIDN where that
+  lowers the loss. ``half_res`` runs the U-Net at half resolution (the weights are upsampled):
+  about 4x cheaper.
 - ``bilateral``: the seed's Kalantari et al. 2015 model: the network predicts, per pixel, the
   parameters of the cross-bilateral filter (spatial, colour, albedo, normal and depth
   bandwidths), and the filter itself is applied to the spike-removed colour. Every output
@@ -33,7 +41,7 @@ from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig, check_levels
 from .inputs import ALBEDO_EPS, RAW_CHANNELS
 
-HEADS = ("direct", "kernel", "bilateral")
+HEADS = ("direct", "kernel", "bilateral", "convex")
 BASES = ("noisy", "oidn", "despiked")
 #: Learned-bilateral head: window radius and tap spacing (taps at -R, -R+S, ..., R).
 BILATERAL_RADIUS, BILATERAL_STRIDE = 8, 2
@@ -49,13 +57,15 @@ class DenoiserConfig(ModelConfig):
         base: what the raw input's base channels hold: ``noisy`` colour, ``despiked`` colour
             (spike removal first, the seed's pipeline), or ``oidn`` output.
         channels: feature channels per U-Net level, finest first (len = levels, >= 2).
-        kernel_size: side of the per-pixel kernels (``kernel`` head).
+        kernel_size: side of the per-pixel kernels (``kernel`` and ``convex`` heads).
+        half_res: run the U-Net on the half-resolution input (``convex`` head).
     """
 
     head: str = field(default="direct", metadata={"choices": HEADS})
     base: str = field(default="noisy", metadata={"choices": BASES})
     channels: list[int] = field(default_factory=lambda: [24, 32, 48, 64])
     kernel_size: int = 5
+    half_res: bool = False
 
     def check(self) -> None:
         if self.head not in HEADS:
@@ -65,6 +75,10 @@ class DenoiserConfig(ModelConfig):
         check_levels(self.channels)
         if self.head == "bilateral" and self.base == "oidn":
             raise ValueError("the bilateral head filters the (despiked) noisy colour, not OIDN's output")
+        if self.head == "convex" and self.base != "oidn":
+            raise ValueError("the convex head weighs OIDN's output against the noisy colour: it needs base oidn")
+        if self.half_res and self.head != "convex":
+            raise ValueError("half_res is a convex-head option")
         if self.kernel_size % 2 == 0 or self.kernel_size < 3:
             raise ValueError(f"kernel_size must be odd and >= 3, got {self.kernel_size}")
 
@@ -112,6 +126,15 @@ class DenoiserNet(UNet):
             self.out = nn.Conv2d(ch[0], 3, 3, padding=1)
         elif cfg.head == "bilateral":
             self.out = nn.Conv2d(ch[0], 5, 3, padding=1)  # log bandwidths: spatial, colour, albedo, normal, depth
+        elif cfg.head == "convex":
+            # Blend logits over the candidates (9 OIDN taps, 9 noisy taps, 2 coarse filtered), and
+            # the coarse kernels at 1/2 and 1/4 resolution.
+            self.out = nn.Conv2d(ch[0], CONVEX_CANDIDATES, 3, padding=1)
+            self.out1 = nn.Conv2d(ch[0 if cfg.half_res else 1], kk, 3, padding=1)
+            self.out2 = nn.Conv2d(ch[1 if cfg.half_res else 2], kk, 3, padding=1)
+            zero_init_(self.out, self.out1, self.out2)
+            with torch.no_grad():
+                self.out.bias[4] = CONVEX_INIT_LOGIT  # OIDN's centre tap: the model starts as OIDN
         else:
             # Full resolution: kernel, merge weight, residual; half: kernel, merge weight; quarter: kernel.
             self.out = nn.Conv2d(ch[0], kk + 1 + 3, 3, padding=1)
@@ -119,6 +142,10 @@ class DenoiserNet(UNet):
             self.out2 = nn.Conv2d(ch[2], kk, 3, padding=1)
         if cfg.head in ("direct", "bilateral"):
             zero_init_(self.out)
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.levels - 1) * (2 if self.cfg.half_res else 1)
 
     def features(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(network input, log-demodulated base, albedo + eps) from the raw layout."""
@@ -138,6 +165,11 @@ class DenoiserNet(UNet):
         if ph or pw:
             raw = F.pad(raw, [0, pw, 0, ph], mode="replicate")
         x, lb, a = self.features(raw)
+        if self.cfg.head == "convex":
+            heads = (core or self.core)(F.avg_pool2d(x, 2) if self.cfg.half_res else x)
+            dn = raw[:, 0:3].clamp(min=0) / a
+            do = raw[:, 10:13].clamp(min=0) / a
+            return (convex_blend(dn, do, heads, self.cfg.kernel_size, self.cfg.half_res) * a)[..., :h, :w]
         heads = (core or self.core)(x)
         if self.cfg.head == "direct":
             out_l = lb + heads[0]
@@ -164,6 +196,9 @@ class DenoiserNet(UNet):
             dec_feats[i] = x
         if self.cfg.head == "kernel":
             return self.out(dec_feats[0]), self.out1(dec_feats[1]), self.out2(dec_feats[2])
+        if self.cfg.head == "convex":
+            o = 0 if self.cfg.half_res else 1
+            return self.out(dec_feats[0]), self.out1(dec_feats[o]), self.out2(dec_feats[o + 1])
         return (self.out(x),)
 
     def _kernel_head(self, heads, lb: torch.Tensor) -> torch.Tensor:
@@ -183,6 +218,47 @@ class DenoiserNet(UNet):
         m1 = f1 - a1 * up(F.avg_pool2d(f1, 2)) + a1 * up(f2)
         m0 = f0 - a0 * up(F.avg_pool2d(f0, 2)) + a0 * up(m1)
         return m0 + o0[:, kk + 1 :]
+
+
+#: Candidates of the convex head: OIDN's 3x3 taps, the noisy 3x3 taps, two coarse filtered.
+CONVEX_CANDIDATES = 9 + 9 + 2
+#: Starting logit of OIDN's centre tap (others 0): the untrained head is 99.9 % OIDN.
+CONVEX_INIT_LOGIT = 10.0
+
+
+def taps3(img: torch.Tensor) -> list[torch.Tensor]:
+    """The 3x3 neighbourhood of every pixel as nine shifted images (edges replicated)."""
+    h, w = img.shape[-2:]
+    pad = F.pad(img.contiguous(), [1, 1, 1, 1], mode="replicate")
+    return [pad[:, :, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]
+
+
+def convex_candidates(dn: torch.Tensor, do: torch.Tensor, heads, k: int, half_res: bool) -> list[torch.Tensor]:
+    """The convex head's candidate images (each (B, 3, H, W), in :data:`CONVEX_CANDIDATES`
+    order): OIDN's 3x3 taps, the noisy 3x3 taps, the noisy colour filtered by the predicted
+    normalised kernels at 1/2 and 1/4 resolution (upsampled bilinearly: still convex)."""
+    h, w = dn.shape[-2:]
+    _o0, o1, o2 = heads
+    n1 = F.avg_pool2d(dn, 2)
+    n2 = F.avg_pool2d(n1, 2)
+    f1 = apply_kernels(n1, o1, k)
+    f2 = apply_kernels(n2, o2, k)
+    c1 = F.interpolate(f1, size=(h, w), mode="bilinear", align_corners=False)
+    c2 = F.interpolate(f2, size=(h, w), mode="bilinear", align_corners=False)
+    return [*taps3(do), *taps3(dn), c1, c2]
+
+
+def convex_blend(dn: torch.Tensor, do: torch.Tensor, heads, k: int, half_res: bool) -> torch.Tensor:
+    """Softmax-weighted mean of :func:`convex_candidates` (demodulated radiance in and out)."""
+    logits = heads[0]
+    if half_res:
+        logits = F.interpolate(logits, size=dn.shape[-2:], mode="bilinear", align_corners=False)
+    wts = torch.softmax(logits.contiguous(), dim=1)
+    out = None
+    for i, c in enumerate(convex_candidates(dn, do, heads, k, half_res)):
+        term = c * wts[:, i:i + 1]
+        out = term if out is None else out + term
+    return out
 
 
 #: Bandwidths the bilateral head starts from (its output is a log-offset to these): spatial in

@@ -8,7 +8,7 @@ import torch
 
 from neural_ops import OpError, PassSetError
 from neural_ops.denoise.inputs import RAW_CHANNELS, raw_inputs
-from neural_ops.denoise.learned import NeuralParams, load_denoiser, neural_denoise
+from neural_ops.denoise.learned import NeuralParams, load_denoiser, neural_denoise, tile_overlap
 from neural_ops.denoise.network import DenoiserConfig, DenoiserNet, apply_kernels
 from neural_ops.nn.features import MISS_DEPTH, depth_feature
 from neural_ops.nn.tiling import run_tiled
@@ -39,9 +39,18 @@ def test_missing_guide_pass_is_named():
         raw_inputs(ps)
 
 
-@pytest.mark.parametrize("head", ["direct", "kernel", "bilateral"])
+HEADS = ["direct", "kernel", "bilateral", "convex", "convex_half"]
+
+
+def _cfg(head, channels):
+    """A config of ``head`` (``convex_half``: the convex head at half resolution)."""
+    base = {"bilateral": "despiked", "convex": "oidn", "convex_half": "oidn"}.get(head, "noisy")
+    return DenoiserConfig(head=head.replace("_half", ""), channels=channels, base=base, half_res=head == "convex_half")
+
+
+@pytest.mark.parametrize("head", HEADS)
 def test_network_shapes_for_odd_sizes(head):
-    net = DenoiserNet(DenoiserConfig(head=head, channels=[8, 8, 8], base="despiked" if head == "bilateral" else "noisy")).eval()
+    net = DenoiserNet(_cfg(head, [8, 8, 8])).eval()
     x = torch.rand(2, RAW_CHANNELS, 37, 29)
     with torch.inference_mode():
         y = net(x)
@@ -103,16 +112,17 @@ def test_kernel_head_gradients_reach_every_parameter():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
 
 
-@pytest.mark.parametrize("head", ["direct", "kernel", "bilateral"])
+@pytest.mark.parametrize("head", HEADS)
 def test_tiled_equals_untiled(head):
     torch.manual_seed(0)
-    net = DenoiserNet(DenoiserConfig(head=head, channels=[8, 12, 16, 16])).eval()
+    net = DenoiserNet(_cfg(head, [8, 12, 16, 16])).eval()
     for p in net.parameters():  # a non-trivial function everywhere
         torch.nn.init.normal_(p, std=0.2)
     raw = np.random.default_rng(0).random((150, 170, RAW_CHANNELS)).astype(np.float32)
     whole = run_tiled(net, raw, tile=0)
     calls = []
-    tiled = run_tiled(net, raw, tile=64, overlap=64, multiple=net.multiple, progress=lambda d, t: calls.append((d, t)))
+    tiled = run_tiled(net, raw, tile=64, overlap=tile_overlap(net.multiple), multiple=net.multiple,
+                      progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (9, 9)
     # Compared in log space: random weights give outputs up to ~1e12, where float32 rounding
     # in exp() alone exceeds any absolute tolerance.
@@ -166,7 +176,7 @@ def test_ms_ssim_is_one_for_identical_images_and_drops_with_noise():
     assert float(ms_ssim((x + 0.3 * torch.randn_like(x)).clamp(0, 1), x)) < 0.9
 
 
-@pytest.mark.parametrize("head", ["direct", "kernel", "bilateral"])
+@pytest.mark.parametrize("head", HEADS)
 def test_onnx_graph_equals_torch(head, tmp_path):
     pytest.importorskip("onnxruntime")
     from neural_ops.denoise.network import onnx_graph
@@ -174,11 +184,11 @@ def test_onnx_graph_equals_torch(head, tmp_path):
     from neural_ops.nn.onnx_export import export_graph
 
     torch.manual_seed(1)
-    net = DenoiserNet(DenoiserConfig(head=head, channels=[8, 8, 16], base="despiked" if head == "bilateral" else "noisy")).eval()
+    net = DenoiserNet(_cfg(head, [8, 8, 16])).eval()
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.05)
     graph = OnnxGraph(export_graph(onnx_graph(net), tmp_path / "m.onnx"))
-    assert graph.multiple == net.multiple and graph.meta["config"]["head"] == head
+    assert graph.multiple == net.multiple and graph.meta["config"]["head"] == head.replace("_half", "")
     raw = np.random.default_rng(0).random((40, 58, RAW_CHANNELS)).astype(np.float32)  # padded in numpy
     np.testing.assert_allclose(run_tiled(TileGraph(graph), raw, tile=0), run_tiled(net, raw, tile=0), rtol=1e-4, atol=1e-5)
 
@@ -190,3 +200,55 @@ def test_power_law_fit_recovers_the_exponent():
     a, b = fit_power_law(pts)
     assert abs(b + 0.5) < 1e-9 and abs(np.exp(a) - 2.0) < 1e-9
     assert fit_power_law(pts[:1]) is None
+
+
+@pytest.mark.parametrize("head", ["convex", "convex_half"])
+def test_convex_head_stays_within_its_candidates_and_starts_as_oidn(head):
+    from neural_ops.denoise.network import convex_candidates
+
+    torch.manual_seed(3)
+    net = DenoiserNet(_cfg(head, [8, 8, 16])).eval()
+    raw = torch.rand(1, RAW_CHANNELS, 32, 48)
+    raw[:, 0:3] *= 20 * (torch.rand(1, 1, 32, 48) > 0.97) + 1  # fireflies in the noisy colour
+    with torch.inference_mode():
+        fresh = net(raw)
+        a = raw[:, 3:6] + 0.01
+        # Untrained: (almost) OIDN's output, the base channels.
+        assert (fresh - raw[:, 10:13]).abs().mean() < 0.01 * raw[:, 10:13].mean()
+        for p in net.parameters():  # any weights at all
+            torch.nn.init.normal_(p, std=0.5)
+        out = net(raw) / a
+        heads = net.core(torch.nn.functional.avg_pool2d(net.features(raw)[0], 2) if net.cfg.half_res
+                         else net.features(raw)[0])
+        cands = torch.stack(convex_candidates(raw[:, 0:3] / a, raw[:, 10:13] / a, heads, 5, net.cfg.half_res))
+    lo, hi = cands.min(dim=0).values, cands.max(dim=0).values
+    assert (out >= lo - 1e-4).all() and (out <= hi + 1e-4).all()
+    # and the candidates themselves are local: nothing beyond the input's range.
+    d = torch.cat([raw[:, 0:3], raw[:, 10:13]]) / torch.cat([a, a])
+    assert hi.max() <= d.max() + 1e-4 and lo.min() >= d.min() - 1e-4
+
+
+def test_convex_head_needs_an_oidn_base():
+    with pytest.raises(ValueError, match="needs base oidn"):
+        DenoiserConfig(head="convex", base="noisy").check()
+    with pytest.raises(ValueError, match="half_res"):
+        DenoiserConfig(head="kernel", half_res=True).check()
+
+
+def test_energy_check_moves_a_darkening_result_back_to_the_base():
+    from neural_ops.denoise.learned import keep_energy, mean_luminance
+
+    rng = np.random.default_rng(0)
+    noisy = rng.exponential(0.5, (32, 32, 3)).astype(np.float32)
+    base = np.broadcast_to(noisy.mean(axis=(0, 1)) * 0.995, noisy.shape).astype(np.float32)  # 0.5 % dark: allowed
+    dark = base * 0.85  # the model took 15 % of the light away
+    out, s = keep_energy(dark, noisy, base, 0.01)
+    assert 0 < s < 1 and abs(mean_luminance(out) / mean_luminance(noisy) - 1) <= 0.01 + 1e-6
+    same, s = keep_energy(base * 1.004, noisy, base, 0.01)
+    assert s == 1 and np.array_equal(same, base * 1.004)
+    # A base already 3 % off sets the bound: the model may not go further than it.
+    base3 = base * (0.97 / 0.995)
+    out, s = keep_energy(base3 * 0.9, noisy, base3, 0.01)
+    assert s == 0 and np.allclose(out, base3)
+    with pytest.raises(OpError, match="energy_tolerance"):
+        NeuralParams(energy_tolerance=float("nan")).check()
