@@ -39,7 +39,8 @@ def enable_passes(settings, context=None) -> None:
     """Turn on what the denoiser reads in the scenes ``settings`` apply to: Denoising Data, and
     Vector / the light components when Temporal / Per Light Component is on; for our model
     without pyoidn, Cycles' own denoiser (its result is the model's base)."""
-    flags = (TEMPORAL_PASSES if settings.temporal else ()) + (PER_AOV_PASSES if settings.per_aov else ())
+    motion = settings.temporal or settings.frames_window > 0
+    flags = (TEMPORAL_PASSES if motion else ()) + (PER_AOV_PASSES if settings.per_aov else ())
     scenes = nodes.owner_scenes(settings, context)
     nodes.enable_layer_passes(scenes, flags, GUIDE_FLAGS)
     if settings.method == "neural" and ops_module("core.oidn").oidn_unavailable():
@@ -108,6 +109,14 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
         default=False,
         update=_option,
     )
+    frames_window: IntProperty(
+        name="Frames Window",
+        description="Animations: also use this many neighbouring frames, reprojected by the Vector pass where "
+        "albedo, normal and depth agree (renders: the past frames; Denoise Animation: past and future). "
+        "0: off. Turns on the Vector pass; needs motion blur off",
+        default=0, min=0, max=8,
+        update=_option,
+    )
     tile: properties.tile_size(1024)
 
     def draw(self, layout, method_text=None) -> None:
@@ -124,6 +133,7 @@ class NEURAL_PG_denoise(bpy.types.PropertyGroup):
             layout.prop(self, "tile")
             layout.prop(self, "per_aov")
         layout.prop(self, "temporal")
+        layout.prop(self, "frames_window")
 
     def to_params(self) -> dict:
         """Only the parameters the chosen method takes (:func:`.params.denoise_params`)."""
@@ -178,11 +188,36 @@ def denoise_input(passes, method: str, params: dict):
     return ps, params
 
 
+#: Past frames of animation renders for the Frames Window option, per (scene, view layer).
+_past: dict[tuple[str, str], list] = {}
+
+
+def with_past_frames(engine, key, ps, k: int):
+    """``ps`` with its colour gathered from itself and up to ``k`` past frames of the same
+    render (a frame that does not follow the last one starts over)."""
+    mf = ops_module("denoise.multiframe")
+    if "Vector" not in ps:
+        failures.note(engine, "Neural Denoise: Frames Window needs the Vector pass (View Layer > Passes > Vector)")
+        return ps
+    frame = mf.Frame.of(ps)
+    number = ps.meta.get("frame")
+    past = _past.get(key, [])
+    if not past or number is None or past[-1][0] != number - 1 or past[-1][1].color.shape != frame.color.shape:
+        past = []
+    past = (past + [(number, frame)])[-(k + 1):]
+    _past[key] = past
+    color, _count = mf.gather([f for _n, f in past], len(past) - 1, mf.WindowParams(frames_window=k))
+    return mf.with_color(ps, color)
+
+
 def fill_pass(engine, scene, layer_name: str, passes, settings):
     """The Neural Denoised pass of one rendered layer (the Cycles hook calls it)."""
     key = (scene.name, layer_name)
     ps, params = denoise_input(passes, settings.method, settings.to_params())
-    out = nops.get_op("denoise", settings.method)(ps, **params)
+    op_ps = ps
+    if getattr(settings, "frames_window", 0) > 0:
+        op_ps = with_past_frames(engine, key, ps, settings.frames_window)
+    out = nops.get_op("denoise", settings.method)(op_ps, **params)
     if getattr(settings, "temporal", False):
         if "Vector" not in passes:
             failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")
@@ -272,5 +307,50 @@ class NEURAL_OT_denoise_file(jobs.JobOperator, bpy.types.Operator):
                             interval=0.1)
 
 
-classes = (NEURAL_PG_denoise, NeuralDenoiseNode, NEURAL_OT_denoise_file)
+class NEURAL_OT_denoise_animation(jobs.JobOperator, bpy.types.Operator):
+    """Denoise a rendered or exported EXR sequence with the scene's denoiser settings (Frames Window: neighbouring
+    frames past and future; Temporal); writes each frame under its own name into the output folder.
+    Run it again to resume: finished frames are kept"""
+
+    bl_idname = "neural.denoise_animation"
+    bl_label = "Denoise Animation"
+
+    directory: StringProperty(name="Frames", description="Folder of the sequence's EXRs", subtype="DIR_PATH")
+    filter_glob: StringProperty(default="*.exr", options={"HIDDEN"})
+    output: StringProperty(name="Output Folder", description="Where the denoised frames go (default: "
+                           "a 'denoised' folder beside the frames)", subtype="DIR_PATH", default="")
+    overwrite: BoolProperty(name="Overwrite", description="Recompute frames already denoised in the output "
+                            "folder (off: keep them, resume)", default=False)
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        s = context.scene.neural_render.denoise
+        folder = Path(bpy.path.abspath(self.directory or "")).expanduser()
+        frames = sorted(folder.glob("*.exr")) if folder.is_dir() else []
+        if not frames:
+            self.report({"ERROR"}, f"Denoise Animation: no EXR frames in '{folder}'")
+            return {"CANCELLED"}
+        out = Path(bpy.path.abspath(self.output)).expanduser() if self.output else folder.parent / f"{folder.name}_denoised"
+        seq = ops_module("denoise.sequence")
+        job_spec = seq.SequenceJob(frames, out, s.method, s.to_params(), frames_window=s.frames_window,
+                                   temporal=s.temporal, overwrite=self.overwrite)
+        method = s.method
+
+        def work(progress, cancel):
+            progress.set(0, len(frames), f"{len(frames)} frames with {method}")
+            gen = seq.denoise_sequence(job_spec, cancel=cancel, transform=lambda ps, prm: denoise_input(ps, method, prm))
+            while True:
+                try:
+                    progress.set(*next(gen))
+                except StopIteration as stop:
+                    return stop.value
+
+        return self.run_job(context, jobs.Job("Denoise Animation", work=work, cancelled="Denoise Animation cancelled "
+                                              "after {done} of {total} frames; run it again to resume"), interval=0.1)
+
+
+classes = (NEURAL_PG_denoise, NeuralDenoiseNode, NEURAL_OT_denoise_file, NEURAL_OT_denoise_animation)
 register, unregister = bpy.utils.register_classes_factory(classes)

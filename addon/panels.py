@@ -94,6 +94,7 @@ class NEURAL_PT_denoise(_OpPanel, bpy.types.Panel):
 
     def buttons(self, layout, context):
         layout.operator("neural.denoise_file", icon="FILE_IMAGE")
+        layout.operator("neural.denoise_animation", icon="RENDER_ANIMATION")
 
 
 class NEURAL_PT_relight(_OpPanel, bpy.types.Panel):

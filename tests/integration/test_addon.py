@@ -152,6 +152,7 @@ def test_panel_and_node_draw(registered, default_scene):
     assert list(shown) == ["Denoise", "Relight", "Photoreal", "Novel View", "Export Passes", "Training Data"]
     assert {"enabled", "method", "radius", "despike"} <= set(shown["Denoise"].props)
     assert "neural.denoise_file" in shown["Denoise"].operators
+    assert "neural.denoise_animation" in shown["Denoise"].operators
     assert {"spp", "frame_start"} <= set(shown["Export Passes"].props)
     assert shown["Export Passes"].operators == ["neural.export_passes"]
     assert {"kind", "scenes", "ref_spp"} <= set(shown["Training Data"].props)
@@ -181,11 +182,11 @@ def test_panels_show_only_what_applies_to_the_engine(registered, default_scene):
     node.settings.method = "oidn"
     lay = FakeLayout()
     bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
-    assert lay.props == ["method", "oidn_quality", "temporal"]
+    assert lay.props == ["method", "oidn_quality", "temporal", "frames_window"]
     node.settings.method = "neural"
     lay = FakeLayout()
     bpy.types.Node.bl_rna_get_subclass_py("NeuralDenoiseNode").draw_buttons(node, bpy.context, lay)
-    assert lay.props == ["method", "model_weights", "tile", "per_aov", "temporal"]
+    assert lay.props == ["method", "model_weights", "tile", "per_aov", "temporal", "frames_window"]
 
 
 def test_export_then_relight_file_operator(tmp_path, registered, default_scene):
@@ -203,7 +204,7 @@ def test_export_then_relight_file_operator(tmp_path, registered, default_scene):
     assert "Neural Relit" in out.passes and "Combined" in out.passes
 
 
-def test_denoise_file_default_method_without_pyoidn(tmp_path, registered, default_scene, monkeypatch):
+def test_denoise_file_default_method_without_pyoidn(tmp_path, registered, default_scene, monkeypatch, capfd):
     """As in a stock Blender (no pyoidn): Export Neural Passes keeps Cycles' denoised image, and
     Denoise EXR File's default method refines it; the output keeps the input's passes as they were."""
     from neural_ops.core import oidn
@@ -221,7 +222,10 @@ def test_denoise_file_default_method_without_pyoidn(tmp_path, registered, defaul
     assert list(out.passes) == [*src.passes, "Neural Denoised"]
     np.testing.assert_array_equal(out.get("Combined"), src.get("Combined"))
     got = out.get("Neural Denoised")
-    assert np.isfinite(got).all() and np.abs(got - src.get("Cycles Denoised")).mean() > 0
+    # The model refined Cycles' image, or (a 1-spp frame whose mean it moved too far) its energy
+    # check took it back towards that image, and said so.
+    moved = np.abs(got - src.get("Cycles Denoised")).mean() > 0
+    assert np.isfinite(got).all() and (moved or "mean brightness" in capfd.readouterr().err)
 
 
 def test_render_1_in_n_operator(tmp_path, registered, default_scene):

@@ -88,3 +88,60 @@ def test_cli_frames_window_gathers_neighbours_and_refuses_a_gap(move, tmp_path):
                         str(tmp_path / "gap"), "--method", "bilateral", "--frames-window", "1"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "frame 2 missing" in r.stderr, r.stderr
+
+
+def test_denoise_animation_operator_resumes_and_cancels(move, tmp_path, registered, default_scene):
+    import os
+    import shutil
+    import threading
+
+    from neural_ops.denoise.sequence import SequenceJob, denoise_sequence
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for p in move:
+        shutil.copy(p, frames / p.name)
+        if p.with_suffix(".json").exists():
+            shutil.copy(p.with_suffix(".json"), frames / p.with_suffix(".json").name)
+    s = default_scene.neural_render.denoise
+    s.method, s.frames_window, s.temporal = "bilateral", 1, True
+    out = tmp_path / "out"
+    assert bpy.ops.neural.denoise_animation(directory=str(frames), output=str(out)) == {"FINISHED"}
+    outs = sorted(out.glob("frame_*.exr"))
+    assert [p.name for p in outs] == [p.name for p in move]
+    assert all("Denoised Bilateral" in read_exr(p).passes for p in outs)
+    # Resume: a frame lost since is recomputed, the others kept as they are.
+    stamps = {p.name: os.stat(p).st_mtime_ns for p in outs}
+    outs[1].unlink()
+    assert bpy.ops.neural.denoise_animation(directory=str(frames), output=str(out)) == {"FINISHED"}
+    assert outs[1].exists()
+    assert all(os.stat(p).st_mtime_ns == stamps[p.name] for p in (outs[0], outs[2]))
+    # Cancel: nothing more is written.
+    ev = threading.Event()
+    ev.set()
+    gen = denoise_sequence(SequenceJob(list(frames.glob("*.exr")), tmp_path / "cancelled", "bilateral"), cancel=ev)
+    with pytest.raises(InterruptedError):
+        next(gen)
+    assert not list((tmp_path / "cancelled").glob("*.exr"))
+    # An empty folder: one line.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuntimeError, match="no EXR frames"):
+        bpy.ops.neural.denoise_animation(directory=str(tmp_path / "empty"))
+
+
+def test_render_hook_gathers_past_frames(move, registered):
+    from addon.denoise import _past, with_past_frames
+
+    _past.clear()
+    key = ("S", "L")
+    first = read_exr(move[0])
+    assert with_past_frames(None, key, first, 2).color is not None  # nothing before it: itself
+    np.testing.assert_array_equal(with_past_frames(None, ("S", "M"), first, 2).color, np.maximum(first.color, 0))
+    second = read_exr(move[1])
+    got = with_past_frames(None, key, second, 2)
+    assert len(_past[key]) == 2 and not np.array_equal(got.color, np.maximum(second.color, 0))
+    # A jump (frame 3 after frame 1 on another key) starts over.
+    _past.clear()
+    with_past_frames(None, key, first, 2)
+    with_past_frames(None, key, read_exr(move[2]), 2)
+    assert len(_past[key]) == 1
