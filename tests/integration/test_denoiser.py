@@ -104,6 +104,8 @@ def test_train_resumes_exports_a_card_and_evaluates(tiny_dataset, tmp_path):
     res = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert set(res["spp"]["4"]["mean"]) == {"noisy", "bilateral", "oidn", "tiny"}
     assert (tmp_path / "eval" / "grid_spp0004.png").exists()
+    assert "Per scene, 4 spp" in (tmp_path / "eval" / "eval.md").read_text()
+    assert len(res["spp"]["4"]["per_sample"]["tiny"]["energy"]) == res["samples"]
 
 
 def test_train_refuses_a_folder_without_samples(tmp_path):
