@@ -52,8 +52,9 @@ class DenoiserConfig(ModelConfig):
     """Architecture of a denoiser model (saved in the model card, rebuilt on load).
 
     Attributes:
-        head: ``direct`` (residual in log space), ``kernel`` (per-pixel kernels at 3 scales) or
-            ``bilateral`` (per-pixel cross-bilateral parameters, Kalantari 2015).
+        head: ``direct`` (residual in log space), ``kernel`` (per-pixel kernels at 3 scales),
+            ``bilateral`` (per-pixel cross-bilateral parameters, Kalantari 2015) or ``convex``
+            (softmax weights over OIDN's and the noisy colour's neighbourhoods: safe by construction).
         base: what the raw input's base channels hold: ``noisy`` colour, ``despiked`` colour
             (spike removal first, the seed's pipeline), or ``oidn`` output.
         channels: feature channels per U-Net level, finest first (len = levels, >= 2).

@@ -111,3 +111,17 @@ def test_train_resumes_exports_a_card_and_evaluates(tiny_dataset, tmp_path):
 def test_train_refuses_a_folder_without_samples(tmp_path):
     r = _cli("train", "denoise", "--data", tmp_path, "-o", tmp_path / "run")
     assert r.returncode == 2 and "not a dataset folder" in r.stderr
+
+
+def test_data_parallel_training_on_two_cpu_processes(tiny_dataset, tmp_path):
+    """torchrun with two processes (gloo): one run folder, process 0 writes it, the card says 2."""
+    run = tmp_path / "ddp"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "neural_ops", "train", "denoise", "--data", str(tiny_dataset), "-o", str(run),
+                        "--val-count", "1", "--batch", "2", "--crop", "32", "--spp", "1,4", "--channels", "8,8,8",
+                        "--head", "convex", "--base", "oidn", "--half-res", "--steps", "4", "--val-every", "2"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 process(es) on cpu (gloo" in r.stdout and r.stdout.count("exported") == 1
+    card = json.loads((run / "model.json").read_text())
+    assert card["train"]["processes"] == 2 and card["train"]["steps"] == 4 and card["config"]["head"] == "convex"

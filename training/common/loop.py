@@ -111,6 +111,11 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
         extra_modules: other modules and optimisers to checkpoint (e.g. discriminators).
         rng: a numpy Generator whose state is checkpointed (batch sampling).
     """
+    from . import distributed
+
+    main = distributed.is_main()
+    if not main:
+        log = lambda *a, **k: None  # noqa: E731 (process 0 speaks for the run)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / runs.CHECKPOINT
     mods = {"model": net, **{f"opt{i}": o for i, o in enumerate(optimisers)}, **(extra_modules or {})}
@@ -119,7 +124,7 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
     if ckpt.exists():
         st = runs.load_checkpoint(ckpt, mods)
         n_step, best, spent = st["step"], st["best"], st["seconds"]
-        if rng is not None:
+        if rng is not None and main:
             rng.bit_generator.state = st["rng"]
         log(f"resumed at step {n_step} ({spent / 60:.1f} min trained)")
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -129,6 +134,8 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
         best_state = load_state(out / runs.BEST)
 
     def save_ckpt():
+        if not main:
+            return
         extra = {"rng": rng.bit_generator.state} if rng is not None else {}
         runs.save_checkpoint(ckpt, mods, step=n_step, best=best, seconds=spent, **extra)
 
@@ -146,11 +153,16 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
     t_last, sums, n = time.perf_counter(), {}, 0
     try:
         with (out / runs.LOG).open("a") as logf:
-            while n_step < schedule.steps and not stop["now"]:
-                if schedule.minutes and spent >= schedule.minutes * 60:
+            while n_step < schedule.steps:
+                # Process 0's clock decides the budget and the learning rate (the others also
+                # count their wait for its validation); a stop anywhere stops every process.
+                stop_any, clock = distributed.sync(stop["now"], spent)
+                if schedule.minutes and clock >= schedule.minutes * 60:
                     log(f"time budget of {schedule.minutes} min reached at step {n_step}")
                     break
-                lr = schedule.lr_at(n_step, spent)
+                if stop_any:
+                    break
+                lr = schedule.lr_at(n_step, clock)
                 for opt in optimisers:
                     for g in opt.param_groups:
                         g["lr"] = lr
@@ -161,7 +173,9 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
                 now = time.perf_counter()
                 spent += now - t_last
                 t_last = now
-                if n_step % schedule.val_every == 0 or n_step == schedule.steps:
+                if (n_step % schedule.val_every == 0 or n_step == schedule.steps) and not main:
+                    sums, n = {}, 0
+                elif n_step % schedule.val_every == 0 or n_step == schedule.steps:
                     row = {"step": n_step, **{k: v / n for k, v in sums.items()}, "lr": lr, "minutes": spent / 60}
                     net.eval()
                     with torch.inference_mode():
@@ -189,7 +203,8 @@ def run(out: Path, net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]
     finally:
         signal.signal(signal.SIGINT, old)
         save_ckpt()
-        runs.plot_log(out / runs.LOG, out / runs.PLOT, metric, metric_label or metric, log_scale=not higher_is_better)
+        if main:
+            runs.plot_log(out / runs.LOG, out / runs.PLOT, metric, metric_label or metric, log_scale=not higher_is_better)
     net.load_state_dict(best_state)
     return Result(n_step, spent, best)
 

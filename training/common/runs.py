@@ -62,7 +62,10 @@ def prepare(cfg, log=print) -> tuple[Path, list[int], list[int]]:
     val_idx, train_idx = indices[-cfg.val_count:], indices[: -cfg.val_count]
     if cfg.max_samples:
         train_idx = train_idx[: cfg.max_samples]
-    write_config(out, cfg, train_samples=len(train_idx), val_samples=val_idx)
+    from .distributed import is_main
+
+    if is_main():
+        write_config(out, cfg, train_samples=len(train_idx), val_samples=val_idx)
     log(f"loading {len(train_idx)} training and {len(val_idx)} validation samples from {cfg.data}")
     return out, train_idx, val_idx
 

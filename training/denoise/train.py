@@ -20,7 +20,7 @@ from neural_ops.denoise.network import DenoiserConfig, DenoiserNet
 from neural_ops.nn.blocks import count_parameters
 from neural_ops.nn.weights import save_model
 
-from ..common import loop, runs
+from ..common import distributed, loop, runs
 from ..common.losses import LOSSES, get_loss
 from ..common.samples import data_summary
 from .data import PairStore, make_batch, target_file
@@ -53,9 +53,10 @@ def validate(net: DenoiserNet, store: PairStore) -> dict:
     """Mean relMSE and PSNR of the model on whole validation images (4 spp where present)."""
     net.eval()
     rel, ps = [], []
+    dev = next(net.parameters()).device
     with torch.inference_mode():
         for x, y, (_i, _s) in zip(store.raw, store.target, store.keys):
-            out = net(torch.from_numpy(x.transpose(2, 0, 1).copy())[None])[0].permute(1, 2, 0).numpy()
+            out = net(torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(dev))[0].permute(1, 2, 0).cpu().numpy()
             rel.append(relmse(out, y))
             ps.append(psnr(out, y))
     net.train()
@@ -80,32 +81,47 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if cfg.target.startswith("spp") and int(cfg.target[3:]) in cfg.spp:
         raise NeuralRenderError(f"--target {cfg.target} is also an input: its noise would be the input's own, "
                                 "not independent (drop it from --spp)")
+    rank, procs = distributed.setup()
+    if rank:
+        log = lambda *a, **k: None  # noqa: E731 (process 0 speaks for the run)
     out, train_idx, val_idx = runs.prepare(cfg, log)
+    if procs > 1:
+        torch.set_num_threads(max(1, torch.get_num_threads() // procs))
     train_store = PairStore(Path(cfg.data), train_idx, cfg.spp, cfg.model.base, cfg.target, log)
     val_spp = [4] if 4 in cfg.spp else cfg.spp[:1]
     val_store = PairStore(Path(cfg.data), val_idx, val_spp, cfg.model.base, "reference", None)
 
-    net = DenoiserNet(cfg.model)
+    dev = distributed.device()
+    net = DenoiserNet(cfg.model).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     loss_fn = get_loss(cfg.loss)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed + 1000 * rank)  # each process its own crops
     if cfg.init and not (out / "checkpoint.pt").exists():
         _load_init(net, cfg.init)
         log(f"initialised from {cfg.init}")
     log(f"model: {cfg.model.head} head, base {cfg.model.base}, channels {cfg.model.channels}, "
-        f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store)} training pairs")
+        f"{count_parameters(net) / 1e6:.2f} M parameters; {len(train_store)} training pairs; "
+        f"{procs} process(es) on {dev.type}" + (f" ({'nccl' if dev.type == 'cuda' else 'gloo'}, "
+                                                 f"{cfg.batch} crops each)" if procs > 1 else ""))
+    model = distributed.wrap(net)
 
     def step(lr: float) -> dict:
         x, y = make_batch(train_store, rng, cfg.batch, cfg.crop)
-        loss = loss_fn(net(x), y)
+        loss = loss_fn(model(x.to(dev)), y.to(dev))
         return {"loss": loop.descend(opt, net, loss)}
 
     sched = cfg.schedule()
     res = loop.run(out, net, [opt], step, lambda: validate(net, val_store), sched, "val_relmse", False, rng=rng,
                    log=log, metric_label="validation relMSE")
+    distributed.barrier()
+    if rank:
+        distributed.cleanup()
+        return {}
     card = loop.card("denoise", net, data_summary(Path(cfg.data), train_idx, val_idx),
                      {"loss": cfg.loss, "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "spp": cfg.spp,
                       "init": cfg.init or None, "target": cfg.target}, res)
-    save_model(net, card, out / runs.MODEL)
+    card["train"]["processes"] = procs
+    save_model(net.cpu(), card, out / runs.MODEL)
     log(f"exported {out / runs.MODEL} (best validation relMSE {res.best['val_relmse']:.5f} at step {res.best.get('step')})")
+    distributed.cleanup()
     return card
