@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.passset import PassSet, noisy_combined
-from ..core.sampling import bilinear
+from ..core.sampling import bilinear, box_filter
 from .temporal import _guides, same_surface
 
 
@@ -32,21 +32,29 @@ class WindowParams:
         max_albedo: largest albedo difference (any channel) for a neighbour pixel to count.
         min_normal_dot: smallest dot product of the two normals.
         max_depth: largest relative depth difference.
+        max_color: largest difference of local brightness (log luminance averaged over 5x5
+            pixels) between frame t and a neighbour beyond what their noise explains: the same
+            surface lit differently (a moving highlight, a light switched on) is not gathered.
         min_agree: a neighbour frame agreeing on less than this fraction of frame t's pixels is
             taken for a cut: it and the frames beyond it are not used.
+        nearest: take each neighbour's pixel nearest to the reprojected position (its noise stays
+            independent per pixel, as the denoiser expects; measured better than interpolating,
+            which smears noise into blobs), else interpolate bilinearly.
     """
 
     frames_window: int = 2
     max_albedo: float = 0.1
     min_normal_dot: float = 0.9
     max_depth: float = 0.05
+    max_color: float = 0.05
     min_agree: float = 0.2
+    nearest: bool = True
 
     def check(self) -> None:
         if not 0 <= self.frames_window <= 16:
             raise PassSetError(f"frames_window must be 0 to 16, got {self.frames_window}")
         if not (0 <= self.min_agree <= 1 and 0 <= self.max_albedo and -1 <= self.min_normal_dot <= 1
-                and 0 <= self.max_depth):
+                and 0 <= self.max_depth and 0 < self.max_color):
             raise PassSetError("frames window thresholds out of range")
 
 
@@ -59,6 +67,11 @@ class Frame:
     guides: np.ndarray
     vector: np.ndarray
     source: str = ""
+    brightness: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.brightness is None:
+            self.brightness = local_brightness(self.color)
 
     @classmethod
     def of(cls, passes: PassSet) -> Frame:
@@ -68,6 +81,19 @@ class Frame:
         noisy = noisy_combined(passes)
         return cls(np.maximum(noisy.color, 0.0).astype(np.float32), _guides(passes),
                    passes.get("Vector").astype(np.float32), passes.source)
+
+
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def local_brightness(color: np.ndarray, size: int = 5) -> np.ndarray:
+    """(H, W, 2) float32: log luminance averaged over ``size`` x ``size`` pixels (edges
+    replicated), and the variance of that mean (the pixels' variance / size^2): what a pixel's
+    neighbourhood looks like, and how far noise alone moves it."""
+    lum = np.log1p(np.maximum(color, 0.0) @ _LUMA).astype(np.float32)
+    mean = box_filter(lum, size // 2)
+    var = np.maximum(box_filter(lum * lum, size // 2) - mean * mean, 0.0) / (size * size)
+    return np.stack([mean, var], axis=2).astype(np.float32)
 
 
 def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -100,10 +126,14 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
             # Motion is in Blender's bottom-up rows: the row offset flips sign here.
             x, y = x + v[..., 0], y - v[..., 1]
             s += step
-            hc, inside = bilinear(frames[s].color, x, y)
-            hg, _ = bilinear(frames[s].guides, x, y)
+            xs, ys = (np.round(x), np.round(y)) if p.nearest else (x, y)
+            hc, inside = bilinear(frames[s].color, xs, ys)
+            hg, _ = bilinear(frames[s].guides, xs, ys)
+            hb, _ = bilinear(frames[s].brightness, x, y)
             alive &= inside
-            ok = alive & same_surface(cur.guides, hg, p)
+            # Lit the same: local brightness within max_color, or within what noise explains (3 sigma).
+            tol = np.maximum(p.max_color, 3.0 * np.sqrt(hb[..., 1] + cur.brightness[..., 1]))
+            ok = alive & same_surface(cur.guides, hg, p) & (np.abs(hb[..., 0] - cur.brightness[..., 0]) <= tol)
             if ok.mean() < p.min_agree:
                 break  # a cut or a change of everything: nothing beyond it belongs to this shot
             total += np.where(ok[..., None], hc, 0.0)

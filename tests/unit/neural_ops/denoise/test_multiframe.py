@@ -53,9 +53,10 @@ def test_neighbours_are_reprojected_and_cut_the_noise(shot, rng):
     frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.5, rng)]
     col, n = gather(frames, 2, WindowParams(frames_window=2))
     truth = clean[:, 2:2 + W]
-    # Inside the frame (away from the edge pixels that leave the screen) all five frames count.
+    # Inside the frame (away from the edge pixels that leave the screen) all five frames count,
+    # but for the odd pixel whose noise looks like a change of light.
     inner = (slice(None), slice(3, W - 3))
-    assert (n[inner] == 5).all()
+    assert (n[inner] == 5).mean() > 0.95
     # The mean of five independent estimates of the same pixel: the error drops by ~sqrt(5).
     err_one = np.abs(frames[2].color - truth)[inner].mean()
     err_five = np.abs(col - truth)[inner].mean()
@@ -115,3 +116,12 @@ def test_with_color_replaces_only_the_colour(shot, rng):
     np.testing.assert_array_equal(out.color, new)
     np.testing.assert_array_equal(out.get("Combined")[..., 3], ps.get("Combined")[..., 3])
     assert out.get("Vector") is ps.get("Vector") and ps.color.mean() != 0.25  # the input is untouched
+
+
+def test_a_change_of_light_is_not_gathered(shot, rng):
+    seq = _pan(*shot, 3, 0.05, rng)
+    seq[0].passes["Combined"].pixels[..., :3] *= 3.0  # a light switched on: same surfaces, brighter
+    frames = [Frame.of(ps) for ps in seq]
+    _col, n = gather(frames, 1, WindowParams(frames_window=1))
+    inner = (slice(None), slice(3, W - 3))
+    assert (n[inner] == 2).mean() > 0.95  # itself and the next frame, never the bright one
