@@ -244,6 +244,12 @@ def _export_onnx():
     return export_onnx
 
 
+def _pipeline():
+    from .denoise import pipeline
+
+    return pipeline
+
+
 def _curves():
     from .common import curves
 
@@ -304,6 +310,8 @@ def register(sub) -> None:
                    populate=_script(_ship))
     sub.add_parser("export-onnx", help="write the ONNX graph (what the add-on runs without torch) beside model weights",
                    populate=_script(_export_onnx, (_needs_torch,)))
+    sub.add_parser("pipeline", help="render the training data, train for hours and evaluate, in one resumable command",
+                   populate=_script(_pipeline, (_needs_torch,)))
     sub.add_parser("curves", help="quality against training time and training-set size, from runs and an eval",
                    populate=_script(_curves))
     s = sub.add_parser("benchmark", help="end-to-end timings: dataset throughput, CG2Real, relighting, render 1 in N")

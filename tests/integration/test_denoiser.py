@@ -125,3 +125,20 @@ def test_data_parallel_training_on_two_cpu_processes(tiny_dataset, tmp_path):
     assert "2 process(es) on cpu (gloo" in r.stdout and r.stdout.count("exported") == 1
     card = json.loads((run / "model.json").read_text())
     assert card["train"]["processes"] == 2 and card["train"]["steps"] == 4 and card["config"]["head"] == "convex"
+
+
+def test_pipeline_trains_the_convex_model_and_resumes(tiny_dataset, tmp_path):
+    import shutil
+
+    out = tmp_path / "pipe"
+    shutil.copytree(tiny_dataset, out / "data")
+    args = ["pipeline", "denoise", "-o", out, "--scenes", "20", "--skip-render", "--hours", "0.0005",
+            "--channels", "8,8,8", "--spp", "1,4", "--held-out", tiny_dataset]
+    r = _cli(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((out / "run" / "model.json").read_text())
+    assert card["config"]["head"] == "convex" and card["config"]["half_res"] and card["train"]["loss"] == "relmse_n2n"
+    res = json.loads((out / "eval" / "eval.json").read_text())
+    assert {"convex", "shipped", "oidn"} <= set(res["spp"]["4"]["mean"])
+    r = _cli(*args)  # again: resumes, the time budget already spent
+    assert r.returncode == 0 and "resumed at step" in r.stdout, r.stderr[-2000:]
