@@ -68,8 +68,9 @@ class TemporalEvalConfig:
         WindowParams(frames_window=self.frames_window).check()
 
 
-def build_move(move: str, frames: int, resolution: int):
-    """Build shot ``move`` in the current Blender file and return its scene."""
+def build_move(move: str, frames: int, resolution: int, cache: Path = Path("data/cache/textures")):
+    """Build shot ``move`` in the current Blender file and return its scene (procedural textures
+    are written to ``cache``, an absolute path: the saved file refers to them)."""
     from mathutils import Vector
 
     from addon.blender import scenes
@@ -80,7 +81,7 @@ def build_move(move: str, frames: int, resolution: int):
         from training.scenes.spec import scene_spec
 
         # Seeds 9000+ are never drawn by the data commands' defaults (0...) nor the held-out set.
-        scene = build_scene(scene_spec(9001, "window"), Path("data/cache/textures"), (resolution, resolution))
+        scene = build_scene(scene_spec(9001, "window"), Path(cache).resolve(), (resolution, resolution))
         cam = scene.camera
         target = cam.location + (cam.matrix_world.to_quaternion() @ Vector((0, 0, -3)))
         start = cam.location.copy()
@@ -146,7 +147,7 @@ def render_move(out: Path, move: str, frames: int, resolution: int, spp: int, re
     out.mkdir(parents=True, exist_ok=True)
     blend = out / "move.blend"
     if not blend.exists():
-        build_move(move, frames, resolution)
+        build_move(move, frames, resolution, out / "textures")
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     lists = []
     for name, n in (("noisy", spp), ("reference", ref_spp)):
