@@ -111,23 +111,67 @@ def compute_base(passes: PassSet, base: str, oidn_quality: str = "high", oidn_ma
     return None
 
 
+def input_stats(raw: np.ndarray) -> dict[str, float]:
+    """What a frame looks like to a model refining a base (raw layout of :mod:`.inputs`): its
+    mean log demodulated brightness (of the base) and its log relative noise (the noisy colour
+    against the base). The card of a trained model keeps the range of these over its training
+    data (``input_range``); a frame outside it is out of distribution."""
+    from .inputs import ALBEDO_EPS
+
+    a = raw[..., 3:6] + ALBEDO_EPS
+    base = np.maximum(raw[..., 10:13], 0.0)
+    bright = float(np.log1p(base / a).mean())
+    noise = float(np.log(np.mean(np.abs(raw[..., 0:3] - base) / (base + 0.01)) + 1e-6))
+    return {"brightness": bright, "noise": noise}
+
+
+#: How far outside its training range (in the units of :func:`input_stats`) a frame may be
+#: before a model with an ``input_range`` hands it to its base denoiser.
+OOD_MARGIN = {"brightness": 1.5, "noise": 1.0}
+
+
+def out_of_range(stats: dict[str, float], ranges: dict | None) -> str | None:
+    """Why a frame is outside a model's training range (None: inside, or no range known)."""
+    for k, (lo, hi) in (ranges or {}).items():
+        v = stats.get(k)
+        m = OOD_MARGIN.get(k, 0.0)
+        if v is not None and not lo - m <= v <= hi + m:
+            return f"its {k} ({v:.2f}) is outside the training data's ({lo:.2f} to {hi:.2f})"
+    return None
+
+
+def _card_range(cpath) -> dict | None:
+    from ..nn.weights import read_card
+
+    try:
+        return read_card(cpath).get("input_range") if Path(cpath).is_file() else None
+    except OpError:
+        return None
+
+
 def denoiser_model(p: NeuralParams):
     """(numpy tile model for :func:`~neural_ops.nn.tiling.run_tiled`, pooling multiple, base
     kind) of the model ``p`` names, on the backend ``p.backend`` picks."""
+    return _denoiser_model(p)[:3]
+
+
+def _denoiser_model(p: NeuralParams):
+    """:func:`denoiser_model` and the model's training input range (or None)."""
     from ..nn.runtime import choose_backend, onnx_path
     from ..nn.weights import resolve_weights
 
     wpath, cpath, _key = resolve_weights("denoise", p.model, p.weights, DEFAULT_MODEL, "denoiser")
+    ranges = _card_range(cpath)
     if choose_backend(p.backend, wpath) == "onnx":
         from ..nn.onnx_backend import TileGraph, load_graph
 
         graph = load_graph(onnx_path(wpath))
-        return TileGraph(graph), graph.multiple, graph.meta.get("config", {}).get("base", "noisy")
+        return TileGraph(graph), graph.multiple, graph.meta.get("config", {}).get("base", "noisy"), ranges
     from ..nn.tiling import TorchModel, set_threads
 
     net, _card = load_denoiser(p.model, p.weights)
     set_threads()
-    return TorchModel(net), net.multiple, net.cfg.base
+    return TorchModel(net), net.multiple, net.cfg.base, ranges
 
 
 #: Rec. 709 luminance weights.
@@ -178,7 +222,7 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
 
     p = params or NeuralParams()
     p.check()
-    model, multiple, base_kind = denoiser_model(p)
+    model, multiple, base_kind, ranges = _denoiser_model(p)
     noisy = noisy_combined(passes)
     given_base = None
     if p.base_pass and base_kind == "oidn":
@@ -202,6 +246,12 @@ def neural_denoise(passes: PassSet, params: NeuralParams | None = None, progress
         base = given_base if given_base is not None else compute_base(ps, base_kind, p.oidn_quality,
                                                                       p.oidn_max_memory_mb)
         raw = raw_inputs(ps, base)
+        why = out_of_range(input_stats(raw), ranges) if base is not None else None
+        if why:
+            from ..core.notes import note
+
+            note(f"{passes.source}: out of the model's training range ({why}): the base denoiser's result is used")
+            return np.ascontiguousarray(base[..., :3], dtype=np.float32)
         out = run_tiled(model, raw, tile=p.tile, overlap=tile_overlap(multiple), multiple=multiple, progress=progress)
         if base is None or p.energy_tolerance <= 0:
             return out

@@ -63,6 +63,22 @@ def validate(net: DenoiserNet, store: PairStore) -> dict:
     return {"val_relmse": float(np.mean(rel)), "val_psnr": float(np.mean(ps))}
 
 
+def input_range(store: PairStore) -> dict:
+    """The range of :func:`~neural_ops.denoise.learned.input_stats` over the training pairs, at
+    the exposures training showed them (x 1/4 .. x 4): what the model knows."""
+    from neural_ops.denoise.learned import input_stats
+
+    seen: dict[str, list[float]] = {}
+    for raw in store.raw:
+        for g in (0.25, 1.0, 4.0):
+            x = raw.copy()
+            x[..., 0:3] *= g
+            x[..., 10:13] *= g
+            for k, v in input_stats(x).items():
+                seen.setdefault(k, []).append(v)
+    return {k: [round(min(v), 4), round(max(v), 4)] for k, v in seen.items()}
+
+
 def _load_init(net: DenoiserNet, init: str) -> None:
     from neural_ops.denoise.learned import load_denoiser
 
@@ -121,6 +137,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
                      {"loss": cfg.loss, "batch": cfg.batch, "crop": cfg.crop, "lr": cfg.lr, "spp": cfg.spp,
                       "init": cfg.init or None, "target": cfg.target}, res)
     card["train"]["processes"] = procs
+    if cfg.model.base != "noisy":
+        card["input_range"] = input_range(train_store)
     save_model(net.cpu(), card, out / runs.MODEL)
     log(f"exported {out / runs.MODEL} (best validation relMSE {res.best['val_relmse']:.5f} at step {res.best.get('step')})")
     distributed.cleanup()

@@ -252,3 +252,27 @@ def test_energy_check_moves_a_darkening_result_back_to_the_base():
     assert s == 0 and np.allclose(out, base3)
     with pytest.raises(OpError, match="energy_tolerance"):
         NeuralParams(energy_tolerance=float("nan")).check()
+
+
+def test_out_of_range_frames_fall_back_to_the_base(tmp_path, capfd):
+    from neural_ops.denoise.learned import input_stats, out_of_range
+
+    ps = make_passset()
+    raw = raw_inputs(ps, np.maximum(ps.color, 0) * 0.9)
+    st = input_stats(raw)
+    assert out_of_range(st, None) is None
+    assert out_of_range(st, {k: [v - 0.1, v + 0.1] for k, v in st.items()}) is None
+    assert "brightness" in out_of_range({**st, "brightness": st["brightness"] + 5}, {k: [v, v] for k, v in st.items()})
+    # A model whose card says it never saw such frames hands them to its base.
+    torch.manual_seed(0)
+    net = DenoiserNet(DenoiserConfig(head="convex", base="oidn", channels=[8, 8, 8]))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    card = {"kind": "denoise", "input_range": {"brightness": [50.0, 60.0], "noise": [-9.0, 9.0]}}
+    w = save_model(net, card, tmp_path / "m.safetensors")
+    pytest.importorskip("pyoidn")
+    got = neural_denoise(ps, NeuralParams(weights=str(w), backend="torch"))
+    from neural_ops.core.oidn import OIDNParams, oidn_denoise
+
+    np.testing.assert_allclose(got, oidn_denoise(ps, OIDNParams(max_memory_mb=1024)), rtol=1e-5, atol=1e-6)
+    assert "out of the model's training range" in capfd.readouterr().err
