@@ -18,9 +18,16 @@ def evaluation(eval_json: Path | str, label: str) -> dict:
     seconds per megapixel of every method of that run (the shipped model is ``label``)."""
     import json
 
+    from .eval import per_scene_tables
+
     ev = pick_evaluation(eval_json, ("data", "samples", "dataset_seed", "ref_spp"), label)
-    spp = json.loads(Path(eval_json).read_text())["spp"]
+    res = json.loads(Path(eval_json).read_text())
+    spp = res["spp"]
     ev["spp"] = {s: {"mean": r["mean"], "s_per_mp": r["s_per_mp"]} for s, r in spp.items()}
+    ps4 = spp.get("4", {}).get("per_sample", {})
+    if all("energy" in v for v in ps4.values()) and "noisy" in ps4:
+        methods = list(next(iter(spp.values()))["mean"])
+        ev["tables"] = [[title, md] for title, md in per_scene_tables(res, methods)]
     return ev
 
 
@@ -38,6 +45,8 @@ def section(name: str, card: dict) -> CardSection:
                 body.append(f"| {m} | {v['relMSE']:.5f} | {v['PSNR']:.2f} | {v['SSIM']:.4f} | {v['FLIP']:.4f} | "
                             f"{r['s_per_mp'].get(m, 0):.2f} |")
             body.append("")
+        for title, md in ev.get("tables", []):
+            body += [f"### {title}", "", md, ""]
     return CardSection(
         title=f"denoise `{name}`",
         architecture=f"{cfg.get('head')} head, base `{cfg.get('base')}`, U-Net channels {cfg.get('channels')}, "
