@@ -2,7 +2,7 @@
 reprojected onto it.
 
 An offline renderer has every frame of the shot, past and future, with exact motion (Cycles'
-``Vector`` pass: XY towards the previous frame, ZW towards the next, see
+``Vector`` pass: XY towards the previous frame, ZW from the next, see
 :func:`~neural_ops.denoise.temporal.previous_coords`). Where a neighbour shows the same surface
 (albedo, normal and depth agree with frame t), its noisy colour is another independent estimate
 of the same pixel, so static and slowly moving content gets up to (2k+1) x the samples before any
@@ -116,15 +116,17 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
     total = cur.color.astype(np.float64)
     count = np.ones((h, w), np.float64)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    for step, ch in ((-1, 0), (1, 2)):  # backwards with XY, forwards with ZW
+    # Blender's Vector pass, in its bottom-up pixel rows: XY = previous position - current,
+    # ZW = current position - next (both found by warping rendered frames' albedo; the row
+    # offset flips sign in our top-down arrays).
+    for step, ch, sign in ((-1, 0, 1.0), (1, 2, -1.0)):
         x, y, alive = xx.copy(), yy.copy(), np.ones((h, w), bool)
         s = t
         for _ in range(p.frames_window):
             if not 0 <= s + step < len(frames):
                 break
             v, _ = bilinear(frames[s].vector[..., ch:ch + 2], x, y)
-            # Motion is in Blender's bottom-up rows: the row offset flips sign here.
-            x, y = x + v[..., 0], y - v[..., 1]
+            x, y = x + sign * v[..., 0], y - sign * v[..., 1]
             s += step
             xs, ys = (np.round(x), np.round(y)) if p.nearest else (x, y)
             hc, inside = bilinear(frames[s].color, xs, ys)

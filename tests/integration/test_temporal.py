@@ -53,6 +53,21 @@ def test_vector_pass_points_to_the_previous_frame(move):
     assert right < 0.6 * min(wrong_sign, wrong_rows, static)
 
 
+def test_vector_pass_zw_points_from_the_next_frame(move):
+    """ZW is (current - next) position, bottom-up rows: the next frame is at (x - Z, y + W) in
+    our top-down arrays (the convention multi-frame gathering walks forwards with)."""
+    a, b = read_exr(move[0]), read_exr(move[1])
+    vec = a.get("Vector")
+    h, w = vec.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def err(sx, sy):
+        warped, inside = bilinear(b.albedo, xx + sx * vec[..., 2], yy + sy * vec[..., 3])
+        return float(np.abs(warped - a.albedo)[inside].mean())
+
+    assert err(-1, 1) < 0.6 * min(err(1, -1), err(1, 1), err(-1, -1), err(0, 0))
+
+
 def test_cli_denoises_a_sequence_with_temporal_blend(move, tmp_path):
     r = subprocess.run([sys.executable, "-m", "neural_ops", "denoise", *map(str, move), "-o", str(tmp_path / "out"),
                         "--method", "bilateral", "--temporal"], capture_output=True, text=True, cwd=ROOT, timeout=600)

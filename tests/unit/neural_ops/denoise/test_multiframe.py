@@ -28,7 +28,7 @@ def _pan(clean, albedo, frames, noise, rng, cut_at=None):
         ps.add("Denoising Depth", np.full((H, W, 1), 3.0, np.float32), "Z")
         vec = np.zeros((H, W, 4), np.float32)
         vec[..., 0] = 1.0  # what is at x now was at x + 1 in the previous frame
-        vec[..., 2] = -1.0  # and will be at x - 1 in the next
+        vec[..., 2] = 1.0  # and will be at x - 1 in the next (ZW: current - next)
         ps.add("Vector", vec, "XYZW")
         out.append(ps)
     return out
