@@ -352,7 +352,8 @@ def register(sub) -> None:
     s.add_argument("--height", type=int, default=1080)
     s.add_argument("--repeat", type=int, default=1)
     s.add_argument("--memory", action="store_true", help="also measure each op's peak memory in a fresh process")
-    s.add_argument("--model", action="append", default=[], help="also time this shipped denoiser model, repeatable")
+    s.add_argument("--model", action="append", default=[],
+                   help="also time this shipped denoiser model (a name) or weights you trained (.safetensors), repeatable")
     s.add_argument("--files", action="store_true",
                    help="instead: peak memory and time of 'info' and every file op on an EXR of that size")
     s.add_argument("--whole", action="store_true", help="with --files: also run each op on the whole frame (no strips)")

@@ -27,8 +27,11 @@ def _variants(models=()):
             if not onnx_unavailable():
                 yield "neural", spec, {"backend": "onnx"}
             yield "neural (torch)", spec, {"backend": "torch"}
-            for m in models:
-                yield f"neural model={m}", spec, {"model": m}
+            for m in models:  # a shipped name, or weights you trained (.safetensors; .onnx beside it is used)
+                if m.endswith(".safetensors"):
+                    yield f"neural weights={m}", spec, {"weights": m}
+                else:
+                    yield f"neural model={m}", spec, {"model": m}
         else:
             yield spec.name, spec, {}
 
