@@ -46,7 +46,7 @@ class WindowParams:
     max_albedo: float = 0.1
     min_normal_dot: float = 0.9
     max_depth: float = 0.05
-    max_color: float = 0.05
+    max_color: float = 0.1
     min_agree: float = 0.2
     nearest: bool = True
 
@@ -133,8 +133,10 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
             hg, _ = bilinear(frames[s].guides, xs, ys)
             hb, _ = bilinear(frames[s].brightness, x, y)
             alive &= inside
-            # Lit the same: local brightness within max_color, or within what noise explains (3 sigma).
-            tol = np.maximum(p.max_color, 3.0 * np.sqrt(hb[..., 1] + cur.brightness[..., 1]))
+            # Lit the same: local brightness within max_color, or within what noise explains (3
+            # sigma; the noise of frame t stands for both: a neighbour's own variance grows with
+            # the very highlight that should be kept out).
+            tol = np.maximum(p.max_color, 3.0 * np.sqrt(2.0 * cur.brightness[..., 1]))
             ok = alive & same_surface(cur.guides, hg, p) & (np.abs(hb[..., 0] - cur.brightness[..., 0]) <= tol)
             if ok.mean() < p.min_agree:
                 break  # a cut or a change of everything: nothing beyond it belongs to this shot
