@@ -2,8 +2,9 @@
 
 Methods (see ``neural-render ops denoise``): ``spikes`` (firefly removal), ``bilateral``
 (Kalantari et al. 2015's cross-bilateral filter), ``oidn`` (the anchor) and ``neural`` (our
-learned denoiser, :mod:`.learned` on :mod:`.network` with inputs from :mod:`.inputs`); the
-temporal filter for animations is :mod:`.temporal`.
+learned denoiser, :mod:`.learned` on :mod:`.network` with inputs from :mod:`.inputs`); for
+animations, the temporal filter (:mod:`.temporal`), multi-frame gathering (:mod:`.multiframe`)
+and the resumable sequence denoiser (:mod:`.sequence`).
 """
 
 from . import bilateral, learned, oidn, spikes  # noqa: F401  (registration)
