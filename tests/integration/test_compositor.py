@@ -152,7 +152,7 @@ def test_denoise_reads_the_noisy_image_when_cycles_denoised(tmp_path, default_sc
     assert np.abs(got - ps.color).mean() > 1e-4  # not Cycles' denoised image
 
 
-def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default_scene, registered, monkeypatch):
+def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default_scene, registered, monkeypatch, capfd):
     """The default method with Cycles' denoiser on: the ensemble's base is Cycles' own OIDN result
     (no pyoidn inside Blender), the noisy input 'Noisy Image'."""
     from addon import denoise
@@ -172,7 +172,9 @@ def test_neural_denoise_refines_cycles_denoiser_without_pyoidn(tmp_path, default
     assert params["base_pass"] == "Cycles Denoised"
     want = get_op("denoise", "neural")(inputs, **params)
     got = ps.get("Neural Denoised")[..., :3]
-    assert np.abs(got - want).max() < 1e-4 and np.abs(got - ps.color).mean() > 0
+    # The model refined Cycles' image, or its energy check took it back there (and said so).
+    moved = np.abs(got - ps.color).mean() > 0
+    assert np.abs(got - want).max() < 1e-4 and (moved or "mean brightness" in capfd.readouterr().err)
 
 
 def test_denoise_pass_failure_passes_the_image_through(tmp_path, default_scene, registered, capsys):
