@@ -305,7 +305,7 @@ STOCK_SCRIPT = textwrap.dedent(
     bpy.data.node_groups.remove(tree)
     res["nodes"] = sorted(words)
     # Options of the file operators (the file browser's sidebar) and of Render 1 in N (its dialog).
-    res["operator_options"] = sorted({p.name for o in ("denoise_file", "relight_file", "render_inbetween")
+    res["operator_options"] = sorted({p.name for o in ("denoise_file", "denoise_animation", "relight_file", "render_inbetween")
                                       for p in getattr(bpy.ops.neural, o).get_rna_type().properties
                                       if p.identifier != "rna_type" and not p.is_hidden})
 
@@ -328,7 +328,16 @@ STOCK_SCRIPT = textwrap.dedent(
     res["denoise_file_again"] = op(bpy.ops.neural.denoise_file, filepath=exr)  # the result exists
     res["denoise_file"] = op(bpy.ops.neural.denoise_file, filepath=exr, overwrite=True)
     res["denoised_written"] = os.path.exists(os.path.join(out, "frame_0001_denoised.exr"))
+
+    walk.append("Denoise Animation")  # a one-frame sequence, the default method, then again: resumed
+    seq = os.path.join(out, "seq")
+    os.makedirs(seq, exist_ok=True)
+    for ext in (".exr", ".json"):
+        shutil.copy(os.path.join(out, "frame_0001" + ext), os.path.join(seq, "frame_0001" + ext))
     nr.denoise.method = default_method
+    res["denoise_animation"] = op(bpy.ops.neural.denoise_animation, directory=seq, output=os.path.join(out, "anim"))
+    res["animation_written"] = os.path.exists(os.path.join(out, "anim", "frame_0001.exr"))
+    res["denoise_animation_again"] = op(bpy.ops.neural.denoise_animation, directory=seq, output=os.path.join(out, "anim"))
 
     walk.append("Neural Photoreal")  # on a Workbench F12 (a clear line), then on EEVEE
     scene.render.engine = "BLENDER_WORKBENCH"
@@ -474,7 +483,7 @@ def test_every_operator_in_a_stock_blender(tmp_path, host_zip, blender):
     features = {  # in the README's order
         "Export Neural Passes": res["export"], "Neural Denoised pass (F12)": res["denoise_pass"],
         "Denoise EXR File (default method)": res["denoise_file_default"],
-        "Denoise EXR File (bilateral)": res["denoise_file"],
+        "Denoise EXR File (bilateral)": res["denoise_file"], "Denoise Animation": res["denoise_animation"],
         "Neural Photoreal (Workbench F12)": res["photoreal"], "Set Up EEVEE for Photoreal": res["prepare_eevee"],
         "Neural Photoreal (EEVEE F12)": res["photoreal_eevee"], "Neural Relit pass (F12)": res["relight_pass"],
         "Relight Last Render": res["relight_last"], "Relight EXR File": res["relight_file"],
@@ -512,6 +521,8 @@ def test_every_operator_in_a_stock_blender(tmp_path, host_zip, blender):
     assert again["result"] == ["ERROR"] and "turn on Overwrite" in again["message"], again
     # The default method refines the Cycles-denoised image the export kept (no pyoidn here).
     assert res["denoise_file_default"]["result"] == ["FINISHED"], res["denoise_file_default"]
+    assert res["denoise_animation"]["result"] == ["FINISHED"] and res["animation_written"], res["denoise_animation"]
+    assert res["denoise_animation_again"]["result"] == ["FINISHED"]  # resumed: the frame was kept
     assert res["relight_file"]["result"] == ["FINISHED"]
     assert res["inbetween"]["result"] == ["FINISHED"], res["inbetween"]
     assert res["relight_last"]["result"] == ["FINISHED"] and res["relit_image"] > 0
