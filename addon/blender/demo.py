@@ -49,7 +49,8 @@ def compare(noisy_path: Path, ref_path: Path, out: Path) -> dict:
         if spec.available():
             print(f"skipping {spec.name}: {spec.available()}")
             continue
-        spec(warm)  # library loading and first-call setup are not part of the timing
+        with ops_module("core.notes").quiet():
+            spec(warm)  # library loading and first-call setup are not part of the timing
         t = time.perf_counter()
         img = spec(ps)
         dt = time.perf_counter() - t

@@ -219,7 +219,10 @@ def _apply(kind: str, args) -> int:
     if kind == "relight":
         params.target_lighting()  # a bad lighting fails here, before any work
     else:
-        spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
+        from ..core.notes import quiet
+
+        with quiet():
+            spec(synthetic_frame(16, 16, raster=kind == "cg2real"), params)
     print(f"{spec.label}: set up in {time.perf_counter() - t:.2f} s", flush=True)
     for k, (src, dst) in enumerate(zip(inputs, outputs), 1):
         prefix = f"[{k}/{len(inputs)}] " if len(inputs) > 1 else ""

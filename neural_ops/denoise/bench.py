@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from .. import list_ops
+from ..core.notes import quiet
 from ..core.synthetic import synthetic_frame
 
 
@@ -65,7 +66,8 @@ def run(width: int = 1920, height: int = 1080, repeat: int = 1, memory: bool = F
     times: dict[str, float] = {}
     runs = {}
     for label, spec, kw in _variants(models):
-        spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX session, first-call setup
+        with quiet():
+            spec(synthetic_frame(64, 64), **kw)  # warm-up: library loading, ONNX session, first-call setup
         best = float("inf")
         for _ in range(repeat):
             t = time.perf_counter()

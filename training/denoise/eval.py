@@ -80,8 +80,11 @@ def evaluate(cfg: EvalConfig, log=print) -> dict:
     from neural_ops.core.synthetic import synthetic_frame
 
     warm = synthetic_frame(64, 64)
-    for fn in methods.values():
-        fn(warm)  # library loading, weight loading and first-call setup are not timed
+    from neural_ops.core.notes import quiet
+
+    with quiet():
+        for fn in methods.values():
+            fn(warm)  # library loading, weight loading and first-call setup are not timed
     results: dict = {"data": str(root), "samples": len(idx), "spp": {}}
     man = read_manifest(root)
     results["dataset_seed"] = man.get("config", {}).get("seed")
