@@ -185,7 +185,7 @@ def _apply(kind: str, args) -> int:
     inputs = [Path(p) for p in args.input]
     window = None
     if args.frames_window:
-        from ..denoise.multiframe import Window, WindowParams, check_consecutive
+        from ..denoise.multiframe import FRAME_PASSES, Window, WindowParams, check_consecutive
 
         wp = WindowParams(frames_window=args.frames_window)
         wp.check()
@@ -202,7 +202,7 @@ def _apply(kind: str, args) -> int:
         from ..core.exr import read_sidecar, sidecar_path
 
         check_consecutive(inputs, [read_sidecar(sidecar_path(p)) if sidecar_path(p).is_file() else {} for p in inputs])
-        window = Window(inputs, lambda p: read_exr(p, passes=("Combined", "Noisy Image", "Vector", *GUIDE_PASSES)), wp)
+        window = Window(inputs, lambda p: read_exr(p, passes=FRAME_PASSES), wp)
         print(f"multi-frame: each frame gathered with up to {wp.frames_window} frame(s) on each side", flush=True)
     temporal = None
     if args.temporal:

@@ -11,7 +11,8 @@ import numpy as np
 
 from .errors import OpError
 
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+#: Rec. 709 luminance weights (linear RGB), shared by every op that measures brightness.
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 def _check(x: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

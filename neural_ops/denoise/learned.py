@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import OpError
+from ..core.metrics import LUMA
 from ..core.passset import CYCLES_DENOISED, PassSet, noisy_combined
 from ..core.registry import OpSpec, register
 from ..nn.runtime import BACKENDS, learned_unavailable
@@ -174,12 +175,8 @@ def _denoiser_model(p: NeuralParams):
     return TorchModel(net), net.multiple, net.cfg.base, ranges
 
 
-#: Rec. 709 luminance weights.
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
-
-
 def mean_luminance(img: np.ndarray) -> float:
-    return float(np.tensordot(img[..., :3].astype(np.float64), _LUMA, axes=([-1], [0])).mean())
+    return float(np.tensordot(img[..., :3].astype(np.float64), LUMA, axes=([-1], [0])).mean())
 
 
 def keep_energy(out: np.ndarray, noisy: np.ndarray, base: np.ndarray, tol: float = 0.01) -> tuple[np.ndarray, float]:

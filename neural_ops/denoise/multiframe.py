@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import PassSetError
-from ..core.passset import PassSet, noisy_combined
+from ..core.metrics import LUMA
+from ..core.passset import NOISY_PASS, PassSet, noisy_combined
+from ..core.registry import GUIDE_PASSES
 from ..core.sampling import bilinear, box_filter
 from .temporal import _guides, same_surface
 
@@ -58,6 +60,10 @@ class WindowParams:
             raise PassSetError("frames window thresholds out of range")
 
 
+#: The passes :meth:`Frame.of` reads (a reader may ask for just these).
+FRAME_PASSES = ("Combined", NOISY_PASS, "Vector", *GUIDE_PASSES)
+
+
 @dataclass
 class Frame:
     """What gathering needs of one rendered frame: noisy colour (H, W, 3), guides (H, W, 7:
@@ -83,14 +89,11 @@ class Frame:
                    passes.get("Vector").astype(np.float32), passes.source)
 
 
-_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
-
-
 def local_brightness(color: np.ndarray, size: int = 5) -> np.ndarray:
     """(H, W, 2) float32: log luminance averaged over ``size`` x ``size`` pixels (edges
     replicated), and the variance of that mean (the pixels' variance / size^2): what a pixel's
     neighbourhood looks like, and how far noise alone moves it."""
-    lum = np.log1p(np.maximum(color, 0.0) @ _LUMA).astype(np.float32)
+    lum = np.log1p(np.maximum(color, 0.0) @ LUMA).astype(np.float32)
     mean = box_filter(lum, size // 2)
     var = np.maximum(box_filter(lum * lum, size // 2) - mean * mean, 0.0) / (size * size)
     return np.stack([mean, var], axis=2).astype(np.float32)

@@ -86,7 +86,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
     from .. import get_op
     from ..core.exr import add_pass, open_exr, read_exr, read_sidecar, sidecar_path
     from ..core.outputs import check_outputs
-    from .multiframe import Window, WindowParams, check_consecutive, with_color
+    from .multiframe import FRAME_PASSES, Window, WindowParams, check_consecutive, with_color
     from .temporal import TemporalFilter
 
     inputs = sorted(Path(p) for p in job.inputs)
@@ -108,9 +108,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
     if job.frames_window:
         wp = WindowParams(frames_window=job.frames_window)
         check_consecutive(inputs, [read_sidecar(sidecar_path(p)) if sidecar_path(p).is_file() else {} for p in inputs])
-        window = Window(inputs, lambda p: read_exr(p, passes=("Combined", "Noisy Image", "Vector", "Denoising Albedo",
-                                                              "Denoising Normal", "Denoising Depth", "Diffuse Color",
-                                                              "Normal", "Depth")), wp)
+        window = Window(inputs, lambda p: read_exr(p, passes=FRAME_PASSES), wp)
     tf = TemporalFilter() if job.temporal else None
     n, computed = len(inputs), 0
     for t, (src, dst) in enumerate(zip(inputs, outputs)):

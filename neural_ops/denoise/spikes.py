@@ -14,10 +14,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core.errors import OpError
+from ..core.metrics import LUMA
 from ..core.passset import PassSet
 from ..core.registry import OpSpec, register
-
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 @dataclass
@@ -45,7 +44,7 @@ def spike_mask(color: np.ndarray, params: SpikeParams | None = None) -> np.ndarr
     """(H, W) bool mask of spike pixels in ``color`` (H, W, 3) linear HDR."""
     p = params or SpikeParams()
     r = p.radius
-    lum = np.maximum(color[:, :, :3] @ _LUMA, 0.0)
+    lum = np.maximum(color[:, :, :3] @ LUMA, 0.0)
     loglum = np.log(lum + 1e-4).astype(np.float64)
     pad = np.pad(loglum, r, mode="reflect")
     win = sliding_window_view(pad, (2 * r + 1, 2 * r + 1))  # (H, W, n, n), a view
