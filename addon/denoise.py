@@ -193,7 +193,7 @@ _past: dict[tuple[str, str], list] = {}
 
 
 def with_past_frames(engine, key, ps, k: int):
-    """``ps`` with its colour gathered from itself and up to ``k`` past frames of the same
+    """``ps`` with its colour and guides gathered from itself and up to ``k`` past frames of the same
     render (a frame that does not follow the last one starts over)."""
     mf = ops_module("denoise.multiframe")
     if "Vector" not in ps:
@@ -206,8 +206,7 @@ def with_past_frames(engine, key, ps, k: int):
         past = []
     past = (past + [(number, frame)])[-(k + 1):]
     _past[key] = past
-    color, _count = mf.gather([f for _n, f in past], len(past) - 1, mf.WindowParams(frames_window=k))
-    return mf.with_color(ps, color)
+    return mf.gather([f for _n, f in past], len(past) - 1, mf.WindowParams(frames_window=k)).apply(ps)
 
 
 def fill_pass(engine, scene, layer_name: str, passes, settings):

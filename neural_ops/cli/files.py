@@ -258,16 +258,16 @@ def _multiframe(spec, params, window, t, src, stream):
     frames: the window holds 2k+1 of them)."""
     from ..core.exr import check_memory, frame_layout, read_exr
     from ..core.strips import WHOLE_FRAME_BYTES
-    from ..denoise.multiframe import Window, with_color
+    from ..denoise.multiframe import Window
 
     if stream.parts:
         lay = frame_layout(stream)
         check_memory(str(src), lay.height * lay.width * (WHOLE_FRAME_BYTES + Window.bytes_per_pixel(window.p.frames_window)),
                      f"multi-frame denoising with {window.p.frames_window} frame(s) each side")
-    color, count = window.gathered(t)
+    g = window.gathered(t)
     ps = read_exr(src, passes=spec.reads(params), stream=stream)
-    print(f"{src}: {float(count.mean()):.2f} frames per pixel on average", flush=True)
-    return spec(with_color(ps, color), params), ps
+    print(f"{src}: {float(g.count.mean()):.2f} frames per pixel on average", flush=True)
+    return spec(g.apply(ps), params), ps
 
 
 def cmd_bench(args) -> int:

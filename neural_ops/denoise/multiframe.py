@@ -1,19 +1,31 @@
-"""Multi-frame (offline) denoising input: frame t's noisy colour averaged with frames t-k .. t+k
-reprojected onto it.
+"""Multi-frame (offline) denoising input: frame t's noisy colour and guides averaged with frames
+t-k .. t+k reprojected onto it.
 
 An offline renderer has every frame of the shot, past and future, with exact motion (Cycles'
 ``Vector`` pass: XY towards the previous frame, ZW from the next, see
-:func:`~neural_ops.denoise.temporal.previous_coords`). Where a neighbour shows the same surface
-(albedo, normal and depth agree with frame t), its noisy colour is another independent estimate
-of the same pixel, so static and slowly moving content gets up to (2k+1) x the samples before any
-denoiser runs. Neighbours are reached hop by hop (t -> t-1 -> t-2 with each frame's own motion),
-and a neighbour that agrees almost nowhere (a cut, a flash) ends the walk in that direction.
+:func:`~neural_ops.denoise.temporal.previous_coords`). Where a neighbour shows the same surface,
+its noisy colour is another independent estimate of the same pixel, so static and slowly moving
+content gets up to (2k+1) x the samples before any denoiser runs. A neighbour pixel counts where
+
+- its own motion leads back to where we came from (forward-backward consistency: an occluded or
+  disoccluded pixel lands on the occluder, whose motion leads elsewhere);
+- albedo, normal and depth agree with frame t's, within tolerances widened by the guides' own
+  local spread (at low spp an edge pixel's guides are a different mix of a few samples in every
+  frame);
+- its neighbourhood is as bright as frame t's, within what noise explains (moving highlights,
+  lights switched on).
+
+The albedo and normal are averaged over the same frames (the denoiser then sees guides as clean
+as the colour). Neighbours are reached hop by hop (t -> t-1 -> t-2 with each frame's own
+motion); a neighbour that agrees almost nowhere (a cut, a flash) ends the walk in that
+direction; near an end of the shot the other side gives the missing frames.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,9 +43,12 @@ class WindowParams:
 
     Attributes:
         frames_window: k, the frames used on each side of frame t (0: frame t alone).
-        max_albedo: largest albedo difference (any channel) for a neighbour pixel to count.
-        min_normal_dot: smallest dot product of the two normals.
-        max_depth: largest relative depth difference.
+        max_albedo: largest albedo difference (any channel) for a neighbour pixel to count, plus
+            ``guide_noise`` times the two pixels' local albedo spread.
+        min_normal_dot: smallest dot product of the two normals, less ``guide_noise`` times their
+            local normal spread.
+        max_depth: largest relative depth difference (loose: a moving object's or camera's depth
+            changes between frames; occlusions are the round trip's to catch).
         max_color: largest difference of local brightness (log luminance averaged over 5x5
             pixels) between frame t and a neighbour beyond what their noise explains: the same
             surface lit differently (a moving highlight, a light switched on) is not gathered.
@@ -42,21 +57,32 @@ class WindowParams:
         nearest: take each neighbour's pixel nearest to the reprojected position (its noise stays
             independent per pixel, as the denoiser expects; measured better than interpolating,
             which smears noise into blobs), else interpolate bilinearly.
+        max_roundtrip: largest distance in pixels between a pixel and where the neighbour's own
+            motion (the other way) takes its reprojected position back (forward-backward
+            consistency: an occluded or disoccluded pixel lands on the occluder, whose motion leads
+            elsewhere); 0 turns the test off.
+        guide_noise: how far the guides' own noise widens the albedo and normal tolerances: at 4
+            spp an edge or texture boundary pixel's guides are a mix of a few samples and differ
+            between frames even where the pixel shows the same thing (measured: without it most
+            edge pixels and the whole of a textured floor's cell borders gather nothing).
     """
 
     frames_window: int = 2
     max_albedo: float = 0.1
     min_normal_dot: float = 0.9
-    max_depth: float = 0.05
+    max_depth: float = 0.3
     max_color: float = 0.1
     min_agree: float = 0.2
     nearest: bool = True
+    max_roundtrip: float = 1.0
+    guide_noise: float = 4.0
 
     def check(self) -> None:
         if not 0 <= self.frames_window <= 16:
             raise PassSetError(f"frames_window must be 0 to 16, got {self.frames_window}")
         if not (0 <= self.min_agree <= 1 and 0 <= self.max_albedo and -1 <= self.min_normal_dot <= 1
-                and 0 <= self.max_depth and 0 < self.max_color):
+                and 0 <= self.max_depth and 0 < self.max_color and 0 <= self.max_roundtrip
+                and 0 <= self.guide_noise):
             raise PassSetError("frames window thresholds out of range")
 
 
@@ -75,9 +101,13 @@ class Frame:
     source: str = ""
     brightness: np.ndarray | None = None
 
+    spread: np.ndarray | None = None
+
     def __post_init__(self):
         if self.brightness is None:
             self.brightness = local_brightness(self.color)
+        if self.spread is None:
+            self.spread = guide_spread(self.guides)
 
     @classmethod
     def of(cls, passes: PassSet) -> Frame:
@@ -99,14 +129,61 @@ def local_brightness(color: np.ndarray, size: int = 5) -> np.ndarray:
     return np.stack([mean, var], axis=2).astype(np.float32)
 
 
-def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``t``'s noisy colour averaged with its reprojected neighbours.
+def guide_spread(guides: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32: the local standard deviation (3x3) of the albedo (largest over the
+    channels) and of the normal (all components): how much a pixel's guides move with the few
+    samples that found them (an edge or a texture boundary at low spp)."""
+    g = guides.astype(np.float32)
+    var = np.stack([np.maximum(box_filter(c * c, 1) - box_filter(c, 1) ** 2, 0.0)
+                    for c in np.moveaxis(g[..., 0:6], 2, 0)], axis=2)
+    return np.stack([np.sqrt(var[..., 0:3].max(axis=2)), np.sqrt(var[..., 3:6].sum(axis=2))], axis=2)
+
+
+def _same_surface_noisy(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, p: WindowParams) -> np.ndarray:
+    """:func:`same_surface` with the albedo and normal tolerances widened by ``p.guide_noise``
+    times the two pixels' summed guide spread (:func:`guide_spread`)."""
+    k = p.guide_noise
+    ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo + k * spread[..., 0]
+    ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot - k * spread[..., 1]
+    ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
+    return ok
+
+
+class Gathered(NamedTuple):
+    """Frame t gathered with its neighbours: colour (H, W, 3), frames used per pixel (H, W, >= 1),
+    and albedo + normal (H, W, 6) averaged over the same frames (at low spp the guides are noisy
+    too, at edges and on textures: averaged, they match the averaged colour)."""
+
+    color: np.ndarray
+    count: np.ndarray
+    guides: np.ndarray
+
+    def apply(self, passes: PassSet) -> PassSet:
+        """``passes`` with the gathered colour, albedo and normal in place of frame t's own."""
+        from ..core.passset import ALBEDO_PASSES, NORMAL_PASSES, Pass
+
+        ps = with_color(passes, self.color)
+        new = dict(ps.passes)
+        for names, part in ((ALBEDO_PASSES, self.guides[..., 0:3]), (NORMAL_PASSES, self.guides[..., 3:6])):
+            name = next((n for n in names if n in new), None)
+            if name is None:
+                continue
+            if names is NORMAL_PASSES:
+                length = np.linalg.norm(part, axis=2, keepdims=True)
+                part = np.where(length > 1e-6, part / np.maximum(length, 1e-6), part)
+            old = new[name]
+            px = old.pixels.astype(np.float32, copy=True)
+            px[..., 0:3] = part
+            new[name] = Pass(px, old.channels, old.half)
+        return dataclasses.replace(ps, passes=new)
+
+
+def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> Gathered:
+    """Frame ``t``'s noisy colour (and guides) averaged with its reprojected neighbours.
 
     Args:
         frames: consecutive frames of one shot, in order.
         t: the index in ``frames`` of the frame to build.
-    Returns:
-        (colour (H, W, 3) float32, frames used per pixel (H, W) float32, >= 1).
     """
     p = params or WindowParams()
     p.check()
@@ -117,20 +194,34 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
             raise PassSetError(f"{f.source}: frame is {f.color.shape[1]}x{f.color.shape[0]}, "
                                f"{cur.source} is {w}x{h}: frames of one shot must have one size")
     total = cur.color.astype(np.float64)
+    gsum = cur.guides[..., 0:6].astype(np.float64)
     count = np.ones((h, w), np.float64)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # Blender's Vector pass, in its bottom-up pixel rows: XY = previous position - current,
     # ZW = current position - next (both found by warping rendered frames' albedo; the row
     # offset flips sign in our top-down arrays).
+    # k frames each side; near an end of the shot (fewer than k frames on one side in ``frames``)
+    # the other side gives the missing ones, so every frame gets 2k + 1 where the shot has them.
+    k = p.frames_window
+    reach = {-1: k + max(0, k - (len(frames) - 1 - t)), 1: k + max(0, k - t)}
     for step, ch, sign in ((-1, 0, 1.0), (1, 2, -1.0)):
         x, y, alive = xx.copy(), yy.copy(), np.ones((h, w), bool)
         s = t
-        for _ in range(p.frames_window):
+        back = 2 - ch  # the neighbour's motion the other way: back towards the frame we came from
+        for _ in range(reach[step]):
             if not 0 <= s + step < len(frames):
                 break
             v, _ = bilinear(frames[s].vector[..., ch:ch + 2], x, y)
+            x0, y0 = x, y
             x, y = x + sign * v[..., 0], y - sign * v[..., 1]
             s += step
+            if p.max_roundtrip > 0:
+                # Forward-backward consistency: the neighbour's own motion must lead back to where
+                # we came from. An occluded or disoccluded pixel lands on another surface (the
+                # occluder), whose motion leads elsewhere.
+                vb, _ = bilinear(frames[s].vector[..., back:back + 2], x, y)
+                rt = np.hypot(x - sign * vb[..., 0] - x0, y + sign * vb[..., 1] - y0)
+                alive &= rt <= p.max_roundtrip
             xs, ys = (np.round(x), np.round(y)) if p.nearest else (x, y)
             hc, inside = bilinear(frames[s].color, xs, ys)
             hg, _ = bilinear(frames[s].guides, xs, ys)
@@ -140,12 +231,19 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> t
             # sigma; the noise of frame t stands for both: a neighbour's own variance grows with
             # the very highlight that should be kept out).
             tol = np.maximum(p.max_color, 3.0 * np.sqrt(2.0 * cur.brightness[..., 1]))
-            ok = alive & same_surface(cur.guides, hg, p) & (np.abs(hb[..., 0] - cur.brightness[..., 0]) <= tol)
+            if p.guide_noise > 0:
+                hs, _ = bilinear(frames[s].spread, xs, ys)
+                same = _same_surface_noisy(cur.guides, hg, cur.spread + hs, p)
+            else:
+                same = same_surface(cur.guides, hg, p)
+            ok = alive & same & (np.abs(hb[..., 0] - cur.brightness[..., 0]) <= tol)
             if ok.mean() < p.min_agree:
                 break  # a cut or a change of everything: nothing beyond it belongs to this shot
             total += np.where(ok[..., None], hc, 0.0)
+            gsum += np.where(ok[..., None], hg[..., 0:6], 0.0)
             count += ok
-    return (total / count[..., None]).astype(np.float32), count.astype(np.float32)
+    return Gathered((total / count[..., None]).astype(np.float32), count.astype(np.float32),
+                    (gsum / count[..., None]).astype(np.float32))
 
 
 def with_color(passes: PassSet, color: np.ndarray) -> PassSet:
@@ -208,12 +306,13 @@ class Window:
             self._frames[i] = Frame.of(self.read(self.paths[i]))
         return self._frames[i]
 
-    def gathered(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frame ``t``'s gathered colour and per-pixel frame count (:func:`gather`)."""
-        k = self.p.frames_window
-        for i in [i for i in self._frames if i < t - k]:
+    def gathered(self, t: int) -> Gathered:
+        """Frame ``t`` gathered with its neighbours (:func:`gather`)."""
+        k, n = self.p.frames_window, len(self.paths)
+        lo = max(0, min(t - k, n - 1 - 2 * k))  # the window slides no further than the shot's ends
+        hi = min(n - 1, lo + 2 * k)
+        for i in [i for i in self._frames if i < lo]:
             del self._frames[i]
-        lo, hi = max(0, t - k), min(len(self.paths) - 1, t + k)
         frames = [self.frame(i) for i in range(lo, hi + 1)]
         return gather(frames, t - lo, self.p)
 

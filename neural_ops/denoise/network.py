@@ -11,10 +11,11 @@ Two heads share the backbone (chosen per model by :class:`DenoiserConfig`):
 - ``convex``: safe by construction. Every output pixel is a convex combination (softmax
   weights) of candidate estimates of its demodulated radiance: OIDN's output at the pixel and
   its 3x3 neighbours, the noisy colour at the pixel and its neighbours, and the noisy colour
-  filtered by predicted normalised 5x5 kernels at 1/2 and 1/4 resolution. The result can
+  filtered by predicted normalised 5x5 kernels at 1/2 and 1/4 resolution, mixed with OIDN's
+  own output by a predicted per-pixel gate: out = (1 - g) OIDN + g sum_i w_i c_i. The result can
   neither exceed nor fall below what its inputs show nearby, and it starts as OIDN's output
-  (the OIDN centre tap's logit starts high), so training only moves away from OIDN where that
-  lowers the loss. ``half_res`` runs the U-Net at half resolution (the weights are upsampled):
+  (the gate starts at 1 %, a sigmoid away from saturation, so its gradient is alive from the
+  first step), so training only moves away from OIDN where that lowers the loss. ``half_res`` runs the U-Net at half resolution (the weights are upsampled):
   about 4x cheaper.
 - ``bilateral``: the seed's Kalantari et al. 2015 model: the network predicts, per pixel, the
   parameters of the cross-bilateral filter (spatial, colour, albedo, normal and depth
@@ -128,14 +129,14 @@ class DenoiserNet(UNet):
         elif cfg.head == "bilateral":
             self.out = nn.Conv2d(ch[0], 5, 3, padding=1)  # log bandwidths: spatial, colour, albedo, normal, depth
         elif cfg.head == "convex":
-            # Blend logits over the candidates (9 OIDN taps, 9 noisy taps, 2 coarse filtered), and
-            # the coarse kernels at 1/2 and 1/4 resolution.
-            self.out = nn.Conv2d(ch[0], CONVEX_CANDIDATES, 3, padding=1)
+            # Blend logits over the candidates (9 OIDN taps, 9 noisy taps, 2 coarse filtered) and
+            # the gate's logit, and the coarse kernels at 1/2 and 1/4 resolution.
+            self.out = nn.Conv2d(ch[0], CONVEX_CANDIDATES + 1, 3, padding=1)
             self.out1 = nn.Conv2d(ch[0 if cfg.half_res else 1], kk, 3, padding=1)
             self.out2 = nn.Conv2d(ch[1 if cfg.half_res else 2], kk, 3, padding=1)
             zero_init_(self.out, self.out1, self.out2)
             with torch.no_grad():
-                self.out.bias[4] = CONVEX_INIT_LOGIT  # OIDN's centre tap: the model starts as OIDN
+                self.out.bias[CONVEX_CANDIDATES] = CONVEX_GATE_INIT  # the model starts as OIDN
         else:
             # Full resolution: kernel, merge weight, residual; half: kernel, merge weight; quarter: kernel.
             self.out = nn.Conv2d(ch[0], kk + 1 + 3, 3, padding=1)
@@ -223,8 +224,8 @@ class DenoiserNet(UNet):
 
 #: Candidates of the convex head: OIDN's 3x3 taps, the noisy 3x3 taps, two coarse filtered.
 CONVEX_CANDIDATES = 9 + 9 + 2
-#: Starting logit of OIDN's centre tap (others 0): the untrained head is 99.9 % OIDN.
-CONVEX_INIT_LOGIT = 10.0
+#: Starting logit of the gate between OIDN's output and the candidates' mix: sigmoid(-4.6) = 1 %.
+CONVEX_GATE_INIT = -4.6
 
 
 def taps3(img: torch.Tensor) -> list[torch.Tensor]:
@@ -250,16 +251,19 @@ def convex_candidates(dn: torch.Tensor, do: torch.Tensor, heads, k: int, half_re
 
 
 def convex_blend(dn: torch.Tensor, do: torch.Tensor, heads, k: int, half_res: bool) -> torch.Tensor:
-    """Softmax-weighted mean of :func:`convex_candidates` (demodulated radiance in and out)."""
+    """OIDN's output gated with the softmax-weighted mean of :func:`convex_candidates`
+    (demodulated radiance in and out): (1 - g) OIDN + g sum_i w_i c_i, a convex combination."""
     logits = heads[0]
     if half_res:
         logits = F.interpolate(logits, size=dn.shape[-2:], mode="bilinear", align_corners=False)
-    wts = torch.softmax(logits.contiguous(), dim=1)
-    out = None
+    n = CONVEX_CANDIDATES
+    wts = torch.softmax(logits[:, :n].contiguous(), dim=1)
+    gate = torch.sigmoid(logits[:, n:n + 1])
+    mix = None
     for i, c in enumerate(convex_candidates(dn, do, heads, k, half_res)):
         term = c * wts[:, i:i + 1]
-        out = term if out is None else out + term
-    return out
+        mix = term if mix is None else mix + term
+    return do + gate * (mix - do)
 
 
 #: Bandwidths the bilateral head starts from (its output is a log-offset to these): spatial in

@@ -86,7 +86,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
     from .. import get_op
     from ..core.exr import add_pass, open_exr, read_exr, read_sidecar, sidecar_path
     from ..core.outputs import check_outputs
-    from .multiframe import FRAME_PASSES, Window, WindowParams, check_consecutive, with_color
+    from .multiframe import FRAME_PASSES, Window, WindowParams, check_consecutive
     from .temporal import TemporalFilter
 
     inputs = sorted(Path(p) for p in job.inputs)
@@ -125,7 +125,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
         if transform is not None:
             op_ps, prm = transform(ps, prm)
         if window is not None:
-            op_ps = with_color(op_ps, window.gathered(t)[0])
+            op_ps = window.gathered(t).apply(op_ps)
         if cancel is not None and cancel.is_set():
             raise InterruptedError
 

@@ -87,7 +87,7 @@ def test_cli_frames_window_gathers_neighbours_and_refuses_a_gap(move, tmp_path):
     from neural_ops.denoise.multiframe import Frame, Window, WindowParams
 
     # On the real move most of frame 2's pixels are found in frames 1 and 3.
-    _, count = Window(move, read_exr, WindowParams(frames_window=1)).gathered(1)
+    count = Window(move, read_exr, WindowParams(frames_window=1)).gathered(1).count
     assert count.mean() > 2.0
     r = subprocess.run([sys.executable, "-m", "neural_ops", "denoise", *map(str, move), "-o", str(tmp_path / "out"),
                         "--method", "bilateral", "--frames-window", "1", "--temporal"],
@@ -97,7 +97,7 @@ def test_cli_frames_window_gathers_neighbours_and_refuses_a_gap(move, tmp_path):
     assert len(list((tmp_path / "out").glob("frame_*.exr"))) == 3
     # k = 0 is the single-frame op.
     ps = read_exr(move[1])
-    col, _ = Window(move, read_exr, WindowParams(frames_window=0)).gathered(1)
+    col = Window(move, read_exr, WindowParams(frames_window=0)).gathered(1).color
     np.testing.assert_array_equal(col, Frame.of(ps).color)
     r = subprocess.run([sys.executable, "-m", "neural_ops", "denoise", str(move[0]), str(move[2]), "-o",
                         str(tmp_path / "gap"), "--method", "bilateral", "--frames-window", "1"],

@@ -29,7 +29,7 @@ import numpy as np
 
 from neural_ops import get_op, read_exr
 from neural_ops.core.metrics import flip, relmse
-from neural_ops.denoise.multiframe import Window, WindowParams, with_color
+from neural_ops.denoise.multiframe import Window, WindowParams
 from neural_ops.denoise.temporal import TemporalFilter, flicker
 
 MOVES = ("dolly", "object", "cut", "window", "fast")
@@ -50,8 +50,8 @@ class TemporalEvalConfig:
     """Square resolution."""
     spp: int = 4
     """Samples per pixel of the noisy frames."""
-    ref_spp: int = 256
-    """Reference samples per pixel."""
+    ref_spp: int = 512
+    """Reference samples per pixel, in total: two independent references of half as many each."""
     frames_window: int = 2
     """k of the multi-frame methods: frames t-k..t+k."""
     methods: list[str] = field(default_factory=lambda: ["oidn"], metadata={"flag": "--method"})
@@ -137,9 +137,32 @@ def build_move(move: str, frames: int, resolution: int, cache: Path = Path("data
     return scene
 
 
+#: Base sampling seeds (each still animated per frame) of the two independent half references and
+#: of the ceiling render; the noisy frames keep the scene's seed, 0.
+REF_SEEDS = (101, 202)
+CEILING_SEED = 303
+
+
+def _seeded(blend: Path, seed: int) -> Path:
+    """A copy of ``blend`` whose Cycles seed is ``seed``, still animated (a new noise pattern per
+    frame, independent of every other copy's)."""
+    import bpy
+
+    path = blend.with_name(f"{blend.stem}_seed{seed}.blend")
+    if not path.exists():
+        bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
+        scene = bpy.context.scene
+        scene.cycles.seed, scene.cycles.use_animated_seed = seed, True
+        bpy.ops.wm.save_as_mainfile(filepath=str(path.resolve()), copy=True)
+    return path
+
+
 def render_move(out: Path, move: str, frames: int, resolution: int, spp: int, ref_spp: int,
-                log=print) -> tuple[list[Path], list[Path]]:
-    """Render (or reuse) a shot: ``out/noisy/frame_NNNN.exr`` and ``out/reference/...``."""
+                ceiling: int = 0, log=print) -> dict[str, list[Path]]:
+    """Render (or reuse) a shot: ``out/noisy`` at ``spp``, two independent half references
+    ``out/reference_a`` and ``out/reference_b`` at ``ref_spp / 2`` each (their product scores without
+    the references' own noise) and, with ``ceiling``, ``out/noisy_x{ceiling}`` at ``ceiling * spp``
+    (what gathering ``ceiling`` frames of a still shot could at best reach). Returns name -> frame paths."""
     import bpy
 
     from addon.blender import batch
@@ -149,29 +172,58 @@ def render_move(out: Path, move: str, frames: int, resolution: int, spp: int, re
     if not blend.exists():
         build_move(move, frames, resolution, out / "textures")
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    lists = []
-    for name, n in (("noisy", spp), ("reference", ref_spp)):
+    sets = [("noisy", spp, None), ("reference_a", max(1, ref_spp // 2), REF_SEEDS[0]),
+            ("reference_b", max(1, ref_spp // 2), REF_SEEDS[1])]
+    if ceiling > 1:
+        sets.append((f"noisy_x{ceiling}", spp * ceiling, CEILING_SEED))
+    lists = {}
+    for name, n, seed in sets:
         folder = out / name
         paths = [folder / f"frame_{f:04d}.exr" for f in range(1, frames + 1)]
         todo = [f for f, p in zip(range(1, frames + 1), paths) if not p.exists()]
         if todo:
             log(f"{move}: rendering {len(todo)} {name} frames at {n} spp...")
             t = time.perf_counter()
-            # seed=None keeps the animated seed: independent noise in every frame.
-            batch.export_blend(blend, folder, spp=n, frames=todo, overwrite=True)
+            # seed=None keeps the blend's animated seed: independent noise in every frame.
+            batch.export_blend(blend if seed is None else _seeded(blend, seed), folder, spp=n, frames=todo,
+                               overwrite=True)
             log(f"  {time.perf_counter() - t:.1f} s")
-        lists.append(paths)
-    return lists[0], lists[1]
+        lists[name] = paths
+    return lists
 
 
-def score(noisy_p: list[Path], ref_p: list[Path], methods=("oidn",), frames_window: int = 2) -> tuple[dict, dict]:
+def relmse_unbiased(x: np.ndarray, ref_a: np.ndarray, ref_b: np.ndarray, eps: float = 0.01) -> float:
+    """relMSE of ``x`` against the noise-free image, estimated from two independent noisy
+    references: E[(x - a)(x - b)] = E[(x - truth)^2] when a and b are unbiased and independent of x
+    and of each other (the references' own noise, which a plain relMSE adds to every method alike,
+    cancels). The denominator uses their mean."""
+    m = 0.5 * (ref_a + ref_b)
+    return float(np.mean((x - ref_a) * (x - ref_b) / (m * m + eps)))
+
+
+def flicker_unbiased(seq, vectors, ref_a, ref_b) -> float:
+    """RMS flicker against the noise-free temporal change: sqrt(E[(d - d_a)(d - d_b)]) with d the
+    sequence's temporal differences along motion (display values) and d_a, d_b the two references'."""
+    from neural_ops.denoise.temporal import temporal_differences
+
+    d = np.stack(temporal_differences(seq, vectors))
+    da = np.stack(temporal_differences(ref_a, vectors))
+    db = np.stack(temporal_differences(ref_b, vectors))
+    return float(np.sqrt(max(np.nanmean((d - da) * (d - db)), 0.0)))
+
+
+def score(paths: dict[str, list[Path]], methods=("oidn",), frames_window: int = 2) -> tuple[dict, dict]:
     """Every method's sequence on one shot: rows of metrics and seconds per frame."""
+    noisy_p = paths["noisy"]
     noisy = [read_exr(p) for p in noisy_p]
-    ref = [read_exr(p).color for p in ref_p]
+    ref_a = [read_exr(p).color for p in paths["reference_a"]]
+    ref_b = [read_exr(p).color for p in paths["reference_b"]]
+    ref = [0.5 * (a + b) for a, b in zip(ref_a, ref_b)]
     vectors = [ps.get("Vector") for ps in noisy]
     seqs = {"noisy": [ps.color for ps in noisy]}
     secs = {"noisy": 0.0}
     window = Window(noisy_p, read_exr, WindowParams(frames_window=frames_window))
+    ceiling = next((k for k in paths if k.startswith("noisy_x")), None)
     for m in methods:
         spec = get_op("denoise", m)
         t = time.perf_counter()
@@ -181,19 +233,22 @@ def score(noisy_p: list[Path], ref_p: list[Path], methods=("oidn",), frames_wind
         seqs[f"{m} + temporal"] = [tf.step(ps, img) for ps, img in zip(noisy, seqs[m])]
         name = f"{m} window {frames_window}"
         t = time.perf_counter()
-        seqs[name] = [spec(with_color(ps, window.gathered(i)[0])) for i, ps in enumerate(noisy)]
+        seqs[name] = [spec(window.gathered(i).apply(ps)) for i, ps in enumerate(noisy)]
         secs[name] = (time.perf_counter() - t) / len(noisy)
         tf = TemporalFilter()
         seqs[f"{name} + temporal"] = [tf.step(ps, img) for ps, img in zip(noisy, seqs[name])]
-    seqs["reference"] = ref
+        if ceiling:
+            seqs[f"{m} at {ceiling[len('noisy_x'):]}x spp (ceiling)"] = [spec(read_exr(p)) for p in paths[ceiling]]
     rows = {}
     for name, seq in seqs.items():
         rows[name] = {
-            "relMSE": float(np.mean([relmse(a, r) for a, r in zip(seq, ref)])),
+            "relMSE": float(np.mean([relmse_unbiased(a, ra, rb) for a, ra, rb in zip(seq, ref_a, ref_b)])),
+            "relMSE vs mean reference": float(np.mean([relmse(a, r) for a, r in zip(seq, ref)])),
             "FLIP": float(np.mean([flip(a, r) for a, r in zip(seq, ref)])),
-            "flicker": flicker(seq, vectors, ref),
+            "flicker": flicker_unbiased(seq, vectors, ref_a, ref_b),
+            "flicker (mean abs vs mean reference)": flicker(seq, vectors, ref),
             "temporal change": flicker(seq, vectors),
-            "per frame relMSE": [float(relmse(a, r)) for a, r in zip(seq, ref)],
+            "per frame relMSE": [relmse_unbiased(a, ra, rb) for a, ra, rb in zip(seq, ref_a, ref_b)],
         }
     return rows, secs
 
@@ -203,13 +258,14 @@ def run(out: Path, moves=MOVES, frames: int = 12, resolution: int = 128, spp: in
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
-    lines = [f"Shots of {frames} frames {resolution}x{resolution}, {spp} spp vs {ref_spp} spp references; "
-             "ratios are to OIDN frame by frame on the same shot",
+    lines = [f"Shots of {frames} frames {resolution}x{resolution}, {spp} spp, scored against two independent "
+             f"{ref_spp // 2}-spp references (relMSE and flicker without the references' noise); ratios are to "
+             "OIDN frame by frame on the same shot",
              "| shot | sequence | relMSE | ratio | FLIP | ratio | flicker | ratio | s/frame |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for move in moves:
-        noisy_p, ref_p = render_move(out / move, move, frames, resolution, spp, ref_spp, log)
-        rows, secs = score(noisy_p, ref_p, methods, frames_window)
+        paths = render_move(out / move, move, frames, resolution, spp, ref_spp, 2 * frames_window + 1, log)
+        rows, secs = score(paths, methods, frames_window)
         results[move] = rows
         base = rows.get("oidn") or rows["noisy"]
         for name, r in rows.items():
@@ -221,8 +277,10 @@ def run(out: Path, moves=MOVES, frames: int = 12, resolution: int = 128, spp: in
         log("\n".join(lines[-len(rows) + 1:]))
     table = "\n".join(lines)
     log(table)
-    (out / "temporal.md").write_text(table + "\n\nflicker: mean |d_t - d_t(reference)| of display values, d_t = frame t minus "
-                                     "frame t-1 reprojected with the Vector pass; s/frame: the denoiser's time per frame "
-                                     "(+ temporal adds little). 'window k': frames t-k..t+k gathered (multi-frame).\n")
+    (out / "temporal.md").write_text(table + "\n\nrelMSE: E[(x - a)(x - b) / (m^2 + 0.01)] over two independent references "
+                                     "a, b (mean m); flicker: RMS of d_t - d_t(reference) the same way, d_t = frame t minus "
+                                     "frame t-1 reprojected with the Vector pass, display values; FLIP against m; s/frame: "
+                                     "the denoiser's time per frame (+ temporal adds little). 'window k': frames t-k..t+k "
+                                     "gathered (multi-frame); 'ceiling': the denoiser on (2k+1)x the samples rendered.\n")
     (out / "temporal.json").write_text(json.dumps(results, indent=1) + "\n")
     return results

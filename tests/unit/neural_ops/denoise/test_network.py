@@ -213,8 +213,8 @@ def test_convex_head_stays_within_its_candidates_and_starts_as_oidn(head):
     with torch.inference_mode():
         fresh = net(raw)
         a = raw[:, 3:6] + 0.01
-        # Untrained: (almost) OIDN's output, the base channels.
-        assert (fresh - raw[:, 10:13]).abs().mean() < 0.01 * raw[:, 10:13].mean()
+        # Untrained: OIDN's output (the base channels) moved 1 % towards the candidates' mix.
+        assert (fresh - raw[:, 10:13]).abs().mean() < 0.03 * raw[:, 10:13].mean()
         for p in net.parameters():  # any weights at all
             torch.nn.init.normal_(p, std=0.5)
         out = net(raw) / a
