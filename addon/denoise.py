@@ -193,12 +193,13 @@ _past: dict[tuple[str, str], list] = {}
 
 
 def with_past_frames(engine, key, ps, k: int):
-    """``ps`` with its colour and guides gathered from itself and up to ``k`` past frames of the same
-    render (a frame that does not follow the last one starts over)."""
+    """``ps`` gathered from itself and up to ``k`` past frames of the same render (a frame that does
+    not follow the last one starts over): a :class:`~neural_ops.denoise.multiframe.Gathered`, or
+    None without the Vector pass."""
     mf = ops_module("denoise.multiframe")
     if "Vector" not in ps:
         failures.note(engine, "Neural Denoise: Frames Window needs the Vector pass (View Layer > Passes > Vector)")
-        return ps
+        return None
     frame = mf.Frame.of(ps)
     number = ps.meta.get("frame")
     past = _past.get(key, [])
@@ -206,17 +207,18 @@ def with_past_frames(engine, key, ps, k: int):
         past = []
     past = (past + [(number, frame)])[-(k + 1):]
     _past[key] = past
-    return mf.gather([f for _n, f in past], len(past) - 1, mf.WindowParams(frames_window=k)).apply(ps)
+    return mf.gather([f for _n, f in past], len(past) - 1, mf.WindowParams(frames_window=k))
 
 
 def fill_pass(engine, scene, layer_name: str, passes, settings):
     """The Neural Denoised pass of one rendered layer (the Cycles hook calls it)."""
     key = (scene.name, layer_name)
     ps, params = denoise_input(passes, settings.method, settings.to_params())
-    op_ps = ps
+    op = nops.get_op("denoise", settings.method)
+    gathered = None
     if getattr(settings, "frames_window", 0) > 0:
-        op_ps = with_past_frames(engine, key, ps, settings.frames_window)
-    out = nops.get_op("denoise", settings.method)(op_ps, **params)
+        gathered = with_past_frames(engine, key, ps, settings.frames_window)
+    out = op(ps, **params) if gathered is None else gathered.denoise(ps, lambda q: op(q, **params))
     if getattr(settings, "temporal", False):
         if "Vector" not in passes:
             failures.note(engine, "Neural Denoise: Temporal needs the Vector pass (View Layer > Passes > Vector)")

@@ -267,7 +267,7 @@ def _multiframe(spec, params, window, t, src, stream):
     g = window.gathered(t)
     ps = read_exr(src, passes=spec.reads(params), stream=stream)
     print(f"{src}: {float(g.count.mean()):.2f} frames per pixel on average", flush=True)
-    return spec(g.apply(ps), params), ps
+    return g.denoise(ps, lambda q: spec(q, params)), ps
 
 
 def cmd_bench(args) -> int:

@@ -124,8 +124,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
         op_ps = ps
         if transform is not None:
             op_ps, prm = transform(ps, prm)
-        if window is not None:
-            op_ps = window.gathered(t).apply(op_ps)
+        gathered = window.gathered(t) if window is not None else None
         if cancel is not None and cancel.is_set():
             raise InterruptedError
 
@@ -133,7 +132,11 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
             return cancel is not None and cancel.is_set()
 
         kw = {"progress": on_tile} if spec.progress_aware else {}
-        out = spec(op_ps, **kw, **prm)
+
+        def run(q):
+            return spec(q, **kw, **prm)
+
+        out = run(op_ps) if gathered is None else gathered.denoise(op_ps, run)
         if tf is not None:
             if tf.history is None and t > 0 and keep[t - 1]:
                 # Resumed after a kept frame: its result is the history.

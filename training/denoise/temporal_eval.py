@@ -14,7 +14,9 @@ Shots (``--move``, repeatable):
 - ``cut``: the default scene, a slow pan, then a cut to another camera half-way;
 - ``window``: a closed room lit through a window (the procedural ``window`` family, a seed never
   used for training), the camera panning;
-- ``fast``: the default scene, the camera orbiting fast (tens of pixels per frame).
+- ``fast``: the default scene, the camera orbiting fast (tens of pixels per frame);
+- ``spin``: the window room, the camera panning and rolling 140 degrees over the shot (the image
+  corners move tens of pixels per frame).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from neural_ops.core.metrics import flip, relmse
 from neural_ops.denoise.multiframe import Window, WindowParams
 from neural_ops.denoise.temporal import TemporalFilter, flicker
 
-MOVES = ("dolly", "object", "cut", "window", "fast")
+MOVES = ("dolly", "object", "cut", "window", "fast", "spin")
 
 
 @dataclass
@@ -43,7 +45,7 @@ class TemporalEvalConfig:
     out: str = field(default="data/eval/temporal", metadata={"flag": ("-o", "--output")})
     """Folder for the renders (reused when they exist) and the results."""
     moves: list[str] = field(default_factory=lambda: list(MOVES), metadata={"flag": "--move"})
-    """Shots to render and score (repeatable or comma-separated): dolly, object, cut, window, fast."""
+    """Shots to render and score (repeatable or comma-separated): dolly, object, cut, window, fast, spin."""
     frames: int = 12
     """Frames per shot."""
     resolution: int = 128
@@ -75,22 +77,26 @@ def build_move(move: str, frames: int, resolution: int, cache: Path = Path("data
 
     from addon.blender import scenes
 
-    if move == "window":
-        from addon.blender.lighting import look_at
+    if move in ("window", "spin"):
         from training.scenes.build import build_scene
         from training.scenes.spec import scene_spec
 
         # Seeds 9000+ are never drawn by the data commands' defaults (0...) nor the held-out set.
         scene = build_scene(scene_spec(9001, "window"), Path(cache).resolve(), (resolution, resolution))
         cam = scene.camera
-        target = cam.location + (cam.matrix_world.to_quaternion() @ Vector((0, 0, -3)))
-        start = cam.location.copy()
-        for f, s in ((1, -0.35), (frames, 0.35)):
-            cam.location = start + Vector((s, s * 0.3, 0.05 * s))
-            look_at(cam, list(target))
+        # A sideways move along the camera's own X axis, turning a little about the world's up
+        # axis (a pan; re-aiming at a point would roll a camera that looks steeply down).
+        start, rot0 = cam.location.copy(), cam.rotation_euler.copy()
+        right = rot0.to_matrix() @ Vector((1, 0, 0))  # (matrix_world is not updated yet)
+        for f, s in ((1, -1.0), (frames, 1.0)):
+            cam.location = start + right * (0.35 * s)
+            cam.rotation_euler = rot0.copy()
+            cam.rotation_euler.z += math.radians(6) * s
+            if move == "spin":  # and a roll about the view axis: 140 degrees over the shot
+                cam.rotation_euler.rotate_axis("Z", math.radians(70) * s)
             cam.keyframe_insert("location", frame=f)
             cam.keyframe_insert("rotation_euler", frame=f)
-        cam.location = start
+        cam.location, cam.rotation_euler = start, rot0
     else:
         scene = scenes.build_default_scene((resolution, resolution))
         cam = scene.camera
@@ -233,7 +239,7 @@ def score(paths: dict[str, list[Path]], methods=("oidn",), frames_window: int = 
         seqs[f"{m} + temporal"] = [tf.step(ps, img) for ps, img in zip(noisy, seqs[m])]
         name = f"{m} window {frames_window}"
         t = time.perf_counter()
-        seqs[name] = [spec(window.gathered(i).apply(ps)) for i, ps in enumerate(noisy)]
+        seqs[name] = [window.gathered(i).denoise(ps, spec) for i, ps in enumerate(noisy)]
         secs[name] = (time.perf_counter() - t) / len(noisy)
         tf = TemporalFilter()
         seqs[f"{name} + temporal"] = [tf.step(ps, img) for ps, img in zip(noisy, seqs[name])]

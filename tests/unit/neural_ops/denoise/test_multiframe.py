@@ -43,7 +43,8 @@ def shot(rng):
 
 def test_window_zero_is_the_frame_itself(shot, rng):
     frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.5, rng)]
-    col, n, _ = gather(frames, 2, WindowParams(frames_window=0))
+    g = gather(frames, 2, WindowParams(frames_window=0))
+    col, n = g.color, g.count
     np.testing.assert_array_equal(col, frames[2].color)
     assert (n == 1).all()
 
@@ -51,7 +52,8 @@ def test_window_zero_is_the_frame_itself(shot, rng):
 def test_neighbours_are_reprojected_and_cut_the_noise(shot, rng):
     clean = shot[0]
     frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.5, rng)]
-    col, n, _ = gather(frames, 2, WindowParams(frames_window=2))
+    g = gather(frames, 2, WindowParams(frames_window=2))
+    col, n = g.color, g.count
     truth = clean[:, 2:2 + W]
     # Inside the frame (away from the edge pixels that leave the screen) all five frames count,
     # but for the odd pixel whose noise looks like a change of light.
@@ -63,16 +65,19 @@ def test_neighbours_are_reprojected_and_cut_the_noise(shot, rng):
     assert err_five < 0.6 * err_one
     # Exact reprojection: the noise-free shot gathers to itself.
     clean_frames = [Frame.of(ps) for ps in _pan(*shot, 5, 0.0, rng)]
-    col0, _, _ = gather(clean_frames, 2, WindowParams(frames_window=2))
+    g = gather(clean_frames, 2, WindowParams(frames_window=2))
+    col0 = g.color
     np.testing.assert_allclose(col0, truth, rtol=1e-5)
 
 
 def test_a_cut_ends_the_window(shot, rng):
     frames = [Frame.of(ps) for ps in _pan(*shot, 6, 0.5, rng, cut_at=3)]
-    col, n, _ = gather(frames, 2, WindowParams(frames_window=3))
+    g = gather(frames, 2, WindowParams(frames_window=3))
+    col, n = g.color, g.count
     # Frame 2 (index) is before the cut: frames 3.. show another shot and are never used.
     assert n.max() == 3  # itself and two earlier frames
-    col, n, _ = gather(frames, 3, WindowParams(frames_window=3))
+    g = gather(frames, 3, WindowParams(frames_window=3))
+    col, n = g.color, g.count
     assert n.max() == 3  # itself and two later frames (the last frame is 5)
 
 
@@ -122,7 +127,8 @@ def test_a_change_of_light_is_not_gathered(shot, rng):
     seq = _pan(*shot, 3, 0.05, rng)
     seq[0].passes["Combined"].pixels[..., :3] *= 3.0  # a light switched on: same surfaces, brighter
     frames = [Frame.of(ps) for ps in seq]
-    _col, n, _ = gather(frames, 1, WindowParams(frames_window=1))
+    g = gather(frames, 1, WindowParams(frames_window=1))
+    n = g.count
     inner = (slice(None), slice(3, W - 3))
     assert (n[inner] == 2).mean() > 0.95  # itself and the next frame, never the bright one
 
@@ -141,13 +147,15 @@ def test_an_occluder_is_caught_by_the_round_trip_where_depth_and_guides_agree(sh
         vec[rows, xs, 2] = 3.0
     frames = [Frame.of(ps) for ps in seq]
     lax = WindowParams(frames_window=1, max_color=10.0)
-    _col, n, _ = gather(frames, 1, lax)
+    g = gather(frames, 1, lax)
+    n = g.count
     # Background in frame 1 (the square is at 7..12 there), under it in frame 0 (at 10..15) once
     # reprojected (x + 1): columns 13 and 14.
     covered_before = (rows, slice(13, 15))
     assert (n[covered_before] <= 2).all()
-    no_rt = WindowParams(frames_window=1, max_color=10.0, max_roundtrip=0.0)
-    _col, n0, _ = gather(frames, 1, no_rt)
+    no_rt = WindowParams(frames_window=1, max_color=10.0, max_roundtrip=0.0, unique=False)
+    g = gather(frames, 1, no_rt)
+    _col, n0 = g.color, g.count
     assert n0[covered_before].mean() > n[covered_before].mean()  # without it, the occluder is gathered
     # The square itself moves consistently: gathered from both neighbours.
     assert (n[rows, x0 - 3 + 1:x0 - 3 + 5] == 3).all()
@@ -196,11 +204,11 @@ def test_the_ends_of_a_shot_take_their_missing_frames_from_the_other_side(shot, 
     seq = _pan(*shot, 6, 0.3, rng)
     inner = (slice(None), slice(6, W - 6))
     frames = [Frame.of(ps) for ps in seq]
-    n_first = gather(frames[:5], 0, WindowParams(frames_window=2)).count
+    n_first = gather(frames[:5], 0, WindowParams(frames_window=2, slide=True)).count
     assert (n_first[inner] == 5).mean() > 0.9  # frames 0..4, not 0..2
     # A window over the files holds 2k + 1 frames, sliding no further than the shot's ends.
     reads = []
-    win = Window(range(6), lambda i: reads.append(i) or seq[i], WindowParams(frames_window=2))
+    win = Window(range(6), lambda i: reads.append(i) or seq[i], WindowParams(frames_window=2, slide=True))
     for t in range(6):
         g = win.gathered(t)
         assert (g.count[inner] == 5).mean() > 0.9, t
