@@ -133,7 +133,7 @@ def denoise_sequence(job: SequenceJob, cancel=None, transform=None) -> Generator
 
         kw = {"progress": on_tile} if spec.progress_aware else {}
 
-        def run(q):
+        def run(q, kw=kw, prm=prm):
             return spec(q, **kw, **prm)
 
         out = run(op_ps) if gathered is None else gathered.denoise(op_ps, run)

@@ -73,11 +73,11 @@ def test_neighbours_are_reprojected_and_cut_the_noise(shot, rng):
 def test_a_cut_ends_the_window(shot, rng):
     frames = [Frame.of(ps) for ps in _pan(*shot, 6, 0.5, rng, cut_at=3)]
     g = gather(frames, 2, WindowParams(frames_window=3))
-    col, n = g.color, g.count
+    n = g.count
     # Frame 2 (index) is before the cut: frames 3.. show another shot and are never used.
     assert n.max() == 3  # itself and two earlier frames
     g = gather(frames, 3, WindowParams(frames_window=3))
-    col, n = g.color, g.count
+    n = g.count
     assert n.max() == 3  # itself and two later frames (the last frame is 5)
 
 
