@@ -214,3 +214,35 @@ def test_the_ends_of_a_shot_take_their_missing_frames_from_the_other_side(shot, 
         assert (g.count[inner] == 5).mean() > 0.9, t
         assert len(win._frames) <= 5
     assert reads == list(range(6))  # each frame read once
+
+
+def test_diffuse_and_the_rest_are_gathered_and_denoised_apart(shot, rng):
+    seq = _pan(*shot, 5, 0.3, rng)
+    for ps in seq:
+        c = ps.get("Combined")[..., :3]
+        # Diffuse light x colour is 70 % of the image; the rest (a "glossy" part) 30 %.
+        ps.add("Diffuse Direct", (0.5 * c).astype(np.float32), "RGB")
+        ps.add("Diffuse Indirect", (0.2 * c).astype(np.float32), "RGB")
+        ps.add("Diffuse Color", np.ones_like(c), "RGB")
+    frames = [Frame.of(ps) for ps in seq]
+    assert frames[2].diffuse is not None
+    np.testing.assert_allclose(frames[2].diffuse, 0.7 * frames[2].color, rtol=1e-5, atol=1e-6)
+    g = gather(frames, 2, WindowParams(frames_window=2, rest_window=1))
+    assert len(g.parts) == 2
+    np.testing.assert_allclose(g.parts[0] + g.parts[1], g.color, rtol=1e-5, atol=1e-6)
+    # The rest comes from at most one frame each side: its noise drops less than the diffuse's.
+    inner = (slice(None), slice(4, W - 4))
+    truth = shot[0][:, 2:2 + W]
+    err_d = np.abs(g.parts[0] - 0.7 * truth)[inner].mean() / 0.7
+    err_r = np.abs(g.parts[1] - 0.3 * truth)[inner].mean() / 0.3
+    assert err_d < 0.85 * err_r
+    # denoise(): the function runs on each part, the results are summed.
+    seen = []
+    out = g.denoise(seq[2], lambda q: seen.append(q.color.copy()) or q.color)
+    assert len(seen) == 2 and np.allclose(out, g.color, atol=1e-6)
+    np.testing.assert_allclose(seen[0], g.parts[0])
+    # Without the diffuse passes: one colour, one call.
+    plain = gather([Frame.of(ps) for ps in _pan(*shot, 5, 0.3, rng)], 2)
+    calls = []
+    plain.denoise(seq[2], lambda q: calls.append(1) or q.color)
+    assert plain.parts == () and calls == [1]
