@@ -31,6 +31,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.metrics import LUMA
+from ..core.motion import walk
 from ..core.passset import NOISY_PASS, PassSet, noisy_combined
 from ..core.registry import GUIDE_PASSES
 from ..core.sampling import bilinear, box_filter
@@ -262,37 +263,17 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> G
     totals = [c.astype(np.float64) for c in layers]
     counts = [np.ones((h, w), np.float64) for _ in layers]
     gsum = cur.guides[..., 0:6].astype(np.float64)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # Blender's Vector pass, in its bottom-up pixel rows: XY = previous position - current,
-    # ZW = current position - next (both found by warping rendered frames' albedo; the row
-    # offset flips sign in our top-down arrays).
     # k frames each side; near an end of the shot (fewer than k frames on one side in ``frames``)
     # the other side gives the missing ones, so every frame gets 2k + 1 where the shot has them.
     k = p.frames_window
     reach = {-1: k + max(0, k - (len(frames) - 1 - t)), 1: k + max(0, k - t)} if p.slide else {-1: k, 1: k}
     cur_layers = cur.layers if split else [(cur.color, cur.brightness)]
-    for step, ch, sign in ((-1, 0, 1.0), (1, 2, -1.0)):
-        x, y, alive = xx.copy(), yy.copy(), np.ones((h, w), bool)
-        s = t
-        back = 2 - ch  # the neighbour's motion the other way: back towards the frame we came from
-        for hop in range(1, reach[step] + 1):
-            if not 0 <= s + step < len(frames):
-                break
-            v, _ = bilinear(frames[s].vector[..., ch:ch + 2], x, y)
-            x0, y0 = x, y
-            x, y = x + sign * v[..., 0], y - sign * v[..., 1]
-            s += step
+    for step in (-1, 1):
+        hops = min(reach[step], t if step < 0 else len(frames) - 1 - t)
+        for hop, (s, x, y, alive) in enumerate(walk(lambda i: frames[i].vector, t, step, hops, p.max_roundtrip), 1):
             nb = frames[s]
-            if p.max_roundtrip > 0:
-                # Forward-backward consistency: the neighbour's own motion must lead back to where
-                # we came from. An occluded or disoccluded pixel lands on another surface (the
-                # occluder), whose motion leads elsewhere.
-                vb, _ = bilinear(nb.vector[..., back:back + 2], x, y)
-                rt = np.hypot(x - sign * vb[..., 0] - x0, y + sign * vb[..., 1] - y0)
-                alive &= rt <= p.max_roundtrip
             xs, ys = (np.round(x), np.round(y)) if p.nearest else (x, y)
-            hg, inside = bilinear(nb.guides, xs, ys)
-            alive &= inside
+            hg, _ = bilinear(nb.guides, xs, ys)
             if p.guide_noise > 0:
                 hs, _ = bilinear(nb.spread, xs, ys)
                 same = alive & _same_surface_noisy(cur.guides, hg, cur.spread + hs, p)

@@ -1,0 +1,43 @@
+"""Following a shot's motion hop by hop (core.motion.walk)."""
+
+import numpy as np
+import pytest
+
+from neural_ops.core.motion import walk
+
+H, W = 12, 16
+
+
+def _vectors(n, dx=1.0, dy=0.5):
+    """A camera panning: what is at (x, y) now was at (x + dx, y - dy) in the previous frame, in
+    top-down rows (Blender's XY = previous - current with bottom-up rows), and will be at
+    (x - dx, y + dy) in the next (ZW = current - next)."""
+    v = np.zeros((H, W, 4), np.float32)
+    v[..., 0], v[..., 1] = dx, dy
+    v[..., 2], v[..., 3] = dx, dy
+    return [v.copy() for _ in range(n)]
+
+
+def test_a_pan_is_followed_both_ways():
+    vecs = _vectors(5)
+    back = list(walk(vecs, 2, -1, 2))
+    assert [s for s, *_ in back] == [1, 0]
+    _s, x, y, alive = back[-1]
+    assert np.allclose(x[4, 4], 4 + 2) and np.allclose(y[4, 4], 4 - 1)
+    assert alive[4, 4] and not alive[:, -2:].any()  # the right edge was outside the first frame
+    _s, x, y, alive = list(walk(vecs, 2, 1, 2))[-1]
+    assert np.allclose(x[4, 4], 4 - 2) and np.allclose(y[4, 4], 4 + 1) and not alive[:, :2].any()
+
+
+def test_the_round_trip_stops_a_walk_onto_an_occluder():
+    vecs = _vectors(2, 0.0, 0.0)
+    vecs[0][2:6, 6:10, 2] = 3.0  # in frame 0 an object moving 3 px left covers x 6..9
+    *_, alive = next(walk(vecs, 1, -1, 1))
+    assert not alive[2:6, 6:10].any() and alive[7:, :].all()
+    *_, alive = next(walk(vecs, 1, -1, 1, max_roundtrip=0))
+    assert alive[2:6, 6:10].all()
+
+
+def test_bad_step():
+    with pytest.raises(ValueError, match="step must be -1 or 1"):
+        next(walk(_vectors(2), 0, 2, 1))
