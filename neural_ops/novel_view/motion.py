@@ -1,0 +1,160 @@
+"""Render 1 in N along the render's own motion: a frame between rendered key frames, carried from
+the keys along every frame's motion.
+
+An auxiliary render of every frame (cheap: data passes, no light transport) gives each frame's
+``Vector`` pass, albedo, normal, depth and the colour passes (Diffuse Color, Glossy Color, ...).
+Frame t's pixels are followed hop by hop to each key frame with :func:`neural_ops.core.motion.walk`
+through the auxiliary frames in between (camera moves, animated and deforming objects alike:
+the renderer's own motion), checked both ways at every hop (occlusions) and at the key against
+frame t's own guides (the same surface). There the key's passes are read, and combined:
+
+- light passes (``Diffuse Direct``, ``Glossy Indirect``, ...: light before the surface colour
+  multiplies it) are carried as they are and weighted;
+- colour and data passes (``Diffuse Color``, ``Normal``, ``Depth``, ``Vector``, albedo, ...) are
+  frame t's own, from its auxiliary render: exact;
+- the rest of the image (``Combined`` minus what the light passes x colours explain:
+  transmission, emission, the background) is carried demodulated by the albedo, times frame t's
+  albedo; ``Combined`` is then rebuilt from the parts, so the passes add up as in a render.
+
+Weights: each key by its closeness in time (linear between the two keys) where its walk holds;
+a pixel no key reaches is a hole (confidence 0, for a re-render). Confidence falls where the two
+keys disagree about the same pixel (a moving highlight, a shadow that moved).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import PassSetError
+from ..core.motion import walk
+from ..core.passset import ALBEDO_PASSES, PassSet
+from ..core.sampling import bilinear
+
+#: Light passes and the colour pass that multiplies each (Cycles' view-layer passes).
+LIGHT_COLOR = {
+    "Diffuse Direct": "Diffuse Color", "Diffuse Indirect": "Diffuse Color",
+    "Glossy Direct": "Glossy Color", "Glossy Indirect": "Glossy Color",
+    "Transmission Direct": "Transmission Color", "Transmission Indirect": "Transmission Color",
+}
+#: Added to the albedo before dividing by it.
+ALBEDO_EPS = 0.02
+
+
+@dataclass
+class Interpolated:
+    """A synthesised frame: its passes (name -> (H, W, C) float32), per-pixel confidence in
+    [0, 1] (0: no key frame reached the pixel) and how many keys reached each pixel."""
+
+    passes: dict[str, np.ndarray]
+    confidence: np.ndarray
+    reached: np.ndarray
+
+
+def _albedo(ps: PassSet) -> np.ndarray:
+    return ps.first(ALBEDO_PASSES)[..., :3].astype(np.float32)
+
+
+def _guides(ps: PassSet) -> np.ndarray:
+    d = ps.depth[..., 0]
+    hit = (d > 0) & (d < 1e9)
+    logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
+    return np.concatenate([_albedo(ps), ps.normal[..., :3], logd[..., None]], axis=2).astype(np.float32)
+
+
+def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
+    """``Combined``'s RGB minus what the light passes times their colours explain."""
+    rest = ps.get("Combined")[..., :3].astype(np.float32).copy()
+    for name in lights:
+        rest -= ps.get(name)[..., :3] * ps.get(LIGHT_COLOR[name])[..., :3]
+    return rest
+
+
+def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
+                max_albedo: float = 0.15, min_normal_dot: float = 0.8, max_depth: float = 0.3,
+                disagree: float = 0.25) -> Interpolated:
+    """Frame ``t`` from the key frames around it.
+
+    Args:
+        t: the frame to synthesise.
+        keys: frame number -> the key frame's passes (rendered in full).
+        aux: frame number -> auxiliary render (``Vector``, albedo, normal, depth, colour passes)
+            of every frame from the first key used to the last, ``t`` included.
+        max_roundtrip, max_albedo, min_normal_dot, max_depth: the checks a walk must pass (see
+            :func:`neural_ops.core.motion.walk` and :func:`neural_ops.denoise.temporal.same_surface`).
+        disagree: relative difference of the two keys' demodulated colour at which confidence
+            reaches 0 (half of it at half that difference).
+    """
+    before = [k for k in keys if k < t]
+    after = [k for k in keys if k > t]
+    use = ([max(before)] if before else []) + ([min(after)] if after else [])
+    if not use:
+        raise PassSetError(f"frame {t}: no key frame before or after it")
+    frames = range(min(use + [t]), max(use + [t]) + 1)
+    missing = [f for f in frames if f not in aux and f not in keys]
+    if t not in aux:
+        missing = [t]
+    if missing:
+        raise PassSetError(f"frame {t}: auxiliary render of frame {missing[0]} missing (needed to follow the "
+                           "motion to the key frames)")
+    target = aux[t]
+    motion = {f: aux.get(f, keys.get(f)) for f in frames}
+    for f, ps in list(motion.items()) + [(k, keys[k]) for k in use]:
+        if "Vector" not in ps:
+            raise PassSetError(f"{ps.source or f'frame {f}'}: no Vector pass (enable Vector in the view layer's "
+                               "passes; motion blur must be off)")
+        if ps.shape != target.shape:
+            raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
+                               f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
+    h, w = target.shape
+    g_t = _guides(target)
+    a_t = g_t[..., 0:3]
+    first = keys[use[0]]
+    lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
+              and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
+    carried = {n: [] for n in lights}
+    rests, weights, valid = [], [], []
+    span = (max(use) - min(use)) or 1
+    for k in use:
+        kp = keys[k]
+        step = -1 if k < t else 1
+        *_, (_s, x, y, alive) = walk(lambda f: motion[f].get("Vector"), t, step, abs(k - t), max_roundtrip)
+        hg, inside = bilinear(_guides(kp), x, y)
+        ok = alive & inside
+        ok &= np.abs(hg[..., 0:3] - g_t[..., 0:3]).max(axis=2) <= max_albedo
+        ok &= (hg[..., 3:6] * g_t[..., 3:6]).sum(axis=2) >= min_normal_dot
+        ok &= np.abs(hg[..., 6] - g_t[..., 6]) <= np.log1p(max_depth)
+        for n in lights:
+            carried[n].append(bilinear(kp.get(n)[..., :3].astype(np.float32), x, y)[0])
+        rest, _ = bilinear(_rest(kp, lights) / (_albedo(kp) + ALBEDO_EPS), x, y)
+        rests.append(rest)
+        weights.append(np.where(ok, 1.0 - abs(k - t) / span if len(use) == 2 else 1.0, 0.0).astype(np.float32))
+        valid.append(ok)
+    wsum = sum(weights)
+    reached = sum(v.astype(np.float32) for v in valid)
+    norm = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-12), 0.0)[..., None]
+
+    def mix(imgs):
+        return (sum(im * wt[..., None] for im, wt in zip(imgs, weights)) * norm).astype(np.float32)
+
+    out: dict[str, np.ndarray] = {}
+    combined = mix(rests) * (a_t + ALBEDO_EPS)
+    for n in lights:
+        out[n] = mix(carried[n])
+        combined = combined + out[n] * target.get(LIGHT_COLOR[n])[..., :3]
+    # The keys' demodulated images, to see where they disagree.
+    conf = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
+    if len(use) == 2:
+        both = valid[0] & valid[1]
+        demod = [sum(carried[n][i] * target.get(LIGHT_COLOR[n])[..., :3] for n in lights) / (a_t + ALBEDO_EPS)
+                 + rests[i] for i in range(2)] if lights else rests
+        diff = np.abs(demod[0] - demod[1]).mean(axis=2) / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3)
+        conf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), conf * 0.5)
+    alpha = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
+    out["Combined"] = np.concatenate([np.maximum(combined, 0.0), alpha[..., None]], axis=2).astype(np.float32)
+    # Frame t's own colour and data passes, exact from its auxiliary render.
+    for name, px in target.passes.items():
+        if name not in out and name not in LIGHT_COLOR and name != "Combined":
+            out[name] = px.pixels.astype(np.float32)
+    return Interpolated(out, conf, reached)
