@@ -46,6 +46,9 @@ class ExportConfig:
         cycles_denoised: also store Cycles' own denoised image (OIDN, high quality, albedo and
             normal guides) as the pass ``Cycles Denoised``; ``Combined`` stays the noisy render.
             The learned denoiser refines that pass where pyoidn is missing (inside Blender).
+        aux: an auxiliary render (Render 1 in N renders one of every frame): Cycles with no
+            light bounces, for its data passes (albedo, normal, depth, ``Vector``, the colour
+            passes); its light passes and ``Combined`` are direct light only.
     """
 
     directory: str
@@ -57,6 +60,7 @@ class ExportConfig:
     seed: int | None = None
     engine: str = "CYCLES"
     cycles_denoised: bool = False
+    aux: bool = False
 
 
 @dataclass
@@ -136,6 +140,10 @@ def export_settings(scene, cfg: ExportConfig) -> Iterator[None]:
                                 ("denoising_use_gpu", False)):
                 if hasattr(scene.cycles, attr):
                     setv(scene.cycles, attr, value)
+        if cfg.aux:
+            for attr in ("max_bounces", "diffuse_bounces", "glossy_bounces", "transmission_bounces",
+                         "volume_bounces", "transparent_max_bounces"):
+                setv(scene.cycles, attr, 0)
         if cfg.seed is not None:
             setv(scene.cycles, "seed", cfg.seed)
             setv(scene.cycles, "use_animated_seed", False)
@@ -191,6 +199,7 @@ def render_view(scene, view: View, cfg: ExportConfig, png: bool = False) -> Path
         "position_space": "world",
         "camera": bridge.camera_meta(scene, scene.camera),
         "blender": bpy.app.version_string,
+        **({"aux": True} if cfg.aux else {}),
     }
     ops_module("core.exr").write_sidecar(meta, ops_module("core.exr").sidecar_path(view.path), overwrite=True)
     return view.path

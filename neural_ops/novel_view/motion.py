@@ -120,7 +120,9 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         kp = keys[k]
         step = -1 if k < t else 1
         *_, (_s, x, y, alive) = walk(lambda f: motion[f].get("Vector"), t, step, abs(k - t), max_roundtrip)
-        hg, inside = bilinear(_guides(kp), x, y)
+        # The key's guides as its own auxiliary render has them (same settings as frame t's: a
+        # 1-spp render's edges and specular-chained albedo differ from a full render's).
+        hg, inside = bilinear(_guides(aux.get(k, kp)), x, y)
         ok = alive & inside
         ok &= np.abs(hg[..., 0:3] - g_t[..., 0:3]).max(axis=2) <= max_albedo
         ok &= (hg[..., 3:6] * g_t[..., 3:6]).sum(axis=2) >= min_normal_dot
