@@ -44,6 +44,21 @@ def test_export_restores_scene_settings(tmp_path, default_scene):
     assert not s.view_layers[0].use_pass_position
 
 
+def test_aux_render_has_the_data_passes_and_restores_the_bounces(tmp_path, default_scene):
+    s = default_scene
+    bounces = s.cycles.max_bounces
+    export.export_views(s, export.ExportConfig(directory=str(tmp_path / "key"), spp=4))
+    export.export_views(s, export.ExportConfig(directory=str(tmp_path / "aux"), spp=1, aux=True))
+    assert s.cycles.max_bounces == bounces and s.cycles.diffuse_bounces > 0
+    key, aux = read_exr(tmp_path / "key/frame_0001.exr"), read_exr(tmp_path / "aux/frame_0001.exr")
+    assert aux.meta["aux"] is True and "aux" not in key.meta
+    for name in ("Depth", "Vector", "Diffuse Color", "Denoising Albedo", "Denoising Normal"):
+        assert name in aux.passes, name
+    np.testing.assert_allclose(aux.get("Depth"), key.get("Depth"), rtol=1e-5)
+    # No bounces: no indirect light at all.
+    assert float(np.abs(aux.get("Diffuse Indirect")).max()) == 0.0 < float(key.get("Diffuse Indirect").max())
+
+
 def test_pixels_match_blender_orientation(tmp_path, default_scene):
     """Top row of the EXR is the top of the image: the floor (bottom) is closer than the wall."""
     export.export_views(default_scene, export.ExportConfig(directory=str(tmp_path), spp=1))
