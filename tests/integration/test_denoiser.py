@@ -137,7 +137,7 @@ def test_pipeline_trains_the_convex_model_and_resumes(tiny_dataset, tmp_path):
     r = _cli(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     card = json.loads((out / "run" / "model.json").read_text())
-    assert card["config"]["head"] == "convex" and card["config"]["half_res"] and card["train"]["loss"] == "relmse_n2n"
+    assert card["config"]["head"] == "convex" and card["config"]["half_res"] and card["train"]["loss"] == "l1log"
     res = json.loads((out / "eval" / "eval.json").read_text())
     assert {"convex", "shipped", "oidn"} <= set(res["spp"]["4"]["mean"])
     r = _cli(*args)  # again: resumes, the time budget already spent
