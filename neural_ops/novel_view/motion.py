@@ -160,3 +160,36 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         if name not in out and name not in LIGHT_COLOR and name != "Combined":
             out[name] = px.pixels.astype(np.float32)
     return Interpolated(out, conf, reached)
+
+
+def denoise_key(ps: PassSet) -> PassSet:
+    """A key frame's passes as a finished render has them: ``Combined`` through OIDN, and each
+    light pass through OIDN as light x its colour pass (what OIDN is made for: an image with
+    the albedo guide), divided back by the colour where it is not black. Without pyoidn, the
+    passes as rendered, with a note. Returns a copy; ``ps`` is untouched."""
+    import dataclasses
+
+    from ..core.notes import note
+    from ..core.oidn import oidn_denoise, oidn_unavailable
+    from ..core.passset import Pass
+
+    out = dataclasses.replace(ps, passes=dict(ps.passes), meta=dict(ps.meta))
+    missing = oidn_unavailable()
+    if missing:
+        note(f"{ps.source}: key frame used as rendered, not denoised ({missing})")
+        return out
+    comb = ps.passes["Combined"]
+    px = comb.pixels.astype(np.float32, copy=True)
+    px[..., :3] = oidn_denoise(ps)
+    out.passes["Combined"] = Pass(px, comb.channels, False)
+    for name, col in LIGHT_COLOR.items():
+        if name not in ps or col not in ps:
+            continue
+        c = ps.get(col)[..., :3].astype(np.float32)
+        light = ps.get(name)[..., :3].astype(np.float32)
+        den = oidn_denoise(ps, color=light * c)
+        old = ps.passes[name]
+        px = old.pixels.astype(np.float32, copy=True)
+        px[..., :3] = np.where(c > 1e-3, den / np.maximum(c, 1e-3), light)
+        out.passes[name] = Pass(px, old.channels, False)
+    return out

@@ -89,3 +89,20 @@ def test_missing_input_is_one_line():
         interpolate(2, keys, aux)
     with pytest.raises(PassSetError, match="no key frame"):
         interpolate(2, {}, aux)
+
+
+def test_a_key_frame_is_denoised_pass_by_pass(rng):
+    from neural_ops.core.oidn import oidn_unavailable
+    from neural_ops.novel_view.motion import denoise_key
+
+    if oidn_unavailable():
+        pytest.skip(oidn_unavailable())
+    ps = _frame(1, True)
+    clean = ps.get("Diffuse Direct").copy()
+    noisy = clean * rng.exponential(1.0, clean.shape).astype(np.float32)
+    ps.passes["Diffuse Direct"].pixels[...] = noisy
+    out = denoise_key(ps)
+    assert out is not ps and np.array_equal(ps.get("Diffuse Direct"), noisy)  # the input is untouched
+    err = lambda x: float(np.abs(x - clean).mean())  # noqa: E731
+    assert err(out.get("Diffuse Direct")) < 0.5 * err(noisy)
+    assert out.get("Vector") is ps.get("Vector")
