@@ -125,8 +125,10 @@ def register(sub) -> None:
     s.add_argument("--frames", default=None, help="frame range A-B (default: the scene's)")
     s.add_argument("--every", type=at_least(1), help="render one frame in this many (default 4)")
     s.add_argument("--spp", type=at_least(1), help="Cycles samples of the rendered frames (default 64)")
-    s.add_argument("--method", choices=["auto", "learned", "ulr"],
-                   help="auto (default): learned blending when a model is shipped or --weights given, else ULR")
+    s.add_argument("--method", choices=["auto", "learned", "ulr", "motion"],
+                   help="auto (default): learned blending when a model is shipped or --weights given, else ULR; "
+                   "motion: an auxiliary render of every frame, the key frames carried along its motion "
+                   "(animated objects, every pass, a confidence map)")
     s.add_argument("--weights", help="a learned-blending .safetensors you trained")
     s.add_argument("--no-denoise", dest="denoise", action="store_false",
                    help="keep the rendered frames' noise (default: through OIDN)")

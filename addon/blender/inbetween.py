@@ -34,7 +34,10 @@ class InbetweenConfig:
         every: render one frame in this many (the last frame is always rendered).
         spp: Cycles samples per pixel of the rendered frames.
         method: ``auto`` (learned blending when a model is shipped or ``weights`` given, else
-            ULR), ``learned`` or ``ulr``.
+            ULR), ``learned``, ``ulr`` (image-based: warps through the key frames' depth, camera
+            moves only) or ``motion`` (every frame also gets a cheap auxiliary render, and the
+            key frames' passes are carried along its ``Vector`` pass: animated objects too, every
+            pass, a confidence map; :mod:`neural_ops.novel_view.motion`).
         weights: a learned-blending ``.safetensors``.
         sources: rendered frames on each side a synthesised frame is blended from.
         denoise: run OIDN on the rendered frames first (when pyoidn is installed).
@@ -57,6 +60,8 @@ class InbetweenConfig:
     keys: list[int] = field(default_factory=list)
 
     def check(self) -> None:
+        if self.method not in ("auto", "learned", "ulr", "motion"):
+            raise export.ExportError(f"unknown method '{self.method}' (choose from auto, learned, ulr, motion)")
         if self.every < 1:
             raise export.ExportError(f"--every must be >= 1, got {self.every}")
         if self.last < self.first:
@@ -124,6 +129,9 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
                 yield done, total, f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)"
         export.write_manifest(ecfg, views)
     render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
+    if cfg.method == "motion":
+        summary = yield from _motion(scene, cfg, out, keys, render_secs, done, total, log)
+        return summary
 
     # Every key frame through OIDN once (colour and light components), kept in memory for all
     # the frames it helps synthesise.
@@ -167,6 +175,89 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
     summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
     (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs: list[float], done: int,
+            total: int, log) -> Generator[tuple[int, int, str], None, dict]:
+    """The ``motion`` method after the key frames: an auxiliary render of every frame (resumed
+    like the keys), then each frame between two keys carried from them along the motion."""
+    motion = ops_module("novel_view.motion")
+    read_exr = ops_module("core.exr").read_exr
+    aux_dir = out / "aux"
+    frames = list(range(cfg.first, cfg.last + 1))
+    todo = [f for f in frames if not (aux_dir / f"frame_{f:04d}.exr").exists()]
+    times_path = aux_dir / "times.json"
+    times = _read_times(times_path)
+    if todo:
+        acfg = export.ExportConfig(directory=str(aux_dir), spp=1, frames=todo, half=False, overwrite=True,
+                                   seed=cfg.seed, aux=True)
+        views = export.plan_views(scene, acfg)
+        with export.export_settings(scene, acfg):
+            for v in views:
+                t = time.perf_counter()
+                export.render_view(scene, v, acfg)
+                times[str(v.frame)] = time.perf_counter() - t
+                times_path.write_text(json.dumps(times, indent=1) + "\n")
+                yield done, total, f"auxiliary render of frame {v.frame} ({times[str(v.frame)]:.1f} s)"
+    aux_secs = [times[str(f)] for f in frames if str(f) in times]
+    key_set = set(keys)
+    t0 = time.perf_counter()
+    loaded: dict[int, object] = {}
+
+    def key(k):
+        if k not in loaded:
+            loaded[k] = motion.denoise_key(read_exr(out / "keys" / f"frame_{k:04d}.exr"))
+        return loaded[k]
+
+    synth_secs = []
+    for k in keys:
+        ps = key(k)
+        _write_passes(out, k, {n: p.pixels for n, p in ps.passes.items()}, np.ones(ps.shape, np.float32), ps.meta,
+                      (ps,))
+    denoise_secs = time.perf_counter() - t0
+    for f in frames:
+        if f in key_set:
+            continue
+        lo, hi = max(k for k in keys if k < f), min(k for k in keys if k > f)
+        for k in [k for k in loaded if k not in (lo, hi)]:
+            del loaded[k]
+        t = time.perf_counter()
+        aux = {g: read_exr(aux_dir / f"frame_{g:04d}.exr") for g in range(lo, hi + 1)}
+        res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux)
+        synth_secs.append(time.perf_counter() - t)
+        _write_passes(out, f, res.passes, res.confidence, aux[f].meta, (aux[f], key(lo)))
+        done += 1
+        yield done, total, f"synthesised frame {f} ({float((res.reached == 0).mean()) * 100:.1f} % of pixels unreached)"
+    per_render = float(np.mean(render_secs)) if render_secs else 0.0
+    summary = {
+        "frames": total, "rendered": len(keys), "synthesised": total - len(keys), "every": cfg.every,
+        "spp": cfg.spp, "method": "motion", "render_seconds_per_frame": per_render,
+        "aux_seconds_per_frame": float(np.mean(aux_secs)) if aux_secs else 0.0, "denoise_seconds": denoise_secs,
+        "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
+    }
+    spent = per_render * len(keys) + summary["aux_seconds_per_frame"] * len(frames) + denoise_secs + sum(synth_secs)
+    summary["seconds"] = spent
+    summary["all_rendered_seconds_estimate"] = per_render * total
+    summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
+    (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def _write_passes(out: Path, f: int, passes: dict, confidence, meta: dict, like) -> None:
+    """Frame ``f`` with every pass (channel names as in the pass sets ``like``), its ``Confidence``
+    (1: rendered) and a PNG of ``Combined``."""
+    write_exr = ops_module("core.exr").write_exr
+    to_display = ops_module("core.imageio").to_display
+    write_png = ops_module("core.imageio").write_png
+
+    ps = nops.PassSet(source=f"frame {f}", meta={k: v for k, v in meta.items() if k != "aux"} | {"frame": f})
+    for name, px in passes.items():
+        px = np.asarray(px, np.float32)
+        channels = next((p.passes[name].channels for p in like if name in p.passes), None)
+        ps.add(name, px, channels)
+    ps.add("Confidence", np.asarray(confidence, np.float32)[..., None], "Z")
+    write_exr(ps, out / f"frame_{f:04d}.exr", overwrite=True)
+    write_png(out / f"frame_{f:04d}.png", to_display(ps.get("Combined")[..., :3]))
 
 
 def frame_depth(scene, frame: int, folder: Path) -> np.ndarray:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .sampling import bilinear
+from .sampling import bilinear, box_filter
 
 
 def walk(vectors, t: int, step: int, hops: int, max_roundtrip: float = 1.0
@@ -56,3 +56,26 @@ def walk(vectors, t: int, step: int, hops: int, max_roundtrip: float = 1.0
             vb, _ = bilinear(cur[..., back:back + 2], x, y)
             alive &= np.hypot(x - sign * vb[..., 0] - x0, y + sign * vb[..., 1] - y0) <= max_roundtrip
         yield s, x.astype(np.float32), y.astype(np.float32), alive
+
+
+def guide_spread(guides: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32: the local standard deviation (3x3) of the albedo (largest over the
+    channels) and of the normal (all components) of guides laid out as albedo (3), normal (3),
+    ...: how much a pixel's guides move with the few samples that found them (an edge or a
+    texture boundary at low spp)."""
+    g = guides.astype(np.float32)
+    var = np.stack([np.maximum(box_filter(c * c, 1) - box_filter(c, 1) ** 2, 0.0)
+                    for c in np.moveaxis(g[..., 0:6], 2, 0)], axis=2)
+    return np.stack([np.sqrt(var[..., 0:3].max(axis=2)), np.sqrt(var[..., 3:6].sum(axis=2))], axis=2)
+
+
+def same_surface_within(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, max_albedo: float,
+                        min_normal_dot: float, max_depth: float, noise: float) -> np.ndarray:
+    """(H, W) bool: where guides ``hg`` (another frame's, carried here) show the surface of ``g``
+    (albedo (3), normal (3), log depth (1)): albedo within ``max_albedo``, normals' dot product at
+    least ``min_normal_dot``, both widened by ``noise`` times the two pixels' summed
+    :func:`guide_spread` ``spread``, and relative depth within ``max_depth``."""
+    ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= max_albedo + noise * spread[..., 0]
+    ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * spread[..., 1]
+    ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(max_depth)
+    return ok

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.metrics import LUMA
-from ..core.motion import walk
+from ..core.motion import guide_spread, same_surface_within, walk
 from ..core.passset import NOISY_PASS, PassSet, noisy_combined
 from ..core.registry import GUIDE_PASSES
 from ..core.sampling import bilinear, box_filter
@@ -162,26 +162,6 @@ def local_brightness(color: np.ndarray, size: int = 5) -> np.ndarray:
     return np.stack([mean, var], axis=2).astype(np.float32)
 
 
-def guide_spread(guides: np.ndarray) -> np.ndarray:
-    """(H, W, 2) float32: the local standard deviation (3x3) of the albedo (largest over the
-    channels) and of the normal (all components): how much a pixel's guides move with the few
-    samples that found them (an edge or a texture boundary at low spp)."""
-    g = guides.astype(np.float32)
-    var = np.stack([np.maximum(box_filter(c * c, 1) - box_filter(c, 1) ** 2, 0.0)
-                    for c in np.moveaxis(g[..., 0:6], 2, 0)], axis=2)
-    return np.stack([np.sqrt(var[..., 0:3].max(axis=2)), np.sqrt(var[..., 3:6].sum(axis=2))], axis=2)
-
-
-def _same_surface_noisy(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, p: WindowParams) -> np.ndarray:
-    """:func:`same_surface` with the albedo and normal tolerances widened by ``p.guide_noise``
-    times the two pixels' summed guide spread (:func:`guide_spread`)."""
-    k = p.guide_noise
-    ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo + k * spread[..., 0]
-    ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot - k * spread[..., 1]
-    ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
-    return ok
-
-
 class Gathered(NamedTuple):
     """Frame t gathered with its neighbours: colour (H, W, 3), frames used per pixel (H, W, >= 1),
     albedo + normal (H, W, 6) averaged over the same frames (at low spp the guides are noisy
@@ -276,7 +256,8 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> G
             hg, _ = bilinear(nb.guides, xs, ys)
             if p.guide_noise > 0:
                 hs, _ = bilinear(nb.spread, xs, ys)
-                same = alive & _same_surface_noisy(cur.guides, hg, cur.spread + hs, p)
+                same = alive & same_surface_within(cur.guides, hg, cur.spread + hs, p.max_albedo, p.min_normal_dot,
+                                                   p.max_depth, p.guide_noise)
             else:
                 same = alive & same_surface(cur.guides, hg, p)
             if p.nearest and p.unique:

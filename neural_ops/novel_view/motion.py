@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import PassSetError
-from ..core.motion import walk
+from ..core.motion import guide_spread, same_surface_within, walk
 from ..core.passset import ALBEDO_PASSES, PassSet
 from ..core.sampling import bilinear
 
@@ -72,8 +72,8 @@ def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
 
 
 def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
-                max_albedo: float = 0.15, min_normal_dot: float = 0.8, max_depth: float = 0.3,
-                disagree: float = 0.25) -> Interpolated:
+                max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
+                guide_noise: float = 0.0, disagree: float = 0.25) -> Interpolated:
     """Frame ``t`` from the key frames around it.
 
     Args:
@@ -81,8 +81,12 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         keys: frame number -> the key frame's passes (rendered in full).
         aux: frame number -> auxiliary render (``Vector``, albedo, normal, depth, colour passes)
             of every frame from the first key used to the last, ``t`` included.
-        max_roundtrip, max_albedo, min_normal_dot, max_depth: the checks a walk must pass (see
-            :func:`neural_ops.core.motion.walk` and :func:`neural_ops.denoise.temporal.same_surface`).
+        max_roundtrip, max_albedo, min_normal_dot, max_depth, guide_noise: the checks a walk
+            must pass (:func:`neural_ops.core.motion.walk` and
+            :func:`~neural_ops.core.motion.same_surface_within`). Strict by default: measured on
+            a moving sphere at 48x40, widening the guide tests by their spread (as multi-frame
+            denoising does) reaches 98.5 % of the pixels instead of 83 % but the pixels it adds,
+            edges read across two surfaces, cost 4.6 dB; a pixel left out is re-rendered.
         disagree: relative difference of the two keys' demodulated colour at which confidence
             reaches 0 (half of it at half that difference).
     """
@@ -109,6 +113,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
                                f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
     h, w = target.shape
     g_t = _guides(target)
+    spread_t = guide_spread(g_t)
     a_t = g_t[..., 0:3]
     first = keys[use[0]]
     lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
@@ -122,11 +127,11 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         *_, (_s, x, y, alive) = walk(lambda f: motion[f].get("Vector"), t, step, abs(k - t), max_roundtrip)
         # The key's guides as its own auxiliary render has them (same settings as frame t's: a
         # 1-spp render's edges and specular-chained albedo differ from a full render's).
-        hg, inside = bilinear(_guides(aux.get(k, kp)), x, y)
-        ok = alive & inside
-        ok &= np.abs(hg[..., 0:3] - g_t[..., 0:3]).max(axis=2) <= max_albedo
-        ok &= (hg[..., 3:6] * g_t[..., 3:6]).sum(axis=2) >= min_normal_dot
-        ok &= np.abs(hg[..., 6] - g_t[..., 6]) <= np.log1p(max_depth)
+        g_k = _guides(aux.get(k, kp))
+        hg, inside = bilinear(g_k, x, y)
+        hs, _ = bilinear(guide_spread(g_k), x, y)
+        ok = alive & inside & same_surface_within(g_t, hg, spread_t + hs, max_albedo, min_normal_dot, max_depth,
+                                                  guide_noise)
         for n in lights:
             carried[n].append(bilinear(kp.get(n)[..., :3].astype(np.float32), x, y)[0])
         rest, _ = bilinear(_rest(kp, lights) / (_albedo(kp) + ALBEDO_EPS), x, y)
