@@ -188,6 +188,14 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
     directory: StringProperty(name="Output", subtype="DIR_PATH", default="//inbetween/")
     geometry: BoolProperty(name="Exact Geometry", description="Render each synthesised frame's depth with "
                            "Workbench (a fraction of a second) and warp through it: exact visibility", default=True)
+    method: EnumProperty(
+        name="Method",
+        items=(("auto", "Warp Through Depth", "Warp the rendered frames through their depth and blend them "
+                "(camera moves; learned blending when a model is shipped)"),
+               ("motion", "Follow Motion", "Also render every frame cheaply (data passes only) and carry the "
+                "rendered frames along its motion: animated objects, every pass, a Confidence pass")),
+        default="auto",
+    )
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self)
@@ -195,7 +203,7 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         cfg = inbetween.InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
-                                        every=self.every, spp=self.spp, geometry=self.geometry)
+                                        every=self.every, spp=self.spp, geometry=self.geometry, method=self.method)
         out = params.abspath(self.directory)
 
         def frames(progress):

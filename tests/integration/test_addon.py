@@ -236,6 +236,12 @@ def test_render_1_in_n_operator(tmp_path, registered, default_scene):
     assert sorted(p.name for p in out.glob("frame_*.exr")) == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
     assert json.loads((out / "inbetween.json").read_text())["synthesised"] == 1
     assert scene.frame_current == 2  # the operator puts the scene back on its frame
+    # Following the motion: an auxiliary render of every frame, every pass and a confidence.
+    out = tmp_path / "inb_motion"
+    assert bpy.ops.neural.render_inbetween(every=2, spp=1, method="motion", directory=str(out)) == {"FINISHED"}
+    assert len(list((out / "aux").glob("frame_*.exr"))) == 3
+    assert {"Confidence", "Diffuse Direct", "Vector"} <= set(read_exr(out / "frame_0002.exr").passes)
+    assert scene.frame_current == 2
 
 
 @pytest.mark.parametrize("op", ["denoise_file", "relight_file"])
