@@ -1,0 +1,72 @@
+"""What a synthesised frame lacks: pixels no key frame reached (or reached with low confidence).
+
+Two remedies, chosen per tile: where such pixels are few and scattered (edge pixels whose 1-spp
+guides did not match) they are filled from their neighbours (:func:`push_pull`); where they
+gather (a disocclusion, an object that appears) the tile is re-rendered, and neighbouring tiles
+to re-render are merged into boxes (:func:`rerender_boxes`) so each box is one region render.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def push_pull(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``img`` (H, W, C) with its invalid pixels filled from the valid ones around them: the valid
+    pixels averaged down a pyramid (each level from the 2x2 valid ones below), then each hole
+    takes the value of the finest level that has one. Valid pixels are unchanged."""
+    img = np.asarray(img, np.float32)
+    valid = np.asarray(valid, bool)
+    if valid.all() or not valid.any():
+        return img.copy()
+    levels = [(img * valid[..., None], valid.astype(np.float32))]
+    while min(levels[-1][1].shape) > 1:
+        s, w = levels[-1]
+        h2, w2 = (s.shape[0] + 1) // 2, (s.shape[1] + 1) // 2
+        ps = np.zeros((h2 * 2, w2 * 2, s.shape[2]), np.float32)
+        pw = np.zeros((h2 * 2, w2 * 2), np.float32)
+        ps[:s.shape[0], :s.shape[1]], pw[:w.shape[0], :w.shape[1]] = s, w
+        s2 = ps.reshape(h2, 2, w2, 2, -1).sum(axis=(1, 3))
+        w2_ = pw.reshape(h2, 2, w2, 2).sum(axis=(1, 3))
+        levels.append((s2, w2_))
+    # Pull: from the coarsest level down, each level's empty pixels take the coarser mean.
+    mean = levels[-1][0] / np.maximum(levels[-1][1], 1e-12)[..., None]
+    for s, w in reversed(levels[:-1]):
+        up = np.repeat(np.repeat(mean, 2, axis=0), 2, axis=1)[:s.shape[0], :s.shape[1]]
+        here = s / np.maximum(w, 1e-12)[..., None]
+        mean = np.where((w > 0)[..., None], here, up)
+    return np.where(valid[..., None], img, mean).astype(np.float32)
+
+
+def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.02
+                   ) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(x0, y0, x1, y1)`` (pixels, end exclusive, top row first) to re-render: the tiles
+    where more than ``min_fraction`` of the pixels are ``bad``, neighbouring ones (8-connected)
+    merged into their bounding box."""
+    h, w = bad.shape
+    th, tw = -(-h // tile), -(-w // tile)
+    pad = np.zeros((th * tile, tw * tile), bool)
+    inside = np.zeros((th * tile, tw * tile), bool)
+    pad[:h, :w], inside[:h, :w] = bad, True
+    # Of the tile's pixels inside the image (the last row and column of tiles may be partial).
+    frac = pad.reshape(th, tile, tw, tile).sum(axis=(1, 3)) / inside.reshape(th, tile, tw, tile).sum(axis=(1, 3))
+    marked = frac > min_fraction
+    seen = np.zeros_like(marked)
+    boxes = []
+    for ty, tx in zip(*np.nonzero(marked)):
+        if seen[ty, tx]:
+            continue
+        stack, group = [(ty, tx)], []
+        seen[ty, tx] = True
+        while stack:
+            y, x = stack.pop()
+            group.append((y, x))
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = y + dy, x + dx
+                    if 0 <= ny < th and 0 <= nx < tw and marked[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        ys, xs = [g[0] for g in group], [g[1] for g in group]
+        boxes.append((min(xs) * tile, min(ys) * tile, min(w, (max(xs) + 1) * tile), min(h, (max(ys) + 1) * tile)))
+    return boxes

@@ -1,0 +1,28 @@
+"""Holes of a synthesised frame: filled from neighbours, or boxes to re-render."""
+
+import numpy as np
+
+from neural_ops.novel_view.holes import push_pull, rerender_boxes
+
+
+def test_push_pull_fills_holes_from_their_surroundings_and_keeps_the_rest(rng):
+    img = np.repeat(np.linspace(0, 1, 40, dtype=np.float32)[None, :, None], 30, 0).repeat(3, 2)
+    valid = rng.random((30, 40)) > 0.1
+    valid[10:14, 20:24] = False  # a 4x4 hole
+    out = push_pull(np.where(valid[..., None], img, 99.0), valid)
+    np.testing.assert_array_equal(out[valid], img[valid])
+    assert np.abs(out - img)[~valid].max() < 0.12  # a smooth ramp: the fill is close
+    assert np.array_equal(push_pull(img, np.ones((30, 40), bool)), img)
+    assert np.isfinite(push_pull(img, np.zeros((30, 40), bool))).all()
+
+
+def test_scattered_bad_pixels_are_not_rerendered_but_a_gathered_patch_is(rng):
+    bad = rng.random((100, 130)) < 0.005  # edge-like scatter: filled, not re-rendered
+    bad[40:60, 64:90] = True  # a disocclusion across two tile columns
+    boxes = rerender_boxes(bad, tile=32, min_fraction=0.05)
+    assert boxes == [(64, 32, 96, 64)]
+    bad[90:100, 128:130] = True  # in the image's last, partial tile (2 x 4 pixels of it): clipped
+    boxes = rerender_boxes(bad, tile=32, min_fraction=0.05)
+    assert boxes[0] == (64, 32, 96, 64) and len(boxes) == 2
+    assert boxes[1][0] == 128 and boxes[1][2:] == (130, 100) and boxes[1][1] in (64, 96)
+    assert rerender_boxes(np.zeros((10, 10), bool)) == []
