@@ -56,7 +56,8 @@ def cmd_inbetween(args) -> int:
     else:
         first, last = scene.frame_start, scene.frame_end
     # Only the options given: every other field keeps InbetweenConfig's default.
-    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry") if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry", "rerender")
+             if hasattr(args, k)}
     cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, **given)
     s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
                log=lambda m: print(m, flush=True))
@@ -134,6 +135,9 @@ def register(sub) -> None:
                    help="keep the rendered frames' noise (default: through OIDN)")
     s.add_argument("--geometry", action="store_true",
                    help="render each synthesised frame's depth with Workbench and warp through it (exact visibility)")
+    s.add_argument("--no-rerender", dest="rerender", action="store_false",
+                   help="(--method motion) fill every pixel no rendered frame saw from its neighbours instead of "
+                   "re-rendering the tiles where they gather")
     s.set_defaults(fn=cmd_inbetween)
 
     s = sub.add_parser("build-extension", help="build the Blender extension zips, one per platform")

@@ -43,6 +43,9 @@ class InbetweenConfig:
         denoise: run OIDN on the rendered frames first (when pyoidn is installed).
         geometry: render each synthesised frame's depth with Workbench and warp through it
             (renderer-aware: exact visibility, a fraction of a second per frame).
+        rerender: (``motion``) re-render with Cycles, at ``spp``, the tiles where pixels no key
+            frame reached gather (a disocclusion, something appearing); the scattered rest is
+            filled from its neighbours.
         seed: Cycles sampling seed (None: the scene's).
     """
 
@@ -56,6 +59,7 @@ class InbetweenConfig:
     sources: int = 2
     denoise: bool = True
     geometry: bool = False
+    rerender: bool = True
     seed: int | None = 0
     keys: list[int] = field(default_factory=list)
 
@@ -209,7 +213,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
             loaded[k] = motion.denoise_key(read_exr(out / "keys" / f"frame_{k:04d}.exr"))
         return loaded[k]
 
-    synth_secs = []
+    synth_secs, rerender_secs, rerendered = [], [], []
+    holes = ops_module("novel_view.holes")
     for k in keys:
         ps = key(k)
         _write_passes(out, k, {n: p.pixels for n, p in ps.passes.items()}, np.ones(ps.shape, np.float32), ps.meta,
@@ -223,24 +228,98 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
             del loaded[k]
         t = time.perf_counter()
         aux = {g: read_exr(aux_dir / f"frame_{g:04d}.exr") for g in range(lo, hi + 1)}
-        res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux)
+        res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux, fill=True)
         synth_secs.append(time.perf_counter() - t)
+        unreached = res.reached == 0
+        boxes = holes.rerender_boxes(unreached) if cfg.rerender else []
+        area = 0
+        for box in boxes:
+            region, secs = _region(scene, cfg, out, f, box, unreached.shape)
+            rerender_secs.append(secs)
+            _paste(res, region, box)
+            area += (box[2] - box[0]) * (box[3] - box[1])
+        rerendered.append(area / unreached.size)
         _write_passes(out, f, res.passes, res.confidence, aux[f].meta, (aux[f], key(lo)))
         done += 1
-        yield done, total, f"synthesised frame {f} ({float((res.reached == 0).mean()) * 100:.1f} % of pixels unreached)"
+        yield done, total, (f"synthesised frame {f} ({float(unreached.mean()) * 100:.1f} % of pixels unreached, "
+                            f"{rerendered[-1] * 100:.1f} % re-rendered)")
     per_render = float(np.mean(render_secs)) if render_secs else 0.0
     summary = {
         "frames": total, "rendered": len(keys), "synthesised": total - len(keys), "every": cfg.every,
         "spp": cfg.spp, "method": "motion", "render_seconds_per_frame": per_render,
         "aux_seconds_per_frame": float(np.mean(aux_secs)) if aux_secs else 0.0, "denoise_seconds": denoise_secs,
         "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
+        "rerendered_fraction": float(np.mean(rerendered)) if rerendered else 0.0,
+        "rerender_seconds": float(sum(rerender_secs)),
     }
-    spent = per_render * len(keys) + summary["aux_seconds_per_frame"] * len(frames) + denoise_secs + sum(synth_secs)
+    spent = (per_render * len(keys) + summary["aux_seconds_per_frame"] * len(frames) + denoise_secs + sum(synth_secs)
+             + sum(rerender_secs))
     summary["seconds"] = spent
     summary["all_rendered_seconds_estimate"] = per_render * total
     summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
     (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+#: Pixels rendered around a re-rendered box (not pasted): the denoiser's context at its edges.
+REGION_MARGIN = 8
+
+
+def _region(scene, cfg: InbetweenConfig, out: Path, f: int, box, shape) -> tuple[object, float]:
+    """Frame ``f`` rendered with Cycles in ``box`` (x0, y0, x1, y1; top row first) and a margin
+    around it (a region render, kept in ``OUT/regions/`` and reused), cropped to the box + margin
+    and denoised: (pass set of the crop, seconds spent rendering)."""
+    import dataclasses
+
+    read_exr = ops_module("core.exr").read_exr
+    motion = ops_module("novel_view.motion")
+    h, w = shape
+    m = REGION_MARGIN
+    x0, y0, x1, y1 = max(0, box[0] - m), max(0, box[1] - m), min(w, box[2] + m), min(h, box[3] + m)
+    folder = out / "regions"
+    path = folder / f"frame_{f:04d}_{x0}_{y0}_{x1}_{y1}.exr"
+    secs = 0.0
+    if not path.exists():
+        ecfg = export.ExportConfig(directory=str(folder), spp=cfg.spp, frames=[f], half=False, overwrite=True,
+                                   seed=cfg.seed)
+        view = dataclasses.replace(export.plan_views(scene, ecfg)[0], path=path)
+        r = scene.render
+        saved = [(a, getattr(r, a)) for a in ("use_border", "use_crop_to_border", "border_min_x", "border_max_x",
+                                              "border_min_y", "border_max_y")]
+        try:
+            r.use_border, r.use_crop_to_border = True, False
+            # Blender's border is in fractions of the frame, rows bottom-up.
+            r.border_min_x, r.border_max_x = x0 / w, x1 / w
+            r.border_min_y, r.border_max_y = 1 - y1 / h, 1 - y0 / h
+            with export.export_settings(scene, ecfg):
+                t = time.perf_counter()
+                export.render_view(scene, view, ecfg)
+                secs = time.perf_counter() - t
+        finally:
+            for a, v in saved:
+                setattr(r, a, v)
+    ps = read_exr(path)
+    crop = nops.PassSet(source=f"{path} [{x0}:{x1}, {y0}:{y1}]", meta=ps.meta, layer=ps.layer)
+    for name, p in ps.passes.items():
+        crop.add(name, p.pixels[y0:y1, x0:x1], p.channels, p.half)
+    return (motion.denoise_key(crop), (x0, y0)), secs
+
+
+def _paste(res, region, box) -> None:
+    """A region render's passes into the synthesised frame ``res`` inside ``box`` (confidence 1)."""
+    ps, (ox, oy) = region
+    x0, y0, x1, y1 = box
+    for name, px in res.passes.items():
+        if name not in ps:
+            continue
+        src = ps.get(name)[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+        c = min(px.shape[2], src.shape[2]) if px.ndim == 3 and src.ndim == 3 else None
+        if c is None:
+            continue
+        px[y0:y1, x0:x1, :c] = src[..., :c]
+    if res.passes["Combined"].shape[2] == 4:
+        res.passes["Combined"][y0:y1, x0:x1, 3] = 1.0
+    res.confidence[y0:y1, x0:x1] = 1.0
 
 
 def _write_passes(out: Path, f: int, passes: dict, confidence, meta: dict, like) -> None:

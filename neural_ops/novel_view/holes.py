@@ -38,7 +38,7 @@ def push_pull(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid[..., None], img, mean).astype(np.float32)
 
 
-def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.02
+def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1
                    ) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x0, y0, x1, y1)`` (pixels, end exclusive, top row first) to re-render: the tiles
     where more than ``min_fraction`` of the pixels are ``bad``, neighbouring ones (8-connected)

@@ -31,6 +31,7 @@ from ..core.errors import PassSetError
 from ..core.motion import guide_spread, same_surface_within, walk
 from ..core.passset import ALBEDO_PASSES, PassSet
 from ..core.sampling import bilinear
+from .holes import push_pull
 
 #: Light passes and the colour pass that multiplies each (Cycles' view-layer passes).
 LIGHT_COLOR = {
@@ -73,7 +74,7 @@ def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
 
 def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
                 max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
-                guide_noise: float = 0.0, disagree: float = 0.25) -> Interpolated:
+                guide_noise: float = 0.0, disagree: float = 0.25, fill: bool = False) -> Interpolated:
     """Frame ``t`` from the key frames around it.
 
     Args:
@@ -89,6 +90,9 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             edges read across two surfaces, cost 4.6 dB; a pixel left out is re-rendered.
         disagree: relative difference of the two keys' demodulated colour at which confidence
             reaches 0 (half of it at half that difference).
+        fill: fill the pixels no key reached from their neighbours (:func:`~.holes.push_pull`
+            of each carried pass, before ``Combined`` is rebuilt: the passes still add up); their
+            confidence stays 0. Else they are 0 with alpha 0.
     """
     before = [k for k in keys if k < t]
     after = [k for k in keys if k > t]
@@ -142,8 +146,11 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     reached = sum(v.astype(np.float32) for v in valid)
     norm = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-12), 0.0)[..., None]
 
+    seen = reached > 0
+
     def mix(imgs):
-        return (sum(im * wt[..., None] for im, wt in zip(imgs, weights)) * norm).astype(np.float32)
+        img = (sum(im * wt[..., None] for im, wt in zip(imgs, weights)) * norm).astype(np.float32)
+        return push_pull(img, seen) if fill else img
 
     out: dict[str, np.ndarray] = {}
     combined = mix(rests) * (a_t + ALBEDO_EPS)
@@ -158,7 +165,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
                  + rests[i] for i in range(2)] if lights else rests
         diff = np.abs(demod[0] - demod[1]).mean(axis=2) / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3)
         conf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), conf * 0.5)
-    alpha = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
+    alpha = np.where(seen | fill, 1.0, 0.0).astype(np.float32)
     out["Combined"] = np.concatenate([np.maximum(combined, 0.0), alpha[..., None]], axis=2).astype(np.float32)
     # Frame t's own colour and data passes, exact from its auxiliary render.
     for name, px in target.passes.items():
