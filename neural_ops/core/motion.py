@@ -76,6 +76,8 @@ def same_surface_within(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, max_a
     least ``min_normal_dot``, both widened by ``noise`` times the two pixels' summed
     :func:`guide_spread` ``spread``, and relative depth within ``max_depth``."""
     ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= max_albedo + noise * spread[..., 0]
-    ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * spread[..., 1]
+    # The background (no surface: Cycles writes a zero normal there) agrees with the background.
+    no_surface = ((g[..., 3:6] ** 2).sum(axis=2) < 0.01) & ((hg[..., 3:6] ** 2).sum(axis=2) < 0.01)
+    ok &= ((hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * spread[..., 1]) | no_surface
     ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(max_depth)
     return ok

@@ -41,3 +41,15 @@ def test_the_round_trip_stops_a_walk_onto_an_occluder():
 def test_bad_step():
     with pytest.raises(ValueError, match="step must be -1 or 1"):
         next(walk(_vectors(2), 0, 2, 1))
+
+
+def test_the_background_agrees_with_the_background():
+    from neural_ops.core.motion import same_surface_within
+
+    g = np.zeros((2, 2, 7), np.float32)
+    g[..., 6] = 30.0  # no surface: zero albedo and normal, the far depth
+    hg = g.copy()
+    hg[1, 1, 3:6] = (0, 0, 1)  # a surface where the other frame saw none
+    hg[1, 1, 6] = 1.0
+    ok = same_surface_within(g, hg, np.zeros((2, 2, 2), np.float32), 0.1, 0.9, 0.3, 0.0)
+    assert ok[0, 0] and not ok[1, 1]
