@@ -121,16 +121,11 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
     if todo:
         ecfg = export.ExportConfig(directory=str(keys_dir), spp=cfg.spp, frames=todo, half=False, overwrite=True,
                                    seed=cfg.seed)
-        views = export.plan_views(scene, ecfg)
-        keys_dir.mkdir(parents=True, exist_ok=True)
-        with export.export_settings(scene, ecfg):
-            for v in views:
-                t = time.perf_counter()
-                export.render_view(scene, v, ecfg)
-                times[str(v.frame)] = time.perf_counter() - t
-                times_path.write_text(json.dumps(times, indent=1) + "\n")
-                done += 1
-                yield done, total, f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)"
+        views = []
+        for v in _timed_renders(scene, ecfg, times, times_path):
+            views.append(v)
+            done += 1
+            yield done, total, f"rendered frame {v.frame} ({times[str(v.frame)]:.1f} s)"
         export.write_manifest(ecfg, views)
     render_secs = [times[str(k)] for k in keys if str(k) in times]  # this run's and earlier runs'
     if cfg.method == "motion":
@@ -181,6 +176,19 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
     return summary
 
 
+def _timed_renders(scene, ecfg: export.ExportConfig, times: dict, times_path: Path):
+    """Render ``ecfg``'s views one by one, yielding each; each one's seconds go into ``times``
+    (frame -> seconds), written to ``times_path`` after every frame (a resumed run keeps them)."""
+    views = export.plan_views(scene, ecfg)
+    with export.export_settings(scene, ecfg):
+        for v in views:
+            t = time.perf_counter()
+            export.render_view(scene, v, ecfg)
+            times[str(v.frame)] = time.perf_counter() - t
+            times_path.write_text(json.dumps(times, indent=1) + "\n")
+            yield v
+
+
 def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs: list[float], done: int,
             total: int, log) -> Generator[tuple[int, int, str], None, dict]:
     """The ``motion`` method after the key frames: an auxiliary render of every frame (resumed
@@ -195,14 +203,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
     if todo:
         acfg = export.ExportConfig(directory=str(aux_dir), spp=1, frames=todo, half=False, overwrite=True,
                                    seed=cfg.seed, aux=True)
-        views = export.plan_views(scene, acfg)
-        with export.export_settings(scene, acfg):
-            for v in views:
-                t = time.perf_counter()
-                export.render_view(scene, v, acfg)
-                times[str(v.frame)] = time.perf_counter() - t
-                times_path.write_text(json.dumps(times, indent=1) + "\n")
-                yield done, total, f"auxiliary render of frame {v.frame} ({times[str(v.frame)]:.1f} s)"
+        for v in _timed_renders(scene, acfg, times, times_path):
+            yield done, total, f"auxiliary render of frame {v.frame} ({times[str(v.frame)]:.1f} s)"
     aux_secs = [times[str(f)] for f in frames if str(f) in times]
     key_set = set(keys)
     t0 = time.perf_counter()
