@@ -41,6 +41,8 @@ LIGHT_COLOR = {
 }
 #: Added to the albedo before dividing by it.
 ALBEDO_EPS = 0.02
+#: Albedo difference at which a neighbour's weight in the demodulation falls to exp(-1/2).
+ILLUMINATION_SIGMA = 0.05
 
 
 @dataclass
@@ -62,6 +64,27 @@ def _guides(ps: PassSet) -> np.ndarray:
     hit = (d > 0) & (d < 1e9)
     logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
     return np.concatenate([_albedo(ps), ps.normal[..., :3], logd[..., None]], axis=2).astype(np.float32)
+
+
+def _illumination(img: np.ndarray, albedo: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    """``img`` demodulated by ``albedo``: sum(img) / sum(albedo + eps) over the 3x3 pixels whose
+    albedo is close to the pixel's own (a joint-bilateral ratio, weights exp(-d^2 / 2 sigma^2) on
+    the albedo difference d). On a texture finer than the pixels, a pixel's own ratio swings
+    with where its few samples fell; the local one does not; across an albedo edge, the other
+    side does not count."""
+    sigma = ILLUMINATION_SIGMA if sigma is None else sigma
+    a = (albedo + ALBEDO_EPS).astype(np.float32)
+    h, w = a.shape[:2]
+    pi, pa = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge"), np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    num = np.zeros_like(a)
+    den = np.zeros_like(a)
+    for dy in range(3):
+        for dx in range(3):
+            na, ni = pa[dy:dy + h, dx:dx + w], pi[dy:dy + h, dx:dx + w]
+            wt = np.exp(-((na - a) ** 2).sum(axis=2, keepdims=True) / (2 * sigma * sigma))
+            num += wt * ni
+            den += wt * na
+    return (num / den).astype(np.float32)
 
 
 def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
@@ -138,7 +161,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
                                                   guide_noise)
         for n in lights:
             carried[n].append(bilinear(kp.get(n)[..., :3].astype(np.float32), x, y)[0])
-        rest, _ = bilinear(_rest(kp, lights) / (_albedo(kp) + ALBEDO_EPS), x, y)
+        rest, _ = bilinear(_illumination(_rest(kp, lights), _albedo(kp)), x, y)
         rests.append(rest)
         weights.append(np.where(ok, 1.0 - abs(k - t) / span if len(use) == 2 else 1.0, 0.0).astype(np.float32))
         valid.append(ok)
