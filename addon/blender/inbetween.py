@@ -72,6 +72,29 @@ class InbetweenConfig:
             raise export.ExportError(f"frame range {self.first}-{self.last} is empty")
         if self.sources < 1:
             raise export.ExportError(f"sources must be >= 1, got {self.sources}")
+        frames = self.last - self.first + 1
+        if self.every > 1 and self.every >= frames:
+            raise export.ExportError(f"--every {self.every} spans the whole range {self.first}-{self.last} "
+                                     f"({frames} frames): render 1 in at most {max(frames - 1, 1)}, or every frame")
+
+
+def check_motion(scene, first: int, last: int) -> None:
+    """One clear line when nothing moves over ``first``..``last`` (no camera or object animation:
+    every frame would be the same picture, so render one frame instead of interpolating)."""
+    obs = [o for o in scene.objects if o.type not in ("LIGHT", "EMPTY", "SPEAKER", "LIGHT_PROBE")]
+    if scene.camera is not None and scene.camera not in obs:
+        obs.append(scene.camera)
+    current = scene.frame_current
+    try:
+        seen = []
+        for f in sorted({first, (first + last) // 2, last}):
+            scene.frame_set(f)
+            seen.append([tuple(round(v, 6) for row in o.matrix_world for v in row) for o in obs])
+    finally:
+        scene.frame_set(current)
+    if all(s == seen[0] for s in seen[1:]):
+        raise export.ExportError(f"scene '{scene.name}': nothing moves over frames {first}-{last} (no camera or "
+                                 "object animation): render one frame instead of 1 in N")
 
 
 def run(scene, cfg: InbetweenConfig, progress=None, log=print) -> dict:
@@ -110,6 +133,7 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
     view_from_passes = ops_module("novel_view.views").view_from_passes
 
     cfg.check()
+    check_motion(scene, cfg.first, cfg.last)
     out = Path(bpy.path.abspath(cfg.directory))
     keys_dir = out / "keys"
     keys = key_frames(cfg.first, cfg.last, cfg.every)

@@ -232,6 +232,15 @@ def test_render_1_in_n_operator(tmp_path, registered, default_scene):
     scene = default_scene
     scene.frame_start, scene.frame_end, scene.frame_current = 1, 3, 2
     out = tmp_path / "inb"
+    # Nothing moves: one line, nothing rendered.
+    with pytest.raises(RuntimeError, match="nothing moves over frames 1-3"):
+        bpy.ops.neural.render_inbetween(every=2, spp=1, directory=str(out))
+    assert not out.exists() or not list(out.rglob("*.exr"))
+    cam = scene.camera
+    for f, dx in ((1, 0.0), (3, 0.2)):
+        cam.location.x += dx
+        cam.keyframe_insert("location", frame=f)
+    scene.frame_set(2)
     assert bpy.ops.neural.render_inbetween(every=2, spp=1, geometry=False, directory=str(out)) == {"FINISHED"}
     assert sorted(p.name for p in out.glob("frame_*.exr")) == ["frame_0001.exr", "frame_0002.exr", "frame_0003.exr"]
     assert json.loads((out / "inbetween.json").read_text())["synthesised"] == 1

@@ -398,6 +398,10 @@ STOCK_SCRIPT = textwrap.dedent(
 
     walk.append("Render 1 in N")
     scene.frame_start, scene.frame_end = 1, 3
+    cam = scene.camera  # a camera move: over a still shot there is nothing to interpolate
+    for f, dx in ((1, 0.0), (3, 0.2)):
+        cam.location.x += dx
+        cam.keyframe_insert("location", frame=f)
     res["inbetween"] = op(bpy.ops.neural.render_inbetween, every=2, spp=1, geometry=False,
                           directory=os.path.join(out, "inbetween"))
     res["inbetween_frames"] = sorted(f for f in os.listdir(os.path.join(out, "inbetween"))

@@ -167,6 +167,8 @@ def test_inbetween_renders_1_in_n_and_synthesises_the_rest(tmp_path, default_sce
     # Bad input: one line, exit status 2.
     assert main(["inbetween", str(path), "--every", "0", "-o", str(out)]) == 2
     assert "--every" in capsys.readouterr().err
+    assert main(["inbetween", str(path), "--every", "5", "-o", str(out)]) == 2  # 5 frames: 1 in 5 spans them all
+    assert "spans the whole range 1-5" in (err := capsys.readouterr().err) and len(err.strip().splitlines()) == 1
 
 
 def _scene_of(moves, index: int, view: int):
