@@ -240,6 +240,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         return loaded[k]
 
     synth_secs, rerender_secs, rerendered = [], [], []
+    aux: dict[int, object] = {}
     holes = ops_module("novel_view.holes")
     for k in keys:
         ps = key(k)
@@ -253,7 +254,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         for k in [k for k in loaded if k not in (lo, hi)]:
             del loaded[k]
         t = time.perf_counter()
-        aux = {g: read_exr(aux_dir / f"frame_{g:04d}.exr") for g in range(lo, hi + 1)}
+        # Each auxiliary frame read once: the frames between two keys share them.
+        aux = {g: aux[g] if g in aux else read_exr(aux_dir / f"frame_{g:04d}.exr") for g in range(lo, hi + 1)}
         res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux, fill=True)
         synth_secs.append(time.perf_counter() - t)
         unreached = res.reached == 0

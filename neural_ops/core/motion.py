@@ -58,6 +58,15 @@ def walk(vectors, t: int, step: int, hops: int, max_roundtrip: float = 1.0
         yield s, x.astype(np.float32), y.astype(np.float32), alive
 
 
+def guides(ps) -> np.ndarray:
+    """(H, W, 7) float32 of a pass set: albedo, normal and log depth (30 where no surface was
+    hit): what must match for another frame's pixel to show the same surface."""
+    d = ps.depth
+    hit = (d > 0) & (d < 1e9)
+    logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
+    return np.concatenate([ps.albedo, ps.normal, logd], axis=2).astype(np.float32)
+
+
 def guide_spread(guides: np.ndarray) -> np.ndarray:
     """(H, W, 2) float32: the local standard deviation (3x3) of the albedo (largest over the
     channels) and of the normal (all components) of guides laid out as albedo (3), normal (3),

@@ -31,11 +31,10 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.metrics import LUMA
-from ..core.motion import guide_spread, same_surface_within, walk
+from ..core.motion import guide_spread, guides, same_surface_within, walk
 from ..core.passset import NOISY_PASS, PassSet, noisy_combined
 from ..core.registry import GUIDE_PASSES
 from ..core.sampling import bilinear, box_filter
-from .temporal import _guides, same_surface
 
 
 @dataclass
@@ -149,7 +148,7 @@ class Frame:
         if all(n in passes for n in DIFFUSE_PASSES):
             dd, di, dc = (passes.get(n)[..., :3] for n in DIFFUSE_PASSES)
             diffuse = np.minimum(np.maximum((dd + di) * dc, 0.0), color).astype(np.float32)
-        return cls(color, _guides(passes), passes.get("Vector").astype(np.float32), passes.source, diffuse)
+        return cls(color, guides(passes), passes.get("Vector").astype(np.float32), passes.source, diffuse)
 
 
 def local_brightness(color: np.ndarray, size: int = 5) -> np.ndarray:
@@ -254,12 +253,9 @@ def gather(frames: list[Frame], t: int, params: WindowParams | None = None) -> G
             nb = frames[s]
             xs, ys = (np.round(x), np.round(y)) if p.nearest else (x, y)
             hg, _ = bilinear(nb.guides, xs, ys)
-            if p.guide_noise > 0:
-                hs, _ = bilinear(nb.spread, xs, ys)
-                same = alive & same_surface_within(cur.guides, hg, cur.spread + hs, p.max_albedo, p.min_normal_dot,
-                                                   p.max_depth, p.guide_noise)
-            else:
-                same = alive & same_surface(cur.guides, hg, p)
+            hs, _ = bilinear(nb.spread, xs, ys)
+            same = alive & same_surface_within(cur.guides, hg, cur.spread + hs, p.max_albedo, p.min_normal_dot,
+                                               p.max_depth, p.guide_noise)
             if p.nearest and p.unique:
                 same &= _first_claim(xs, ys, x, y, same, w)
             nb_layers = nb.layers if split else [(nb.color, nb.brightness)]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.metrics import srgb_encode
+from ..core.motion import guides
 from ..core.passset import PassSet
 from ..core.sampling import bilinear
 from ..core.strips import release_memory
@@ -40,17 +41,10 @@ def previous_coords(vector: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.n
     return xx + vector[..., 0], yy - vector[..., 1]
 
 
-def _guides(ps: PassSet) -> np.ndarray:
-    """Albedo, normal and log depth: what must match for a history pixel to be the same surface."""
-    d = ps.depth
-    hit = (d > 0) & (d < 1e9)
-    logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
-    return np.concatenate([ps.albedo, ps.normal, logd], axis=2).astype(np.float32)
-
-
 def same_surface(g: np.ndarray, hg: np.ndarray, p) -> np.ndarray:
     """(H, W) bool: where guides ``hg`` (another frame's, reprojected) show the surface of ``g``
-    (:func:`_guides` layouts), by ``p``'s ``max_albedo``, ``min_normal_dot`` and ``max_depth``."""
+    (:func:`~neural_ops.core.motion.guides` layouts), by ``p``'s ``max_albedo``,
+    ``min_normal_dot`` and ``max_depth``."""
     ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= p.max_albedo
     ok &= (hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= p.min_normal_dot
     ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(p.max_depth)
@@ -112,7 +106,7 @@ class TemporalFilter:
         and the guide passes (albedo, normal, depth) for rejection.
         """
         cur = np.asarray(denoised, np.float32)[..., :3]
-        g = _guides(passes)
+        g = guides(passes)
         frame = passes.meta.get("frame")
         if self._restarts(cur.shape, "Vector" in passes, frame):
             return self._keep(cur, g, np.ones(cur.shape[:2], np.float32), frame)
@@ -130,19 +124,19 @@ class TemporalFilter:
         # A big frame keeps its guides and history lengths as float16: half the memory, and
         # far finer than the rejection thresholds.
         dtype = np.float16 if denoised.shape[0] * denoised.shape[1] > SPILL_PIXELS else np.float32
-        guides = np.empty((*denoised.shape[:2], 7), dtype)
+        surfaces = np.empty((*denoised.shape[:2], 7), dtype)
         count = np.ones(denoised.shape[:2], dtype)
         for y0 in range(0, h, rows):
             ps = first if y0 == 0 else read(rows=(y0, min(h, y0 + rows)))
             y1 = y0 + ps.shape[0]
-            g = guides[y0:y1] = _guides(ps)
+            g = surfaces[y0:y1] = guides(ps)
             if not restart:
                 denoised[y0:y1], count[y0:y1] = self._blend(denoised[y0:y1], g, ps.get("Vector"), y0)
             del ps, g
             first = None
             self._forget_pages()
             release_memory()
-        return self._keep(denoised, guides, count, frame)
+        return self._keep(denoised, surfaces, count, frame)
 
     def _restarts(self, shape, has_vector: bool, frame) -> bool:
         """Whether this frame starts a new history (the first, another size, no motion, a jump)."""

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import PassSetError
-from ..core.motion import guide_spread, same_surface_within, walk
-from ..core.passset import ALBEDO_PASSES, PassSet
+from ..core.motion import guide_spread, guides, same_surface_within, walk
+from ..core.passset import PassSet
 from ..core.sampling import bilinear
 from .holes import push_pull
 
@@ -55,24 +55,13 @@ class Interpolated:
     reached: np.ndarray
 
 
-def _albedo(ps: PassSet) -> np.ndarray:
-    return ps.first(ALBEDO_PASSES)[..., :3].astype(np.float32)
-
-
-def _guides(ps: PassSet) -> np.ndarray:
-    d = ps.depth[..., 0]
-    hit = (d > 0) & (d < 1e9)
-    logd = np.where(hit, np.log(np.where(hit, d, 1.0)), 30.0)
-    return np.concatenate([_albedo(ps), ps.normal[..., :3], logd[..., None]], axis=2).astype(np.float32)
-
-
-def _illumination(img: np.ndarray, albedo: np.ndarray, sigma: float | None = None) -> np.ndarray:
+def _illumination(img: np.ndarray, albedo: np.ndarray) -> np.ndarray:
     """``img`` demodulated by ``albedo``: sum(img) / sum(albedo + eps) over the 3x3 pixels whose
     albedo is close to the pixel's own (a joint-bilateral ratio, weights exp(-d^2 / 2 sigma^2) on
     the albedo difference d). On a texture finer than the pixels, a pixel's own ratio swings
     with where its few samples fell; the local one does not; across an albedo edge, the other
     side does not count."""
-    sigma = ILLUMINATION_SIGMA if sigma is None else sigma
+    sigma = ILLUMINATION_SIGMA
     a = (albedo + ALBEDO_EPS).astype(np.float32)
     h, w = a.shape[:2]
     pi, pa = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge"), np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="edge")
@@ -139,7 +128,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
                                f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
     h, w = target.shape
-    g_t = _guides(target)
+    g_t = guides(target)
     spread_t = guide_spread(g_t)
     a_t = g_t[..., 0:3]
     first = keys[use[0]]
@@ -154,14 +143,14 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         *_, (_s, x, y, alive) = walk(lambda f: motion[f].get("Vector"), t, step, abs(k - t), max_roundtrip)
         # The key's guides as its own auxiliary render has them (same settings as frame t's: a
         # 1-spp render's edges and specular-chained albedo differ from a full render's).
-        g_k = _guides(aux.get(k, kp))
+        g_k = guides(aux.get(k, kp))
         hg, inside = bilinear(g_k, x, y)
         hs, _ = bilinear(guide_spread(g_k), x, y)
         ok = alive & inside & same_surface_within(g_t, hg, spread_t + hs, max_albedo, min_normal_dot, max_depth,
                                                   guide_noise)
         for n in lights:
             carried[n].append(bilinear(kp.get(n)[..., :3].astype(np.float32), x, y)[0])
-        rest, _ = bilinear(_illumination(_rest(kp, lights), _albedo(kp)), x, y)
+        rest, _ = bilinear(_illumination(_rest(kp, lights), kp.albedo), x, y)
         rests.append(rest)
         weights.append(np.where(ok, 1.0 - abs(k - t) / span if len(use) == 2 else 1.0, 0.0).astype(np.float32))
         valid.append(ok)

@@ -108,9 +108,7 @@ def run(width: int, height: int, frames: int = 17, every: int = 4, spp: int = 64
                 if out != tmp / f"ib_{methods[0]}_0":
                     shutil.copytree(tmp / f"ib_{methods[0]}_0" / "keys", out / "keys")
                 s = inbetween.run(scene, cfg, log=lambda m: None)
-                rendered = s["render_seconds_per_frame"] * s["rendered"]
-                spent = (rendered + s["denoise_seconds"] + s["synth_seconds_per_frame"] * s["synthesised"]
-                         + s.get("aux_seconds_per_frame", 0.0) * frames + s.get("rerender_seconds", 0.0))
+                spent = s["seconds"]  # key renders, aux renders, OIDN, synthesis, re-renders
                 seq = [np.maximum(read_exr(out / f"frame_{f:04d}.exr").color, 0) for f in range(1, frames + 1)]
                 synth = [f for f in range(1, frames + 1) if f not in keys]
                 label = (f"render 1 in {every}, following the motion (aux renders, "
