@@ -61,12 +61,18 @@ def cmd_inbetween(args) -> int:
     cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, **given)
     s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
                log=lambda m: print(m, flush=True))
+    rows = [(f"rendered ({s['rendered']} frames, {cfg.spp} spp)", s["render_seconds_per_frame"] * s["rendered"])]
+    if "aux_seconds_per_frame" in s:
+        rows.append((f"every frame's data passes (1 spp, {s['frames']} frames)", s["aux_seconds_per_frame"] * s["frames"]))
+    rows.append((f"denoised and synthesised ({s['synthesised']} frames)",
+                 s["denoise_seconds"] + s["synth_seconds_per_frame"] * s["synthesised"]))
+    if s.get("rerendered_fraction"):
+        rows.append((f"re-rendered ({s['rerendered_fraction'] * 100:.1f} % of the synthesised pixels)",
+                     s["rerender_seconds"]))
+    rows += [("in all", s["seconds"]), ("rendering every frame (estimate)", s["all_rendered_seconds_estimate"])]
     print(f"\n| frames {first}-{last}, 1 in {cfg.every} | seconds |\n|---|---:|\n"
-          f"| rendered ({s['rendered']} frames, {cfg.spp} spp) | {s['render_seconds_per_frame'] * s['rendered']:.1f} |\n"
-          f"| denoised and synthesised ({s['synthesised']} frames) | "
-          f"{s['denoise_seconds'] + s['synth_seconds_per_frame'] * s['synthesised']:.1f} |\n"
-          f"| rendering every frame (estimate) | {s['all_rendered_seconds_estimate']:.1f} |\n"
-          f"\nabout {s['speedup_estimate']:.1f}x faster; frames in {args.output}")
+          + "".join(f"| {name} | {secs:.1f} |\n" for name, secs in rows)
+          + f"\nabout {s['speedup_estimate']:.1f}x faster; frames in {args.output}")
     return 0
 
 

@@ -138,6 +138,8 @@ def steps(scene, cfg: InbetweenConfig, log=print) -> Generator[tuple[int, int, s
     keys_dir = out / "keys"
     keys = key_frames(cfg.first, cfg.last, cfg.every)
     total = cfg.last - cfg.first + 1
+    if cfg.method == "motion":  # its auxiliary renders are steps too (progress moves during them)
+        total += sum(not (out / "aux" / f"frame_{f:04d}.exr").exists() for f in range(cfg.first, cfg.last + 1))
     todo = [k for k in keys if not (keys_dir / f"frame_{k:04d}.exr").exists()]
     times_path = keys_dir / "times.json"
     times = _read_times(times_path)
@@ -228,6 +230,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         acfg = export.ExportConfig(directory=str(aux_dir), spp=1, frames=todo, half=False, overwrite=True,
                                    seed=cfg.seed, aux=True)
         for v in _timed_renders(scene, acfg, times, times_path):
+            done += 1
             yield done, total, f"auxiliary render of frame {v.frame} ({times[str(v.frame)]:.1f} s)"
     aux_secs = [times[str(f)] for f in frames if str(f) in times]
     key_set = set(keys)
@@ -273,7 +276,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
                             f"{rerendered[-1] * 100:.1f} % re-rendered)")
     per_render = float(np.mean(render_secs)) if render_secs else 0.0
     summary = {
-        "frames": total, "rendered": len(keys), "synthesised": total - len(keys), "every": cfg.every,
+        "frames": len(frames), "rendered": len(keys), "synthesised": len(frames) - len(keys), "every": cfg.every,
         "spp": cfg.spp, "method": "motion", "render_seconds_per_frame": per_render,
         "aux_seconds_per_frame": float(np.mean(aux_secs)) if aux_secs else 0.0, "denoise_seconds": denoise_secs,
         "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
@@ -283,7 +286,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
     spent = (per_render * len(keys) + summary["aux_seconds_per_frame"] * len(frames) + denoise_secs + sum(synth_secs)
              + sum(rerender_secs))
     summary["seconds"] = spent
-    summary["all_rendered_seconds_estimate"] = per_render * total
+    summary["all_rendered_seconds_estimate"] = per_render * len(frames)
     summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
     (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
