@@ -17,6 +17,9 @@ $(BIN)/neural-render: pyproject.toml Makefile
 # (torchvision, open3d, viser, gsplat, ...): the package plus what its dataparser imports.
 	$(BIN)/pip install -q --no-deps nerfstudio==1.1.5 jaxtyping==0.3.11 wadler-lindig==0.1.8 \
 		rich==15.0.0 markdown-it-py==4.3.0 mdurl==0.1.2
+# OpenCV's DIS optical flow, the renderer-unaware baseline of `eval inbetween`: its wheels declare
+# numpy>=2 but run on the numpy 1.26 that bpy 5.0.1 needs (the abi3 build supports both).
+	$(BIN)/pip install -q --no-deps opencv-python-headless==4.14.0.94
 	touch $(BIN)/neural-render
 
 demo: env

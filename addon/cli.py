@@ -56,7 +56,8 @@ def cmd_inbetween(args) -> int:
     else:
         first, last = scene.frame_start, scene.frame_end
     # Only the options given: every other field keeps InbetweenConfig's default.
-    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry", "rerender")
+    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry", "rerender",
+                                           "max_flip")
              if hasattr(args, k)}
     cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, **given)
     s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
@@ -144,6 +145,9 @@ def register(sub) -> None:
     s.add_argument("--no-rerender", dest="rerender", action="store_false",
                    help="(--method motion) fill every pixel no rendered frame saw from its neighbours instead of "
                    "re-rendering the tiles where they gather")
+    s.add_argument("--max-flip", type=float, metavar="F",
+                   help="(--method motion) a quality target: also re-render the tiles whose expected FLIP error "
+                   "(predicted from the confidence map) is above F, e.g. 0.03; 0 renders every frame")
     s.set_defaults(fn=cmd_inbetween)
 
     s = sub.add_parser("build-extension", help="build the Blender extension zips, one per platform")

@@ -38,6 +38,9 @@ GUI_WORDING = (
     (r"--method learned", "Blending: Learned"),
     (r"--temporal", "Temporal"),
     (r"--every", "Every"),
+    (r"--method motion", "Method: Follow Motion"),
+    (r"--max-flip", "Max FLIP"),
+    (r"--no-rerender", "no re-rendering"),
     (r"--param model=NAME", "a shipped model"),
 )
 #: Any other option name left: ``--ref-spp`` -> ``'Ref Spp'``.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import jobs, params, properties
 from .blender import bridge, inbetween
@@ -196,6 +196,11 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
                 "rendered frames along its motion: animated objects, every pass, a Confidence pass")),
         default="auto",
     )
+    use_quality: BoolProperty(name="Quality Target", description="(Follow Motion) also re-render the tiles whose "
+                              "expected error is above the target", default=False)
+    max_flip: FloatProperty(name="Max FLIP", description="(Follow Motion) the largest expected FLIP error a "
+                            "synthesised tile may have before it is re-rendered; 0 renders every frame",
+                            default=0.05, min=0.0, max=1.0, precision=3)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self)
@@ -203,7 +208,8 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
     def execute(self, context):
         scene = context.scene
         cfg = inbetween.InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
-                                        every=self.every, spp=self.spp, geometry=self.geometry, method=self.method)
+                                        every=self.every, spp=self.spp, geometry=self.geometry, method=self.method,
+                                        max_flip=self.max_flip if self.use_quality and self.method == "motion" else None)
         out = params.abspath(self.directory)
 
         def frames(progress):

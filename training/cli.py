@@ -164,6 +164,17 @@ def _eval_temporal():
     return te.TemporalEvalConfig, run
 
 
+def _eval_inbetween():
+    from .novel_view import inbetween_eval as ie
+
+    def run(cfg) -> None:
+        _needs_bpy()
+        _check(cfg)
+        ie.run(cfg, log=_log)
+
+    return ie.InbetweenEvalConfig, run
+
+
 #: kind -> (loader, aliases, help); a loader returns (config class, run(config)).
 EVAL = {
     "denoise": (_eval_denoise, (), "denoisers on held-out samples: metrics per spp, time per megapixel, a grid"),
@@ -171,6 +182,7 @@ EVAL = {
     "cg2real": (_eval_cg2real, (), "CG2Real generators against EEVEE and Cycles on held-out samples"),
     "relight": (_eval_relight, (), "relighting against analytic shading and a cheap re-render on held-out samples"),
     "novel-view": (_eval_novel_view, ("ibr",), "ULR and learned blending on held-out multiview scenes"),
+    "inbetween": (_eval_inbetween, (), "render 1 in N on held-out animated shots against every frame rendered and optical-flow interpolation (bpy)"),
 }
 
 

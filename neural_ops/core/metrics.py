@@ -76,18 +76,28 @@ def ssim(x: np.ndarray, ref: np.ndarray) -> float:
 
 def flip(x: np.ndarray, ref: np.ndarray) -> float:
     """Mean HDR-FLIP error (Andersson et al. 2020/2021) via ``flip-evaluator``. 0 is identical."""
+    return _flip(x, ref)[1]
+
+
+def flip_map(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Per-pixel HDR-FLIP error (H, W) float32; its mean is :func:`flip`."""
+    img = np.asarray(_flip(x, ref)[0], np.float32)
+    return img[..., 0] if img.ndim == 3 else img
+
+
+def _flip(x: np.ndarray, ref: np.ndarray):
     x, ref = _check(x, ref)
     try:
         import flip_evaluator
     except ImportError:
         raise OpError("FLIP needs the 'flip-evaluator' package: pip install flip-evaluator") from None
-    _, mean, _ = flip_evaluator.evaluate(
+    img, mean, _ = flip_evaluator.evaluate(
         np.ascontiguousarray(np.maximum(ref, 0.0)),
         np.ascontiguousarray(np.maximum(x, 0.0)),
         "HDR",
         applyMagma=False,
     )
-    return float(mean)
+    return img, float(mean)
 
 
 METRICS = {"relMSE": relmse, "PSNR": psnr, "SSIM": ssim, "FLIP": flip}

@@ -9,7 +9,9 @@ warping rendered frames' albedo, see :func:`neural_ops.denoise.temporal.previous
 each hop with the motion of the frame it leaves, and checks each hop both ways: the frame it lands
 in must lead back to where it came from (forward-backward consistency). A pixel that is occluded
 or disoccluded between the two frames lands on another surface, the occluder, whose own motion
-leads elsewhere. Multi-frame denoising gathers noisy samples along these walks; Render 1 in N
+leads elsewhere. Cycles writes no motion where no surface was hit (the world, an HDRI): a camera
+that turns moves it all the same, so :func:`with_background_motion` puts the camera's motion of
+directions at infinity there. Multi-frame denoising gathers noisy samples along these walks; Render 1 in N
 follows a target frame's pixels to the rendered key frames through every frame's auxiliary render.
 """
 
@@ -90,3 +92,49 @@ def same_surface_within(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, max_a
     ok &= ((hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * spread[..., 1]) | no_surface
     ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(max_depth)
     return ok
+
+
+def background_motion(cam, prev=None, nxt=None) -> np.ndarray:
+    """(H, W, 4) float32 ``Vector`` pass of what lies at infinity (the world) for a camera ``cam``
+    (:class:`~neural_ops.core.cameras.Camera`) between the cameras of the previous and next
+    frames (either may be None: zeros there), in Cycles' convention (see the module)."""
+    out = np.zeros((cam.h, cam.w, 4), np.float32)
+    _, dirs = cam.rays()
+    uv = cam.pixel_centers()
+    for other, ch, sign in ((prev, 0, 1.0), (nxt, 2, -1.0)):
+        if other is None:
+            continue
+        to = other.project_directions(dirs)
+        d = np.nan_to_num(to - uv, nan=0.0, posinf=0.0, neginf=0.0)
+        # XY: previous position minus current (rows up); ZW: current minus next.
+        out[..., ch] = sign * d[..., 0]
+        out[..., ch + 1] = -sign * d[..., 1]
+    return out
+
+
+def with_background_motion(ps, prev=None, nxt=None) -> np.ndarray:
+    """Pass set ``ps``'s ``Vector`` pass with the camera's motion of the world where no surface
+    was hit (depth 0 or >= 1e9), from the ``camera`` of its sidecar and of the pass sets of the
+    previous and next frames ``prev``/``nxt`` (None: that direction as rendered). Without
+    cameras, the pass as rendered."""
+    from .cameras import Camera
+
+    vec = ps.get("Vector").astype(np.float32)
+    d = ps.depth[..., 0] if ps.depth.ndim == 3 else ps.depth
+    sky = ~((d > 0) & (d < 1e9))
+    if not sky.any() or "camera" not in ps.meta:
+        return vec
+    try:
+        cams = [Camera.from_sidecar(p.meta["camera"]) if p is not None and "camera" in p.meta else None
+                for p in (ps, prev, nxt)]
+    except (KeyError, TypeError, ValueError):
+        return vec
+    if cams[0] is None or (cams[0].h, cams[0].w) != vec.shape[:2]:
+        return vec
+    bg = background_motion(*cams)
+    keep = [prev is None or cams[1] is None] * 2 + [nxt is None or cams[2] is None] * 2
+    for c in range(4):
+        if not keep[c]:
+            vec[..., c] = np.where(sky, bg[..., c], vec[..., c])
+    return vec
+

@@ -38,19 +38,27 @@ def push_pull(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid[..., None], img, mean).astype(np.float32)
 
 
-def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1
-                   ) -> list[tuple[int, int, int, int]]:
+def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1, error: np.ndarray | None = None,
+                   max_error: float | None = None) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x0, y0, x1, y1)`` (pixels, end exclusive, top row first) to re-render: the tiles
-    where more than ``min_fraction`` of the pixels are ``bad``, neighbouring ones (8-connected)
-    merged into their bounding box."""
+    where more than ``min_fraction`` of the pixels are ``bad`` or, with ``error`` (H, W: each
+    pixel's expected error) and ``max_error``, whose mean expected error is above it;
+    neighbouring ones (8-connected) merged into their bounding box."""
     h, w = bad.shape
     th, tw = -(-h // tile), -(-w // tile)
-    pad = np.zeros((th * tile, tw * tile), bool)
     inside = np.zeros((th * tile, tw * tile), bool)
-    pad[:h, :w], inside[:h, :w] = bad, True
-    # Of the tile's pixels inside the image (the last row and column of tiles may be partial).
-    frac = pad.reshape(th, tile, tw, tile).sum(axis=(1, 3)) / inside.reshape(th, tile, tw, tile).sum(axis=(1, 3))
-    marked = frac > min_fraction
+    inside[:h, :w] = True
+    count = inside.reshape(th, tile, tw, tile).sum(axis=(1, 3))
+
+    def tile_mean(img):
+        pad = np.zeros((th * tile, tw * tile), np.float64)
+        pad[:h, :w] = img
+        # Of the tile's pixels inside the image (the last row and column of tiles may be partial).
+        return pad.reshape(th, tile, tw, tile).sum(axis=(1, 3)) / count
+
+    marked = tile_mean(bad) > min_fraction
+    if error is not None and max_error is not None:
+        marked |= tile_mean(error) > max_error
     seen = np.zeros_like(marked)
     boxes = []
     for ty, tx in zip(*np.nonzero(marked)):

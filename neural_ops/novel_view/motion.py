@@ -6,18 +6,22 @@ An auxiliary render of every frame (cheap: data passes, no light transport) give
 Frame t's pixels are followed hop by hop to each key frame with :func:`neural_ops.core.motion.walk`
 through the auxiliary frames in between (camera moves, animated and deforming objects alike:
 the renderer's own motion), checked both ways at every hop (occlusions) and at the key against
-frame t's own guides (the same surface). There the key's passes are read, and combined:
+frame t's own guides (the same surface). There the key's passes are read (the key frames denoised: ``Combined`` whole, each light pass
+apart, :func:`denoise_key`):
 
+- ``Combined`` is carried as it is (measured on a camera move at 320x180: 43.9 dB against the
+  frame rendered, where carrying the light passes demodulated by the albedo and rebuilding
+  ``Combined`` from them, ``demodulate=True``, reached 37.5: a 1-spp auxiliary render's
+  edges and textures are not the key's);
 - light passes (``Diffuse Direct``, ``Glossy Indirect``, ...: light before the surface colour
-  multiplies it) are carried as they are and weighted;
+  multiplies it) are carried as contributions (light x the key's colour) and divided by frame
+  t's own colour, so light x colour is what was carried;
 - colour and data passes (``Diffuse Color``, ``Normal``, ``Depth``, ``Vector``, albedo, ...) are
-  frame t's own, from its auxiliary render: exact;
-- the rest of the image (``Combined`` minus what the light passes x colours explain:
-  transmission, emission, the background) is carried demodulated by the albedo, times frame t's
-  albedo; ``Combined`` is then rebuilt from the parts, so the passes add up as in a render.
+  frame t's own, from its auxiliary render: exact.
 
 Weights: each key by its closeness in time (linear between the two keys) where its walk holds;
-a pixel no key reaches is a hole (confidence 0, for a re-render). Confidence falls where the two
+a pixel no key reaches (confidence 0, for a re-render) takes the keys' pixels where the walks
+ended, or, outside them, its neighbours'. Confidence falls where the two
 keys disagree about the same pixel (a moving highlight, a shadow that moved).
 """
 
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import PassSetError
-from ..core.motion import guide_spread, guides, same_surface_within, walk
+from ..core.motion import guide_spread, guides, same_surface_within, walk, with_background_motion
 from ..core.passset import PassSet
 from ..core.sampling import bilinear
 from .holes import push_pull
@@ -84,9 +88,38 @@ def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
     return rest
 
 
+def _key_stack(k: int, kp: PassSet, kaux: PassSet, lights: list[str], demodulate: bool,
+               cache: dict | None) -> np.ndarray:
+    """(H, W, 12 + 3 x lights) float32 of a key frame: its guides as its own auxiliary render
+    has them (7: same settings as frame t's; a 1-spp render's edges and specular-chained albedo
+    differ from a full render's) and their spread (2), then what is carried: the image (3:
+    ``Combined``, or with ``demodulate`` the rest demodulated) and each light pass (light x
+    colour, or with ``demodulate`` the light). Kept in ``cache`` (the frames between two keys
+    share it)."""
+    tag = (k, id(kp), id(kaux), tuple(lights), demodulate)
+    if cache is not None and tag in cache:
+        return cache[tag]
+    g = guides(kaux)
+    parts = [g, guide_spread(g)]
+    if demodulate:
+        parts.append(_illumination(_rest(kp, lights), kp.albedo))
+    else:  # the whole image: a key's Combined is denoised whole, its light passes apart
+        parts.append(kp.get("Combined")[..., :3].astype(np.float32))
+    for n in lights:
+        light = kp.get(n)[..., :3].astype(np.float32)
+        parts.append(light if demodulate else light * kp.get(LIGHT_COLOR[n])[..., :3])
+    stack = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)
+    if cache is not None:
+        if len(cache) > 8:  # keys of intervals long past
+            cache.clear()
+        cache[tag] = stack
+    return stack
+
+
 def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
                 max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
-                guide_noise: float = 0.0, disagree: float = 0.25, fill: bool = False) -> Interpolated:
+                guide_noise: float = 0.0, disagree: float = 0.25, fill: bool = False,
+                demodulate: bool = False, cache: dict | None = None) -> Interpolated:
     """Frame ``t`` from the key frames around it.
 
     Args:
@@ -102,9 +135,15 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             edges read across two surfaces, cost 4.6 dB; a pixel left out is re-rendered.
         disagree: relative difference of the two keys' demodulated colour at which confidence
             reaches 0 (half of it at half that difference).
-        fill: fill the pixels no key reached from their neighbours (:func:`~.holes.push_pull`
-            of each carried pass, before ``Combined`` is rebuilt: the passes still add up); their
-            confidence stays 0. Else they are 0 with alpha 0.
+        fill: fill the pixels no key reached: from the keys' pixels where the walks ended
+            (unchecked), else (outside every key) from their neighbours (:func:`~.holes.push_pull`
+            of each carried pass); their confidence stays 0. Else they are 0 with alpha 0.
+        demodulate: carry the light passes demodulated (light, not light x colour) and the rest
+            of the image divided by the albedo, and rebuild ``Combined`` from them with frame t's
+            colours (exact textures where the auxiliary render resolves them; measured worse at
+            1 spp, see the module).
+        cache: a dict kept between calls (the frames between two keys): what is read from each
+            key is prepared once. Keyed by frame and the pass sets' identity: do not change them.
     """
     before = [k for k in keys if k < t]
     after = [k for k in keys if k > t]
@@ -128,6 +167,14 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
                                f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
     h, w = target.shape
+    vectors: dict[int, np.ndarray] = {}
+
+    def vector(f: int) -> np.ndarray:
+        # The world's motion where no surface was hit (Cycles writes none; a turning camera moves it).
+        if f not in vectors:
+            vectors[f] = with_background_motion(motion[f], motion.get(f - 1), motion.get(f + 1))
+        return vectors[f]
+
     g_t = guides(target)
     spread_t = guide_spread(g_t)
     a_t = g_t[..., 0:3]
@@ -135,46 +182,60 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
               and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
     carried = {n: [] for n in lights}
-    rests, weights, valid = [], [], []
+    rests, weights, guesses, valid = [], [], [], []
     span = (max(use) - min(use)) or 1
     for k in use:
         kp = keys[k]
         step = -1 if k < t else 1
-        *_, (_s, x, y, alive) = walk(lambda f: motion[f].get("Vector"), t, step, abs(k - t), max_roundtrip)
-        # The key's guides as its own auxiliary render has them (same settings as frame t's: a
-        # 1-spp render's edges and specular-chained albedo differ from a full render's).
-        g_k = guides(aux.get(k, kp))
-        hg, inside = bilinear(g_k, x, y)
-        hs, _ = bilinear(guide_spread(g_k), x, y)
+        *_, (_s, x, y, alive) = walk(vector, t, step, abs(k - t), max_roundtrip)
+        # Everything read from the key, sampled at once (one bilinear gather of all channels).
+        stack = _key_stack(k, kp, aux.get(k, kp), lights, demodulate, cache)
+        got, inside = bilinear(stack, x, y)
+        hg, hs, rest = got[..., 0:7], got[..., 7:9], got[..., 9:12]
         ok = alive & inside & same_surface_within(g_t, hg, spread_t + hs, max_albedo, min_normal_dot, max_depth,
                                                   guide_noise)
-        for n in lights:
-            carried[n].append(bilinear(kp.get(n)[..., :3].astype(np.float32), x, y)[0])
-        rest, _ = bilinear(_illumination(_rest(kp, lights), kp.albedo), x, y)
+        for i, n in enumerate(lights):
+            carried[n].append(got[..., 12 + 3 * i:15 + 3 * i])
         rests.append(rest)
-        weights.append(np.where(ok, 1.0 - abs(k - t) / span if len(use) == 2 else 1.0, 0.0).astype(np.float32))
+        near = 1.0 - abs(k - t) / span if len(use) == 2 else 1.0
+        weights.append(np.where(ok, near, 0.0).astype(np.float32))
+        guesses.append(np.where(inside, near, 0.0).astype(np.float32))
         valid.append(ok)
     wsum = sum(weights)
+    # Where no walk held (an occlusion, guides that disagree), the keys' pixels where the walks
+    # ended are still the best guess (measured: better than filling from the neighbours).
+    if fill:
+        weights = [np.where(wsum > 0, wt, gs) for wt, gs in zip(weights, guesses)]
+        wsum = sum(weights)
     reached = sum(v.astype(np.float32) for v in valid)
     norm = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-12), 0.0)[..., None]
 
     seen = reached > 0
+    carried_px = wsum > 0
 
     def mix(imgs):
         img = (sum(im * wt[..., None] for im, wt in zip(imgs, weights)) * norm).astype(np.float32)
-        return push_pull(img, seen) if fill else img
+        return push_pull(img, carried_px) if fill else img
 
     out: dict[str, np.ndarray] = {}
-    combined = mix(rests) * (a_t + ALBEDO_EPS)
+    combined = mix(rests) * (a_t + ALBEDO_EPS) if demodulate else mix(rests)
     for n in lights:
-        out[n] = mix(carried[n])
-        combined = combined + out[n] * target.get(LIGHT_COLOR[n])[..., :3]
+        col = target.get(LIGHT_COLOR[n])[..., :3]
+        if demodulate:
+            out[n] = mix(carried[n])
+            combined = combined + out[n] * col
+        else:
+            contrib = mix(carried[n])
+            out[n] = np.where(col > 1e-3, contrib / np.maximum(col, 1e-3), 0.0).astype(np.float32)
     # The keys' demodulated images, to see where they disagree.
     conf = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
     if len(use) == 2:
         both = valid[0] & valid[1]
-        demod = [sum(carried[n][i] * target.get(LIGHT_COLOR[n])[..., :3] for n in lights) / (a_t + ALBEDO_EPS)
-                 + rests[i] for i in range(2)] if lights else rests
+        if demodulate:
+            demod = [sum(carried[n][i] * target.get(LIGHT_COLOR[n])[..., :3] for n in lights) / (a_t + ALBEDO_EPS)
+                     + rests[i] for i in range(2)] if lights else rests
+        else:
+            demod = [rests[i] / (a_t + ALBEDO_EPS) for i in range(2)]
         diff = np.abs(demod[0] - demod[1]).mean(axis=2) / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3)
         conf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), conf * 0.5)
     alpha = np.where(seen | fill, 1.0, 0.0).astype(np.float32)
@@ -184,6 +245,19 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         if name not in out and name not in LIGHT_COLOR and name != "Combined":
             out[name] = px.pixels.astype(np.float32)
     return Interpolated(out, conf, reached)
+
+
+#: Confidence -> mean per-pixel FLIP of the synthesised frames against every frame rendered,
+#: measured by ``neural-render eval inbetween`` (objects shot, 320x180, N = 4 and 8; the bins'
+#: means placed at their centres): what ``inbetween --max-flip`` predicts a tile's error from.
+EXPECTED_FLIP = ((0.0, 0.23), (0.5, 0.15), (0.625, 0.075), (0.825, 0.045), (0.95, 0.021), (1.0, 0.01))
+
+
+def expected_flip(confidence: np.ndarray) -> np.ndarray:
+    """(H, W) float32: the FLIP error a synthesised pixel of this confidence is expected to have
+    (:data:`EXPECTED_FLIP`, linear between its points)."""
+    xs, ys = zip(*EXPECTED_FLIP)
+    return np.interp(np.asarray(confidence, np.float32), xs, ys).astype(np.float32)
 
 
 def denoise_key(ps: PassSet) -> PassSet:

@@ -251,6 +251,14 @@ def test_render_1_in_n_operator(tmp_path, registered, default_scene):
     assert len(list((out / "aux").glob("frame_*.exr"))) == 3
     assert {"Confidence", "Diffuse Direct", "Vector"} <= set(read_exr(out / "frame_0002.exr").passes)
     assert scene.frame_current == 2
+    # A quality target of 0: every frame rendered, nothing synthesised, no auxiliary render.
+    out = tmp_path / "inb_all"
+    assert scene.render.use_persistent_data is False
+    assert bpy.ops.neural.render_inbetween(every=2, spp=1, method="motion", use_quality=True, max_flip=0.0,
+                                           directory=str(out)) == {"FINISHED"}
+    summary = json.loads((out / "inbetween.json").read_text())
+    assert summary["rendered"] == 3 and summary["synthesised"] == 0 and not (out / "aux").exists()
+    assert scene.render.use_persistent_data is False  # the run's own setting, put back
 
 
 @pytest.mark.parametrize("op", ["denoise_file", "relight_file"])

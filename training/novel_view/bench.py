@@ -27,9 +27,11 @@ import numpy as np
 def animate_orbit(scene, frames: int, degrees: float) -> None:
     """Keyframe the scene camera on an orbit of ``degrees`` about the vertical axis through the
     point 5 units ahead of it (or where its view meets the floor), frames 1..``frames``."""
+    import bpy
     from mathutils import Matrix, Vector
 
     cam = scene.camera
+    bpy.context.view_layer.update()  # matrix_world is stale until the depsgraph runs
     m0 = cam.matrix_world.copy()
     fwd = -(m0.to_3x3() @ Vector((0, 0, 1))).normalized()
     loc = m0.translation

@@ -84,7 +84,7 @@ def _shown_strings(tree: ast.AST):
 
 
 #: Messages of headless code the CLI shares, which name the CLI's option (translated when shown).
-SHARED_WITH_CLI = ("--overwrite", "--every")
+SHARED_WITH_CLI = ("--overwrite", "--every", "--max-flip")
 
 
 def test_no_add_on_message_names_a_command_line_option():

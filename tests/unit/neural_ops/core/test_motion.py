@@ -53,3 +53,40 @@ def test_the_background_agrees_with_the_background():
     hg[1, 1, 6] = 1.0
     ok = same_surface_within(g, hg, np.zeros((2, 2, 2), np.float32), 0.1, 0.9, 0.3, 0.0)
     assert ok[0, 0] and not ok[1, 1]
+
+
+def _cam_meta(yaw_deg: float) -> dict:
+    """A camera at the origin looking along -Z, turned ``yaw_deg`` about the world's Y axis."""
+    a = np.radians(yaw_deg)
+    m = np.eye(4)
+    m[0, 0], m[0, 2], m[2, 0], m[2, 2] = np.cos(a), np.sin(a), -np.sin(a), np.cos(a)
+    return {"camera": {"resolution": [W, H], "lens": 35.0, "sensor_width": 36.0, "sensor_height": 24.0,
+                       "matrix_world": m.tolist()}}
+
+
+def test_the_world_moves_with_a_turning_camera():
+    """Cycles writes no motion where no surface was hit; the camera's turn moves the world there
+    (and only there), and walking one hop back lands where the previous camera sees that direction."""
+    from neural_ops import PassSet
+    from neural_ops.core.cameras import Camera
+    from neural_ops.core.motion import with_background_motion
+
+    sets = []
+    for f, yaw in enumerate((0.0, 2.0, 4.0)):
+        ps = PassSet(source=f"frame{f}", meta=_cam_meta(yaw))
+        depth = np.full((H, W, 1), 1e10, np.float32)
+        depth[:4] = 5.0  # a surface in the top rows: its (zero) motion is kept as rendered
+        ps.add("Depth", depth, "Z")
+        ps.add("Vector", np.zeros((H, W, 4), np.float32), "XYZW")
+        sets.append(ps)
+    vec = with_background_motion(sets[1], sets[0], sets[2])
+    assert (vec[:4] == 0).all()
+    assert (np.abs(vec[4:, :, 0]) > 0.5).all()  # 2 degrees at this lens: about 0.8 px
+    *_, (_, x, y, alive) = walk([None, vec], 1, -1, 1, max_roundtrip=0)
+    c0, c1 = (Camera.from_sidecar(s.meta) for s in sets[:2])
+    _, dirs = c1.rays()
+    want = c0.project_directions(dirs) - 0.5
+    np.testing.assert_allclose(x[4:], want[4:, :, 0], atol=1e-4)
+    np.testing.assert_allclose(y[4:], want[4:, :, 1], atol=1e-4)
+    # No neighbour, no camera: as rendered.
+    assert (with_background_motion(sets[1]) == 0).all()

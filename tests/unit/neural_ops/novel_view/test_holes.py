@@ -26,3 +26,19 @@ def test_scattered_bad_pixels_are_not_rerendered_but_a_gathered_patch_is(rng):
     assert boxes[0] == (64, 32, 96, 64) and len(boxes) == 2
     assert boxes[1][0] == 128 and boxes[1][2:] == (130, 100) and boxes[1][1] in (64, 96)
     assert rerender_boxes(np.zeros((10, 10), bool)) == []
+
+
+def test_a_quality_target_rerenders_tiles_expected_to_miss_it():
+    """``--max-flip``: a tile whose expected error (from the confidence map) is above the target
+    is re-rendered even where every pixel was reached; lower confidence, higher expected error."""
+    from neural_ops.novel_view.motion import expected_flip
+
+    conf = np.ones((64, 96), np.float32)
+    conf[0:32, 32:64] = 0.6  # two keys that disagree over one tile (a moving shadow)
+    err = expected_flip(conf)
+    assert np.all(np.diff(expected_flip(np.linspace(0, 1, 11))) <= 0) and err.max() > 0.05 > err.min()
+    none = np.zeros(conf.shape, bool)
+    assert rerender_boxes(none) == []
+    assert rerender_boxes(none, error=err, max_error=0.05) == [(32, 0, 64, 32)]
+    assert rerender_boxes(none, error=err, max_error=0.2) == []
+    assert len(rerender_boxes(none, error=err, max_error=0.0)) == 1  # every tile: one box, the frame

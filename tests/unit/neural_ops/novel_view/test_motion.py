@@ -76,14 +76,19 @@ def test_a_pixel_no_key_reaches_is_a_hole():
     got = interpolate(2, keys, aux)
     assert (got.reached[0:3, 30:36] == 0).all() and (got.confidence[0:3, 30:36] == 0).all()
     assert (got.passes["Combined"][0:3, 30:36, 3] == 0).all()
-    # Filled from around it instead: the wall's light, times the new object's own colour.
+    # Filled instead from the keys' pixels where the walks ended (the wall: the object is in no
+    # key), its light passes such that light x frame 2's colour is the contribution carried.
     filled = interpolate(2, keys, aux, fill=True)
     assert (filled.passes["Combined"][..., 3] == 1).all() and (filled.confidence[0:3, 30:36] == 0).all()
-    np.testing.assert_allclose(filled.passes["Diffuse Direct"][1, 33], got.passes["Diffuse Direct"][5, 33], rtol=0.1)
-    # The rest (emission here) is carried demodulated by the albedo: 0.05 over the wall's 0.5.
+    wall = keys[0].get("Combined")[0:3, 30:36, :3]
+    np.testing.assert_allclose(filled.passes["Combined"][0:3, 30:36, :3], wall, rtol=1e-5)
+    np.testing.assert_allclose(filled.passes["Diffuse Direct"][1, 33] * [0.1, 0.9, 0.1],
+                               keys[0].get("Diffuse Direct")[1, 33] * GREY, rtol=1e-5)
+    # The old way (demodulated, rebuilt with frame 2's colours): the wall's light on the new colour.
+    demod = interpolate(2, keys, aux, fill=True, demodulate=True)
     rest = 0.05 / (0.5 + 0.02) * (np.array([0.1, 0.9, 0.1]) + 0.02)
-    np.testing.assert_allclose(filled.passes["Combined"][1, 33, :3],
-                               filled.passes["Diffuse Direct"][1, 33] * [0.1, 0.9, 0.1] + rest, rtol=1e-4)
+    np.testing.assert_allclose(demod.passes["Combined"][1, 33, :3],
+                               demod.passes["Diffuse Direct"][1, 33] * [0.1, 0.9, 0.1] + rest, rtol=1e-4)
 
 
 def test_missing_input_is_one_line():
