@@ -146,8 +146,9 @@ def register(sub) -> None:
                    help="(--method motion) fill every pixel no rendered frame saw from its neighbours instead of "
                    "re-rendering the tiles where they gather")
     s.add_argument("--max-flip", type=float, metavar="F",
-                   help="(--method motion) a quality target: also re-render the tiles whose expected FLIP error "
-                   "(predicted from the confidence map) is above F, e.g. 0.03; 0 renders every frame")
+                   help="(--method motion) a quality target, each frame's mean FLIP against rendering it: re-render "
+                   "the tiles expected to miss it most (from the confidence map) until the frame is expected to meet "
+                   "F, e.g. 0.05; 0 renders every frame")
     s.set_defaults(fn=cmd_inbetween)
 
     s = sub.add_parser("build-extension", help="build the Blender extension zips, one per platform")

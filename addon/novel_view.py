@@ -198,8 +198,9 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
     )
     use_quality: BoolProperty(name="Quality Target", description="(Follow Motion) also re-render the tiles whose "
                               "expected error is above the target", default=False)
-    max_flip: FloatProperty(name="Max FLIP", description="(Follow Motion) the largest expected FLIP error a "
-                            "synthesised tile may have before it is re-rendered; 0 renders every frame",
+    max_flip: FloatProperty(name="Max FLIP", description="(Follow Motion) the mean FLIP error a synthesised frame "
+                            "is expected to have at most: the tiles expected to miss it most are re-rendered; 0 "
+                            "renders every frame",
                             default=0.05, min=0.0, max=1.0, precision=3)
 
     def invoke(self, context, event):

@@ -47,9 +47,10 @@ class InbetweenConfig:
         rerender: (``motion``) re-render with Cycles, at ``spp``, the tiles where pixels no key
             frame reached gather (a disocclusion, something appearing); the scattered rest is
             filled from its neighbours.
-        max_flip: (``motion``) a quality target: also re-render the tiles whose expected FLIP
-            (from the confidence map, :func:`neural_ops.novel_view.motion.expected_flip`) is
-            above it; 0 renders every frame.
+        max_flip: (``motion``) a quality target, each synthesised frame's mean FLIP against
+            rendering it: the tiles expected to miss it most (from the confidence map,
+            :func:`neural_ops.novel_view.motion.expected_flip`) are re-rendered until the frame's
+            expected mean meets it; 0 renders every frame.
         seed: Cycles sampling seed (None: the scene's).
     """
 
@@ -297,7 +298,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
             synth_secs.append(time.perf_counter() - t)
             unreached = res.reached == 0
             expected = motion.expected_flip(res.confidence) if cfg.max_flip is not None else None
-            boxes = holes.rerender_boxes(unreached, error=expected, max_error=cfg.max_flip) if cfg.rerender else []
+            boxes = holes.rerender_boxes(unreached, error=expected, max_error=cfg.max_flip,
+                                         rendered_error=motion.EXPECTED_FLIP[-1][1]) if cfg.rerender else []
             area = 0
             for box in boxes:
                 region, secs = _region(scene, cfg, out, f, box, unreached.shape, rcfg)

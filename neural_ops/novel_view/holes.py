@@ -39,11 +39,13 @@ def push_pull(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1, error: np.ndarray | None = None,
-                   max_error: float | None = None) -> list[tuple[int, int, int, int]]:
+                   max_error: float | None = None, rendered_error: float = 0.0) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x0, y0, x1, y1)`` (pixels, end exclusive, top row first) to re-render: the tiles
-    where more than ``min_fraction`` of the pixels are ``bad`` or, with ``error`` (H, W: each
-    pixel's expected error) and ``max_error``, whose mean expected error is above it;
-    neighbouring ones (8-connected) merged into their bounding box."""
+    where more than ``min_fraction`` of the pixels are ``bad``, and, with ``error`` (H, W: each
+    pixel's expected error) and ``max_error`` (the frame's mean expected error allowed), the
+    fewest further tiles that bring the frame's mean down to it, worst first (a re-rendered
+    tile's pixels expected at ``rendered_error``); neighbouring tiles (8-connected) merged into
+    their bounding box."""
     h, w = bad.shape
     th, tw = -(-h // tile), -(-w // tile)
     inside = np.zeros((th * tile, tw * tile), bool)
@@ -58,7 +60,16 @@ def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1, e
 
     marked = tile_mean(bad) > min_fraction
     if error is not None and max_error is not None:
-        marked |= tile_mean(error) > max_error
+        gain = (count * np.maximum(tile_mean(error) - rendered_error, 0.0)).ravel()  # error a re-render removes
+        total = float(np.sum(error)) / (h * w) - float(gain[marked.ravel()].sum()) / (h * w)
+        order = [i for i in np.argsort(-gain, kind="stable") if not marked.flat[i]]
+        flat = marked.ravel().copy()
+        for i in order:
+            if total <= max_error:
+                break
+            flat[i] = True
+            total -= gain[i] / (h * w)
+        marked = flat.reshape(marked.shape)
     seen = np.zeros_like(marked)
     boxes = []
     for ty, tx in zip(*np.nonzero(marked)):

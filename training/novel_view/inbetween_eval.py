@@ -64,6 +64,10 @@ class InbetweenEvalConfig:
     methods: list[str] = field(default_factory=lambda: ["motion", "ulr", "learned", "flow"],
                                metadata={"flag": "--method"})
     """Routes to score: motion, ulr, learned, flow."""
+    max_flip: list[float] = field(default_factory=lambda: [0.05], metadata={
+        "flag": "--max-flip", "metavar": "F,F,...",
+        "parse": lambda text: [float(v) for v in text.split(",") if v.strip()]})
+    """Quality targets the motion route is also run with (re-rendering tiles expected above them)."""
     frame_seconds: float = 10.0
     """A frame's render time the speed-up is also stated at (the time split's fixed costs against it)."""
 
@@ -71,6 +75,7 @@ class InbetweenEvalConfig:
         self.shots = [s.strip() for item in self.shots for s in str(item).split(",") if s.strip()]
         self.methods = [s.strip() for item in self.methods for s in str(item).split(",") if s.strip()]
         self.every = [int(s) for item in self.every for s in str(item).split(",") if str(s).strip()]
+        self.max_flip = [float(s) for item in self.max_flip for s in str(item).split(",") if str(s).strip()]
         bad = [s for s in self.shots if s not in SHOTS]
         if bad or not self.shots:
             raise ValueError(f"unknown --shot {', '.join(bad) or '(none)'} (choose from {', '.join(SHOTS)})")
@@ -202,6 +207,7 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
     from addon.blender import batch, inbetween
     from neural_ops import read_exr
     from neural_ops.core.metrics import flip, psnr
+    from neural_ops.core.motion import with_background_motion
     from neural_ops.denoise.temporal import flicker
     from neural_ops.novel_view.motion import denoise_key
     from neural_ops.novel_view.synthesis import key_frames
@@ -215,7 +221,9 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
     full = [read_exr(out / "full" / f"frame_{f:04d}.exr") for f in range(1, n + 1)]
     refs = [np.maximum(denoise_key(ps).color, 0.0) for ps in full]
     oidn_s = (time.perf_counter() - t) / n
-    vectors = [ps.get("Vector") for ps in full]
+    # Motion for the flicker measure, the world's included (Cycles writes none where no surface is hit).
+    vectors = [with_background_motion(ps, full[i - 1] if i > 0 else None, full[i + 1] if i + 1 < n else None)
+               for i, ps in enumerate(full)]
     render_s = [full_times[str(f)] for f in range(1, n + 1)]
     aux_s = [aux_times[str(f)] for f in range(1, n + 1)]
     all_s = sum(render_s) + oidn_s * n
@@ -248,7 +256,8 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
             return r
 
         for method in cfg.methods:
-            variants = ((True, False) if method == "motion" else (None,))
+            # motion: re-rendering unreached tiles (True), nothing (False), or to a FLIP target (float)
+            variants = ((True, False, *cfg.max_flip) if method == "motion" else (None,))
             for rerender in variants:
                 if method == "flow":
                     seq = [refs[f - 1] for f in range(1, n + 1)]
@@ -264,7 +273,8 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
                         seq, spent, {"key renders": key_s, "denoise": denoise_s, "synthesis": synth_s * len(synth)},
                         synth_s)
                     continue
-                name = method if rerender is None else f"{method}{'' if rerender else '_norerender'}"
+                name = (method if rerender is None or rerender is True else f"{method}_norerender"
+                        if rerender is False else f"{method}_flip{rerender:g}")
                 run_dir = out / f"N{every}" / name
                 if run_dir.exists():
                     shutil.rmtree(run_dir)
@@ -276,7 +286,9 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
                 if method == "motion":
                     shutil.copytree(out / "aux", run_dir / "aux")
                 icfg = inbetween.InbetweenConfig(directory=str(run_dir), first=1, last=n, every=every, spp=cfg.spp,
-                                                 method=method, rerender=bool(rerender))
+                                                 method=method, rerender=rerender is not False,
+                                                 max_flip=None if isinstance(rerender, bool) or rerender is None
+                                                 else float(rerender))
                 s = inbetween.run(scene, icfg, log=lambda m: None)
                 seq = _sequence(run_dir, n)
                 for k in keys:
@@ -289,7 +301,7 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
                 spent = sum(parts.values())
                 label = {"motion": "ours: motion, re-rendering unreached tiles", "motion_norerender":
                          "ours: motion, no re-render", "ulr": "ULR (depth warp)",
-                         "learned": "learned blending (depth warp)"}[name]
+                         "learned": "learned blending (depth warp)"}.get(name) or f"ours: motion, --max-flip {rerender:g}"
                 r = row(seq, spent, parts, s["synth_seconds_per_frame"])
                 if method == "motion":
                     r["re-rendered %"] = 100 * s.get("rerendered_fraction", 0.0)

@@ -28,17 +28,23 @@ def test_scattered_bad_pixels_are_not_rerendered_but_a_gathered_patch_is(rng):
     assert rerender_boxes(np.zeros((10, 10), bool)) == []
 
 
-def test_a_quality_target_rerenders_tiles_expected_to_miss_it():
-    """``--max-flip``: a tile whose expected error (from the confidence map) is above the target
-    is re-rendered even where every pixel was reached; lower confidence, higher expected error."""
+def test_a_quality_target_rerenders_the_fewest_tiles_that_meet_it():
+    """``--max-flip``: the frame's mean expected error (from the confidence map) is brought down
+    to the target by re-rendering the worst tiles first, even where every pixel was reached;
+    lower confidence, higher expected error; a target of 0 re-renders everything."""
     from neural_ops.novel_view.motion import expected_flip
 
     conf = np.ones((64, 96), np.float32)
     conf[0:32, 32:64] = 0.6  # two keys that disagree over one tile (a moving shadow)
+    conf[32:64, 0:32] = 0.9  # a little over another
     err = expected_flip(conf)
+    floor = float(expected_flip(np.ones(1))[0])
     assert np.all(np.diff(expected_flip(np.linspace(0, 1, 11))) <= 0) and err.max() > 0.05 > err.min()
     none = np.zeros(conf.shape, bool)
+    mean = float(err.mean())
     assert rerender_boxes(none) == []
-    assert rerender_boxes(none, error=err, max_error=0.05) == [(32, 0, 64, 32)]
-    assert rerender_boxes(none, error=err, max_error=0.2) == []
-    assert len(rerender_boxes(none, error=err, max_error=0.0)) == 1  # every tile: one box, the frame
+    assert rerender_boxes(none, error=err, max_error=mean + 1e-6) == []  # already met
+    assert rerender_boxes(none, error=err, max_error=mean - 0.001, rendered_error=floor) == [(32, 0, 64, 32)]
+    # both tiles (touching at a corner: one box)
+    assert rerender_boxes(none, error=err, max_error=floor + 0.001, rendered_error=floor) == [(0, 0, 64, 64)]
+    assert rerender_boxes(none, error=err, max_error=0.0, rendered_error=floor) == [(0, 0, 96, 64)]  # all: one box
