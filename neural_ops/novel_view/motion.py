@@ -182,7 +182,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
               and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
     carried = {n: [] for n in lights}
-    rests, weights, guesses, valid = [], [], [], []
+    rests, stacks, weights, guesses, valid = [], [], [], [], []
     span = (max(use) - min(use)) or 1
     for k in use:
         kp = keys[k]
@@ -197,6 +197,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         for i, n in enumerate(lights):
             carried[n].append(got[..., 12 + 3 * i:15 + 3 * i])
         rests.append(rest)
+        stacks.append(got[..., 9:])  # everything carried, mixed and filled at once below
         near = 1.0 - abs(k - t) / span if len(use) == 2 else 1.0
         weights.append(np.where(ok, near, 0.0).astype(np.float32))
         guesses.append(np.where(inside, near, 0.0).astype(np.float32))
@@ -218,14 +219,15 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         return push_pull(img, carried_px) if fill else img
 
     out: dict[str, np.ndarray] = {}
-    combined = mix(rests) * (a_t + ALBEDO_EPS) if demodulate else mix(rests)
-    for n in lights:
+    mixed = mix(stacks)
+    combined = mixed[..., 0:3] * (a_t + ALBEDO_EPS) if demodulate else mixed[..., 0:3]
+    for i, n in enumerate(lights):
         col = target.get(LIGHT_COLOR[n])[..., :3]
         if demodulate:
-            out[n] = mix(carried[n])
+            out[n] = np.ascontiguousarray(mixed[..., 3 + 3 * i:6 + 3 * i])
             combined = combined + out[n] * col
         else:
-            contrib = mix(carried[n])
+            contrib = mixed[..., 3 + 3 * i:6 + 3 * i]
             out[n] = np.where(col > 1e-3, contrib / np.maximum(col, 1e-3), 0.0).astype(np.float32)
     # The keys' demodulated images, to see where they disagree.
     conf = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
