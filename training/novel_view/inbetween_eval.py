@@ -103,6 +103,10 @@ def build_shot(shot: str, frames: int, size: tuple[int, int], cache: Path):
 
     from .bench import animate_objects, animate_orbit
 
+    if shot.startswith("train:"):  # a training shot (.inbetween_data), never one of SHOTS
+        from .inbetween_data import build_random_shot
+
+        return build_random_shot(int(shot.split(":")[1]), frames, size, cache)
     if shot == "window":
         from training.scenes.build import build_scene
         from training.scenes.spec import scene_spec

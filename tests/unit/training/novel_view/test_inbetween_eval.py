@@ -16,3 +16,18 @@ def test_options_are_checked_and_lists_split():
                        (dict(resolution="320"), "expected WxH")):
         with pytest.raises(ValueError, match=match):
             InbetweenEvalConfig(**bad).check()
+
+
+@pytest.mark.bpy
+def test_a_training_shot_moves_its_camera_and_objects(tmp_path):
+    bpy = pytest.importorskip("bpy")
+    from training.novel_view.inbetween_data import build_random_shot
+
+    scene = build_random_shot(20001, 9, (64, 36), tmp_path)
+    seen = []
+    for f in (1, 9):
+        scene.frame_set(f)
+        bpy.context.view_layer.update()
+        seen.append([tuple(o.matrix_world.translation) for o in scene.objects if o.type in ("MESH", "CAMERA")])
+    moved = sum(a != b for a, b in zip(*seen))
+    assert scene.frame_end == 9 and scene.render.use_motion_blur is False and 2 <= moved <= 4  # camera + 1-3 objects
