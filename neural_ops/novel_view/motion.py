@@ -110,8 +110,6 @@ def _key_stack(k: int, kp: PassSet, kaux: PassSet, lights: list[str], demodulate
         parts.append(light if demodulate else light * kp.get(LIGHT_COLOR[n])[..., :3])
     stack = np.ascontiguousarray(np.concatenate(parts, axis=2), dtype=np.float32)
     if cache is not None:
-        if len(cache) > 8:  # keys of intervals long past
-            cache.clear()
         cache[tag] = stack
     return stack
 
@@ -167,13 +165,18 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
                                f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
     h, w = target.shape
-    vectors: dict[int, np.ndarray] = {}
+    if cache is not None:  # what belongs to other intervals goes (frames of long shots are big)
+        for tag in [tag for tag in cache if (tag[1] not in frames if tag[0] == "vector" else tag[0] not in use)]:
+            del cache[tag]
+    vectors: dict = cache if cache is not None else {}
 
     def vector(f: int) -> np.ndarray:
-        # The world's motion where no surface was hit (Cycles writes none; a turning camera moves it).
-        if f not in vectors:
-            vectors[f] = with_background_motion(motion[f], motion.get(f - 1), motion.get(f + 1))
-        return vectors[f]
+        # The world's motion where no surface was hit (Cycles writes none; a turning camera moves it),
+        # once per frame of the interval.
+        tag = ("vector", f, id(motion[f]), id(motion.get(f - 1)), id(motion.get(f + 1)))
+        if tag not in vectors:
+            vectors[tag] = with_background_motion(motion[f], motion.get(f - 1), motion.get(f + 1))
+        return vectors[tag]
 
     g_t = guides(target)
     spread_t = guide_spread(g_t)
