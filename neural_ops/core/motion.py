@@ -116,25 +116,24 @@ def with_background_motion(ps, prev=None, nxt=None) -> np.ndarray:
     """Pass set ``ps``'s ``Vector`` pass with the camera's motion of the world where no surface
     was hit (depth 0 or >= 1e9), from the ``camera`` of its sidecar and of the pass sets of the
     previous and next frames ``prev``/``nxt`` (None: that direction as rendered). Without
-    cameras, the pass as rendered."""
+    cameras (or with cameras this cannot project through, e.g. orthographic), as rendered."""
     from .cameras import Camera
+    from .errors import NeuralRenderError
 
     vec = ps.get("Vector").astype(np.float32)
-    d = ps.depth[..., 0] if ps.depth.ndim == 3 else ps.depth
+    d = ps.depth[..., 0]
     sky = ~((d > 0) & (d < 1e9))
     if not sky.any() or "camera" not in ps.meta:
         return vec
     try:
-        cams = [Camera.from_sidecar(p.meta["camera"]) if p is not None and "camera" in p.meta else None
-                for p in (ps, prev, nxt)]
-    except (KeyError, TypeError, ValueError):
+        cam, before, after = (Camera.from_sidecar(p.meta["camera"]) if p is not None and "camera" in p.meta
+                              else None for p in (ps, prev, nxt))
+    except NeuralRenderError:
         return vec
-    if cams[0] is None or (cams[0].h, cams[0].w) != vec.shape[:2]:
+    if (cam.h, cam.w) != vec.shape[:2]:
         return vec
-    bg = background_motion(*cams)
-    keep = [prev is None or cams[1] is None] * 2 + [nxt is None or cams[2] is None] * 2
-    for c in range(4):
-        if not keep[c]:
-            vec[..., c] = np.where(sky, bg[..., c], vec[..., c])
+    bg = background_motion(cam, before, after)
+    for ch, other in ((0, before), (2, after)):  # XY towards the previous frame, ZW from the next
+        if other is not None:
+            vec[..., ch:ch + 2] = np.where(sky[..., None], bg[..., ch:ch + 2], vec[..., ch:ch + 2])
     return vec
-

@@ -90,3 +90,8 @@ def test_the_world_moves_with_a_turning_camera():
     np.testing.assert_allclose(y[4:], want[4:, :, 1], atol=1e-4)
     # No neighbour, no camera: as rendered.
     assert (with_background_motion(sets[1]) == 0).all()
+    # An orthographic camera (directions at infinity do not move on screen here): as rendered.
+    ortho = PassSet(source="ortho", meta={"camera": {**sets[1].meta["camera"], "type": "ORTHO"}})
+    ortho.add("Depth", sets[1].get("Depth"), "Z")
+    ortho.add("Vector", np.zeros((H, W, 4), np.float32), "XYZW")
+    assert (with_background_motion(ortho, sets[0], sets[2]) == 0).all()
