@@ -184,8 +184,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     first = keys[use[0]]
     lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
               and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
-    carried = {n: [] for n in lights}
-    rests, stacks, weights, guesses, valid = [], [], [], [], []
+    stacks, weights, guesses, valid = [], [], [], []
     span = (max(use) - min(use)) or 1
     for k in use:
         kp = keys[k]
@@ -194,13 +193,10 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
         # Everything read from the key, sampled at once (one bilinear gather of all channels).
         stack = _key_stack(k, kp, aux.get(k, kp), lights, demodulate, cache)
         got, inside = bilinear(stack, x, y)
-        hg, hs, rest = got[..., 0:7], got[..., 7:9], got[..., 9:12]
+        hg, hs = got[..., 0:7], got[..., 7:9]
         ok = alive & inside & same_surface_within(g_t, hg, spread_t + hs, max_albedo, min_normal_dot, max_depth,
                                                   guide_noise)
-        for i, n in enumerate(lights):
-            carried[n].append(got[..., 12 + 3 * i:15 + 3 * i])
-        rests.append(rest)
-        stacks.append(got[..., 9:])  # everything carried, mixed and filled at once below
+        stacks.append(got[..., 9:])  # what is carried (image, then each light): mixed and filled at once
         near = 1.0 - abs(k - t) / span if len(use) == 2 else 1.0
         weights.append(np.where(ok, near, 0.0).astype(np.float32))
         guesses.append(np.where(inside, near, 0.0).astype(np.float32))
@@ -237,10 +233,10 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     if len(use) == 2:
         both = valid[0] & valid[1]
         if demodulate:
-            demod = [sum(carried[n][i] * target.get(LIGHT_COLOR[n])[..., :3] for n in lights) / (a_t + ALBEDO_EPS)
-                     + rests[i] for i in range(2)] if lights else rests
+            demod = [st[..., 0:3] + sum(st[..., 3 + 3 * i:6 + 3 * i] * target.get(LIGHT_COLOR[n])[..., :3]
+                                        for i, n in enumerate(lights)) / (a_t + ALBEDO_EPS) for st in stacks]
         else:
-            demod = [rests[i] / (a_t + ALBEDO_EPS) for i in range(2)]
+            demod = [st[..., 0:3] / (a_t + ALBEDO_EPS) for st in stacks]
         diff = np.abs(demod[0] - demod[1]).mean(axis=2) / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3)
         conf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), conf * 0.5)
     alpha = np.where(seen | fill, 1.0, 0.0).astype(np.float32)
