@@ -143,8 +143,8 @@ def register(sub) -> None:
     s.add_argument("--geometry", action="store_true",
                    help="render each synthesised frame's depth with Workbench and warp through it (exact visibility)")
     s.add_argument("--no-rerender", dest="rerender", action="store_false",
-                   help="(--method motion) fill every pixel no rendered frame saw from its neighbours instead of "
-                   "re-rendering the tiles where they gather")
+                   help="(--method motion) give every pixel no rendered frame saw the rendered frames' pixels where "
+                   "its motion led, instead of re-rendering the tiles where such pixels gather")
     s.add_argument("--max-flip", type=float, metavar="F",
                    help="(--method motion) a quality target, each frame's mean FLIP against rendering it: re-render "
                    "the tiles expected to miss it most (from the confidence map) until the frame is expected to meet "

@@ -196,8 +196,8 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
                 "rendered frames along its motion: animated objects, every pass, a Confidence pass")),
         default="auto",
     )
-    use_quality: BoolProperty(name="Quality Target", description="(Follow Motion) also re-render the tiles whose "
-                              "expected error is above the target", default=False)
+    use_quality: BoolProperty(name="Quality Target", description="(Follow Motion) re-render the tiles expected to "
+                              "miss Max FLIP most until each frame is expected to meet it", default=False)
     max_flip: FloatProperty(name="Max FLIP", description="(Follow Motion) the mean FLIP error a synthesised frame "
                             "is expected to have at most: the tiles expected to miss it most are re-rendered; 0 "
                             "renders every frame",

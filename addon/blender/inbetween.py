@@ -45,8 +45,8 @@ class InbetweenConfig:
         geometry: render each synthesised frame's depth with Workbench and warp through it
             (renderer-aware: exact visibility, a fraction of a second per frame).
         rerender: (``motion``) re-render with Cycles, at ``spp``, the tiles where pixels no key
-            frame reached gather (a disocclusion, something appearing); the scattered rest is
-            filled from its neighbours.
+            frame reached gather (a disocclusion, something appearing); the scattered rest take
+            the keys' pixels where the walks ended.
         max_flip: (``motion``) a quality target, each synthesised frame's mean FLIP against
             rendering it: the tiles expected to miss it most (from the confidence map,
             :func:`neural_ops.novel_view.motion.expected_flip`) are re-rendered until the frame's
@@ -259,7 +259,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         for v in _timed_renders(scene, acfg, times, times_path):
             done += 1
             yield done, total, f"auxiliary render of frame {v.frame} ({times[str(v.frame)]:.1f} s)"
-    aux_secs = [times[str(f)] for f in frames if str(f) in times]
+    # (Nothing synthesised, --max-flip 0: no auxiliary render is part of this run.)
+    aux_secs = [times[str(f)] for f in frames if str(f) in times] if len(keys) < len(frames) else []
     key_set = set(keys)
     t0 = time.perf_counter()
     # Each key frame denoised once, into the output sequence; the frames between two keys read
@@ -321,8 +322,6 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         "rerendered_fraction": float(np.mean(rerendered)) if rerendered else 0.0,
         "rerender_seconds": float(sum(rerender_secs)),
     }
-    if len(keys) == len(frames):
-        summary["aux_seconds_per_frame"] = 0.0
     spent = (per_render * len(keys) + summary["aux_seconds_per_frame"] * len(frames) + denoise_secs + sum(synth_secs)
              + sum(rerender_secs))
     summary["seconds"] = spent
