@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neural_ops.core.imageio import srgb_encode, to_display
+from neural_ops.core.imageio import to_display
+from neural_ops.core.metrics import srgb_encode
 from neural_ops.core.sampling import bilinear
 from neural_ops.novel_view.holes import push_pull
 
@@ -77,13 +78,11 @@ def interpolate(a: np.ndarray, b: np.ndarray, alpha: float, flow_ab=None, flow_b
     # How well each pixel's flow matches: its colour against the other frame's at its end.
     err_a = np.abs(da - bilinear(db, xs + flow_ab[..., 0], ys + flow_ab[..., 1])[0]).sum(axis=2)
     err_b = np.abs(db - bilinear(da, xs + flow_ba[..., 0], ys + flow_ba[..., 1])[0]).sum(axis=2)
-    # The motion 0 -> 1 at time t, splatted from both keys.
-    u_a, hit_a = _splat(flow_ab, alpha, flow_ab, err_a)
-    u_b, hit_b = _splat(flow_ba, 1.0 - alpha, -flow_ba, err_b)
-    e_a, _ = _splat(flow_ab, alpha, err_a[..., None], err_a)
-    e_b, _ = _splat(flow_ba, 1.0 - alpha, err_b[..., None], err_b)
-    use_b = hit_b & (~hit_a | (e_b[..., 0] < e_a[..., 0]))
-    u = np.where(use_b[..., None], u_b, u_a)
+    # The motion 0 -> 1 at time t (and how well it matched), splatted from both keys.
+    ue_a, hit_a = _splat(flow_ab, alpha, np.concatenate([flow_ab, err_a[..., None]], axis=2), err_a)
+    ue_b, hit_b = _splat(flow_ba, 1.0 - alpha, np.concatenate([-flow_ba, err_b[..., None]], axis=2), err_b)
+    use_b = hit_b & (~hit_a | (ue_b[..., 2] < ue_a[..., 2]))
+    u = np.where(use_b[..., None], ue_b[..., :2], ue_a[..., :2])
     u = push_pull(u, hit_a | hit_b)
     # Occlusions: pixels of a that nothing in b flows to are hidden in b, and the other way round.
     _, seen_from_b = _splat(flow_ba, 1.0, np.zeros((h, w, 1), np.float32), err_b)
