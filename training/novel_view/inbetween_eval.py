@@ -200,12 +200,6 @@ def render_shot(out: Path, shot: str, frames: int, size: tuple[int, int], spp: i
     return blend
 
 
-def _sequence(folder: Path, frames: int) -> list[np.ndarray]:
-    from neural_ops import read_exr
-
-    return [np.maximum(read_exr(folder / f"frame_{f:04d}.exr").color, 0.0) for f in range(1, frames + 1)]
-
-
 def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> dict:
     """Every route at every N on one rendered shot: {N: {route: row}}."""
     from addon.blender import batch, inbetween
@@ -259,77 +253,78 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
             r["long shot at T"] = every * (t_key + oidn_s) / per_n
             return r
 
-        for method in cfg.methods:
-            # motion: re-rendering unreached tiles (True), nothing (False), or to a FLIP target (float)
-            variants = ((True, False, *cfg.max_flip) if method == "motion" else (None,))
-            for rerender in variants:
-                if method == "flow":
-                    seq = [refs[f - 1] for f in range(1, n + 1)]
-                    t = time.perf_counter()
-                    for lo, hi in zip(keys, keys[1:]):
-                        fab, fba = flow.flows(refs[lo - 1], refs[hi - 1])
-                        for f in range(lo + 1, hi):
-                            seq[f - 1] = flow.interpolate(refs[lo - 1], refs[hi - 1], (f - lo) / (hi - lo), fab, fba)
-                    synth_s = (time.perf_counter() - t) / max(len(synth), 1)
-                    denoise_s = oidn_s * len(keys)
-                    spent = key_s + denoise_s + synth_s * len(synth)
-                    rows["flow (DIS) of the key frames"] = row(
-                        seq, spent, {"key renders": key_s, "denoise": denoise_s, "synthesis": synth_s * len(synth)},
-                        synth_s)
-                    continue
-                name = (method if rerender is None or rerender is True else f"{method}_norerender"
-                        if rerender is False else f"{method}_flip{rerender:g}")
-                run_dir = out / f"N{every}" / name
-                if run_dir.exists():
-                    shutil.rmtree(run_dir)
-                (run_dir / "keys").mkdir(parents=True)
-                for k in keys:  # the key frames are the every-frame renders (same seed and spp)
-                    for ext in ("exr", "json"):
-                        shutil.copy(out / "full" / f"frame_{k:04d}.{ext}", run_dir / "keys" / f"frame_{k:04d}.{ext}")
-                (run_dir / "keys" / "times.json").write_text(json.dumps({str(k): full_times[str(k)] for k in keys}))
-                if method == "motion":
-                    shutil.copytree(out / "aux", run_dir / "aux")
-                icfg = inbetween.InbetweenConfig(directory=str(run_dir), first=1, last=n, every=every, spp=cfg.spp,
-                                                 method=method, rerender=rerender is not False,
-                                                 max_flip=None if isinstance(rerender, bool) or rerender is None
-                                                 else float(rerender))
-                s = inbetween.run(scene, icfg, log=lambda m: None)
-                seq = _sequence(run_dir, n)
-                for k in keys:
-                    seq[k - 1] = refs[k - 1]
-                synth_total = s["synth_seconds_per_frame"] * len(synth)
-                parts = {"key renders": key_s, "denoise": s["denoise_seconds"], "synthesis": synth_total}
-                if method == "motion":
-                    parts["aux renders"] = sum(aux_s)
-                    parts["re-renders"] = s.get("rerender_seconds", 0.0)
-                spent = sum(parts.values())
-                label = {"motion": "ours: motion, re-rendering unreached tiles", "motion_norerender":
-                         "ours: motion, no re-render", "ulr": "ULR (depth warp)",
-                         "learned": "learned blending (depth warp)"}.get(name) or f"ours: motion, --max-flip {rerender:g}"
-                r = row(seq, spent, parts, s["synth_seconds_per_frame"])
-                if method == "motion":
-                    r["re-rendered %"] = 100 * s.get("rerendered_fraction", 0.0)
-                if name == "motion_norerender":  # how the error goes with the confidence map
-                    r["by confidence"] = _by_confidence(run_dir, synth, refs, seq)
-                rows[label] = r
-            log(f"  N={every} {method} done")
+        for name, label, method, rerender, max_flip in _routes(cfg):
+            if method == "flow":
+                seq = [refs[f - 1] for f in range(1, n + 1)]
+                t = time.perf_counter()
+                for lo, hi in zip(keys, keys[1:]):
+                    fab, fba = flow.flows(refs[lo - 1], refs[hi - 1])
+                    for f in range(lo + 1, hi):
+                        seq[f - 1] = flow.interpolate(refs[lo - 1], refs[hi - 1], (f - lo) / (hi - lo), fab, fba)
+                synth_s = (time.perf_counter() - t) / max(len(synth), 1)
+                denoise_s = oidn_s * len(keys)
+                spent = key_s + denoise_s + synth_s * len(synth)
+                rows[label] = row(seq, spent, {"key renders": key_s, "denoise": denoise_s,
+                                               "synthesis": synth_s * len(synth)}, synth_s)
+                log(f"  N={every} {name} done")
+                continue
+            run_dir = out / f"N{every}" / name
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            (run_dir / "keys").mkdir(parents=True)
+            for k in keys:  # the key frames are the every-frame renders (same seed and spp)
+                for ext in ("exr", "json"):
+                    shutil.copy(out / "full" / f"frame_{k:04d}.{ext}", run_dir / "keys" / f"frame_{k:04d}.{ext}")
+            (run_dir / "keys" / "times.json").write_text(json.dumps({str(k): full_times[str(k)] for k in keys}))
+            if method == "motion":
+                shutil.copytree(out / "aux", run_dir / "aux")
+            icfg = inbetween.InbetweenConfig(directory=str(run_dir), first=1, last=n, every=every, spp=cfg.spp,
+                                             method=method, rerender=rerender, max_flip=max_flip)
+            s = inbetween.run(scene, icfg, log=lambda m: None)
+            written = [read_exr(run_dir / f"frame_{f:04d}.exr") for f in range(1, n + 1)]
+            seq = [refs[f - 1] if f in keys else np.maximum(written[f - 1].color, 0.0) for f in range(1, n + 1)]
+            parts = {"key renders": key_s, "denoise": s["denoise_seconds"],
+                     "synthesis": s["synth_seconds_per_frame"] * len(synth)}
+            if method == "motion":
+                parts["aux renders"] = sum(aux_s)
+                parts["re-renders"] = s.get("rerender_seconds", 0.0)
+            r = row(seq, sum(parts.values()), parts, s["synth_seconds_per_frame"])
+            if method == "motion":
+                r["re-rendered %"] = 100 * s.get("rerendered_fraction", 0.0)
+            if name == "motion_norerender":  # how the error goes with the confidence map
+                r["by confidence"] = _by_confidence([written[f - 1].get("Confidence")[..., 0] for f in synth],
+                                                    [seq[f - 1] for f in synth], [refs[f - 1] for f in synth])
+            rows[label] = r
+            log(f"  N={every} {name} done")
         results[f"N={every}"] = rows
     return results
+
+
+def _routes(cfg: InbetweenEvalConfig):
+    """(folder name, table label, inbetween method, re-render, max FLIP) of every route scored."""
+    for method in cfg.methods:
+        if method == "motion":
+            yield "motion", "ours: motion, re-rendering unreached tiles", "motion", True, None
+            yield "motion_norerender", "ours: motion, no re-render", "motion", False, None
+            for target in cfg.max_flip:
+                yield f"motion_flip{target:g}", f"ours: motion, --max-flip {target:g}", "motion", True, target
+        elif method == "flow":
+            yield "flow", "flow (DIS) of the key frames", "flow", True, None
+        else:
+            yield method, {"ulr": "ULR (depth warp)", "learned": "learned blending (depth warp)"}[method], method, True, None
 
 
 #: Confidence bins of :func:`_by_confidence` (upper ends; 0 alone: pixels no key frame reached).
 CONFIDENCE_BINS = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 
-def _by_confidence(run_dir: Path, synth: list[int], refs: list, seq: list) -> dict[str, list[float]]:
+def _by_confidence(confidence: list, synthesised: list, refs: list) -> dict[str, list[float]]:
     """Mean per-pixel FLIP of the synthesised frames in each confidence bin, and the bin's share
     of the pixels: {"<= 0.25": [share, FLIP], ...} (what ``--max-flip`` predicts from)."""
-    from neural_ops import read_exr
     from neural_ops.core.metrics import flip_map
 
-    conf = np.concatenate([read_exr(run_dir / f"frame_{f:04d}.exr").get("Confidence")[..., 0].ravel()
-                           for f in synth])
-    err = np.concatenate([flip_map(seq[f - 1], refs[f - 1]).ravel() for f in synth])
+    conf = np.concatenate([c.ravel() for c in confidence])
+    err = np.concatenate([flip_map(x, r).ravel() for x, r in zip(synthesised, refs)])
     out, lo = {}, -1.0
     for hi in CONFIDENCE_BINS:
         m = (conf > lo) & (conf <= hi)
@@ -351,7 +346,8 @@ def table(shot: str, res: dict, cfg: InbetweenEvalConfig) -> str:
             continue
         for name, r in rows.items():
             rr = (f"{r['re-renders']:.1f} ({r.get('re-rendered %', 0):.1f})" if "re-renders" in r else "-")
-            lines.append(f"| {key[2:]} | {name} | {r['PSNR']:.2f} | {r['FLIP']:.4f} | {r['flicker']:.4f} | "
+            db = "as rendered" if np.isinf(r["PSNR"]) else f"{r['PSNR']:.2f}"  # every synthesised pixel re-rendered
+            lines.append(f"| {key[2:]} | {name} | {db} | {r['FLIP']:.4f} | {r['flicker']:.4f} | "
                          f"{r['key renders']:.1f} | {r.get('aux renders', 0):.1f} | {r['synthesis']:.1f} | {rr} | "
                          f"{r['seconds']:.1f} | {r['speed-up']:.2f}x | {r['speed-up at T']:.2f}x | "
                          f"{r['long shot at T']:.2f}x |")

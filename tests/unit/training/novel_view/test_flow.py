@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("cv2")
+pytest.importorskip("cv2", reason="needs opencv-python-headless (make env installs it with --no-deps)")
 
 from neural_ops.core.metrics import psnr  # noqa: E402
 from training.novel_view.flow import flows, interpolate  # noqa: E402

@@ -20,7 +20,7 @@ def test_options_are_checked_and_lists_split():
 
 @pytest.mark.bpy
 def test_a_training_shot_moves_its_camera_and_objects(tmp_path):
-    bpy = pytest.importorskip("bpy")
+    bpy = pytest.importorskip("bpy", reason="builds a Blender scene: needs the bpy module (make env)")
     from training.novel_view.inbetween_data import build_random_shot
 
     scene = build_random_shot(20001, 9, (64, 36), tmp_path)
