@@ -56,8 +56,8 @@ def cmd_inbetween(args) -> int:
     else:
         first, last = scene.frame_start, scene.frame_end
     # Only the options given: every other field keeps InbetweenConfig's default.
-    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "denoise", "geometry", "rerender",
-                                           "max_flip")
+    given = {k: getattr(args, k) for k in ("every", "spp", "method", "weights", "blend", "denoise", "geometry",
+                                           "rerender", "max_flip")
              if hasattr(args, k)}
     cfg = ib.InbetweenConfig(directory=str(Path(args.output).resolve()), first=first, last=last, **given)
     s = ib.run(scene, cfg, progress=lambda done, total, msg: print(f"[{done}/{total}] {msg}", flush=True),
@@ -137,7 +137,12 @@ def register(sub) -> None:
                    help="auto (default): learned blending when a model is shipped or --weights given, else ULR; "
                    "motion: an auxiliary render of every frame, the key frames carried along its motion "
                    "(animated objects, every pass, a confidence map)")
-    s.add_argument("--weights", help="a learned-blending .safetensors you trained")
+    s.add_argument("--weights", help="a learned-blending .safetensors you trained (--method motion: a key blend's, "
+                   "from 'neural-render train inbetween')")
+    s.add_argument("--blend", choices=["auto", "learned", "linear"],
+                   help="(--method motion) how the two key frames carried to a frame are mixed: auto (default): the "
+                   "learned key blend when one is shipped, else linear; learned: per-pixel weights and a direct-light "
+                   "gain predicted from the frame's own data render; linear: by closeness in time")
     s.add_argument("--no-denoise", dest="denoise", action="store_false",
                    help="keep the rendered frames' noise (default: through OIDN)")
     s.add_argument("--geometry", action="store_true",

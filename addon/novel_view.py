@@ -196,6 +196,14 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
                 "rendered frames along its motion: animated objects, every pass, a Confidence pass")),
         default="auto",
     )
+    blend: EnumProperty(
+        name="Blend",
+        items=(("auto", "Learned", "(Follow Motion) mix the two rendered frames carried to a frame by the shipped "
+                "learned key blend: per-pixel weights and a direct-light gain from the frame's own data render "
+                "(linear when no model is shipped)"),
+               ("linear", "Linear", "(Follow Motion) mix them by closeness in time")),
+        default="auto",
+    )
     use_quality: BoolProperty(name="Quality Target", description="(Follow Motion) re-render the tiles expected to "
                               "miss Max FLIP most until each frame is expected to meet it", default=False)
     max_flip: FloatProperty(name="Max FLIP", description="(Follow Motion) the mean FLIP error a synthesised frame "
@@ -210,6 +218,7 @@ class NEURAL_OT_render_inbetween(jobs.JobOperator, bpy.types.Operator):
         scene = context.scene
         cfg = inbetween.InbetweenConfig(directory=self.directory, first=scene.frame_start, last=scene.frame_end,
                                         every=self.every, spp=self.spp, geometry=self.geometry, method=self.method,
+                                        blend=self.blend if self.method == "motion" else "auto",
                                         max_flip=self.max_flip if self.use_quality and self.method == "motion" else None)
         out = params.abspath(self.directory)
 

@@ -79,6 +79,12 @@ def _train_novel_view():
     return train, train.NovelViewTrainConfig
 
 
+def _train_inbetween():
+    from .novel_view import inbetween_train
+
+    return inbetween_train, inbetween_train.InbetweenTrainConfig
+
+
 #: kind -> (loader, aliases, help). The novel-view trainer keeps its first name as an alias.
 TRAIN = {
     "denoise": (_train_denoise, (), "the learned denoiser, on a 'data denoise' folder"),
@@ -86,6 +92,8 @@ TRAIN = {
     "cg2real-unpaired": (_train_unpaired, (), "CG2Real's albedo stage: CycleGAN between rendered albedo and --photos"),
     "relight": (_train_relight, (), "the relighting network, on a 'data relight' folder"),
     "novel-view": (_train_novel_view, ("ibr",), "learned blending for novel views, on a 'data multiview' folder"),
+    "inbetween": (_train_inbetween, (), "Render 1 in N's learned key blend, on rendered animated shots "
+                  "(python -m training.novel_view.inbetween_data)"),
 }
 
 

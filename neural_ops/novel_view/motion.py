@@ -114,10 +114,130 @@ def _key_stack(k: int, kp: PassSet, kaux: PassSet, lights: list[str], demodulate
     return stack
 
 
+@dataclass
+class Carried:
+    """What frame ``t`` reads from its key frames, before they are blended (:func:`carry`).
+
+    Attributes:
+        t: the frame.
+        use: the key frames read (one or two: the nearest before and after).
+        lights: the light passes carried (:data:`LIGHT_COLOR` keys every key and the target have).
+        target: frame t's auxiliary render.
+        guides: (H, W, 7) frame t's guides (:func:`neural_ops.core.motion.guides`).
+        stacks: per key, (H, W, 3 + 3 x lights) float32 what is carried from it, read where its
+            walk ended: the image (``Combined``, or with ``demodulate`` the rest demodulated),
+            then each light (its contribution light x colour, or with ``demodulate`` the light).
+        carried_guides: per key, (H, W, 7) its guides read there.
+        valid: per key, (H, W) bool: the walk held and the guides match (the same surface).
+        inside: per key, (H, W) bool: the walk ended inside the key frame.
+        near: per key, its weight by closeness in time (linear between two keys).
+        demodulate: how the stacks were built.
+    """
+
+    t: int
+    use: list[int]
+    lights: list[str]
+    target: PassSet
+    guides: np.ndarray
+    stacks: list[np.ndarray]
+    carried_guides: list[np.ndarray]
+    valid: list[np.ndarray]
+    inside: list[np.ndarray]
+    near: list[float]
+    demodulate: bool = False
+
+    def base_weights(self, fill: bool) -> list[np.ndarray]:
+        """Per key, (H, W) float32 the linear blend's weight: its closeness in time where its walk
+        held; with ``fill``, where no walk held, where it ended inside the key (the keys' pixels
+        there are still the best guess: measured better than filling from the neighbours)."""
+        weights = [np.where(ok, near, 0.0).astype(np.float32) for ok, near in zip(self.valid, self.near)]
+        if fill:
+            held = sum(weights) > 0
+            weights = [np.where(held, wt, np.where(ins, near, 0.0)).astype(np.float32)
+                       for wt, ins, near in zip(weights, self.inside, self.near)]
+        return weights
+
+    def direct(self) -> list[np.ndarray]:
+        """Per key, (H, W, 3) float32 the carried direct light (the sum of the direct light passes'
+        carried contributions; zeros without light passes or with ``demodulate``)."""
+        idx = [i for i, n in enumerate(self.lights) if n in DIRECT] if not self.demodulate else []
+        h, w = self.guides.shape[:2]
+        return [sum((st[..., 3 + 3 * i:6 + 3 * i] for i in idx), np.zeros((h, w, 3), np.float32)) for st in self.stacks]
+
+
+#: The direct light passes (a learned blend's gain scales them: light the frame's own auxiliary
+#: render sees, shadows and highlights that moved).
+DIRECT = ("Diffuse Direct", "Glossy Direct", "Transmission Direct")
+
+
+def carry(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
+          max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
+          guide_noise: float = 0.0, demodulate: bool = False, cache: dict | None = None) -> Carried:
+    """Frame ``t``'s pixels followed to the key frames around it, and what is read there (the
+    arguments are :func:`interpolate`'s)."""
+    before = [k for k in keys if k < t]
+    after = [k for k in keys if k > t]
+    use = ([max(before)] if before else []) + ([min(after)] if after else [])
+    if not use:
+        raise PassSetError(f"frame {t}: no key frame before or after it")
+    frames = range(min(use + [t]), max(use + [t]) + 1)
+    missing = [f for f in frames if f not in aux and f not in keys]
+    if t not in aux:
+        missing = [t]
+    if missing:
+        raise PassSetError(f"frame {t}: auxiliary render of frame {missing[0]} missing (needed to follow the "
+                           "motion to the key frames)")
+    target = aux[t]
+    motion = {f: aux.get(f, keys.get(f)) for f in frames}
+    for f, ps in list(motion.items()) + [(k, keys[k]) for k in use]:
+        if "Vector" not in ps:
+            raise PassSetError(f"{ps.source or f'frame {f}'}: no Vector pass (enable Vector in the view layer's "
+                               "passes; motion blur must be off)")
+        if ps.shape != target.shape:
+            raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
+                               f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
+    if cache is not None:  # what belongs to other intervals goes (frames of long shots are big)
+        for tag in [tag for tag in cache if (tag[1] not in frames if tag[0] == "vector" else tag[0] not in use)]:
+            del cache[tag]
+    vectors: dict = cache if cache is not None else {}
+
+    def vector(f: int) -> np.ndarray:
+        # The world's motion where no surface was hit (Cycles writes none; a turning camera moves it),
+        # once per frame of the interval.
+        tag = ("vector", f, id(motion[f]), id(motion.get(f - 1)), id(motion.get(f + 1)))
+        if tag not in vectors:
+            vectors[tag] = with_background_motion(motion[f], motion.get(f - 1), motion.get(f + 1))
+        return vectors[tag]
+
+    g_t = guides(target)
+    # The guides' spread widens the tests only with guide_noise (off by default: not computed).
+    spread_t = guide_spread(g_t) if guide_noise else None
+    first = keys[use[0]]
+    lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
+              and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
+    span = (max(use) - min(use)) or 1
+    out = Carried(t, use, lights, target, g_t, [], [], [], [], [], demodulate)
+    for k in use:
+        step = -1 if k < t else 1
+        *_, (_s, x, y, alive) = walk(vector, t, step, abs(k - t), max_roundtrip)
+        # Everything read from the key, sampled at once (one bilinear gather of all channels).
+        stack = _key_stack(k, keys[k], aux.get(k, keys[k]), lights, demodulate, cache)
+        got, inside = bilinear(stack, x, y)
+        hg, hs = got[..., 0:7], got[..., 7:9]
+        spread = spread_t + hs if guide_noise else np.zeros((1, 1, 2), np.float32)
+        out.valid.append(alive & inside & same_surface_within(g_t, hg, spread, max_albedo, min_normal_dot,
+                                                              max_depth, guide_noise))
+        out.stacks.append(got[..., 9:])
+        out.carried_guides.append(hg)
+        out.inside.append(inside)
+        out.near.append(1.0 - abs(k - t) / span if len(use) == 2 else 1.0)
+    return out
+
+
 def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
                 max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
                 guide_noise: float = 0.0, disagree: float = 0.25, fill: bool = False,
-                demodulate: bool = False, cache: dict | None = None) -> Interpolated:
+                demodulate: bool = False, cache: dict | None = None, blend=None) -> Interpolated:
     """Frame ``t`` from the key frames around it.
 
     Args:
@@ -142,74 +262,22 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             1 spp, see the module).
         cache: a dict kept between calls (the frames between two keys): what is read from each
             key is prepared once. Keyed by frame and the pass sets' identity: do not change them.
+        blend: a learned blend (:class:`neural_ops.novel_view.key_blend.KeyBlend`): called with
+            the :class:`Carried` frame and the linear weights, it returns each key's weight and a
+            gain (H, W) on the direct light (None: the linear blend by closeness in time). The
+            same weights mix every pass, so the passes still add up.
     """
-    before = [k for k in keys if k < t]
-    after = [k for k in keys if k > t]
-    use = ([max(before)] if before else []) + ([min(after)] if after else [])
-    if not use:
-        raise PassSetError(f"frame {t}: no key frame before or after it")
-    frames = range(min(use + [t]), max(use + [t]) + 1)
-    missing = [f for f in frames if f not in aux and f not in keys]
-    if t not in aux:
-        missing = [t]
-    if missing:
-        raise PassSetError(f"frame {t}: auxiliary render of frame {missing[0]} missing (needed to follow the "
-                           "motion to the key frames)")
-    target = aux[t]
-    motion = {f: aux.get(f, keys.get(f)) for f in frames}
-    for f, ps in list(motion.items()) + [(k, keys[k]) for k in use]:
-        if "Vector" not in ps:
-            raise PassSetError(f"{ps.source or f'frame {f}'}: no Vector pass (enable Vector in the view layer's "
-                               "passes; motion blur must be off)")
-        if ps.shape != target.shape:
-            raise PassSetError(f"{ps.source or f'frame {f}'}: {ps.shape[1]}x{ps.shape[0]}, frame {t} is "
-                               f"{target.shape[1]}x{target.shape[0]}: frames of one shot must have one size")
-    h, w = target.shape
-    if cache is not None:  # what belongs to other intervals goes (frames of long shots are big)
-        for tag in [tag for tag in cache if (tag[1] not in frames if tag[0] == "vector" else tag[0] not in use)]:
-            del cache[tag]
-    vectors: dict = cache if cache is not None else {}
-
-    def vector(f: int) -> np.ndarray:
-        # The world's motion where no surface was hit (Cycles writes none; a turning camera moves it),
-        # once per frame of the interval.
-        tag = ("vector", f, id(motion[f]), id(motion.get(f - 1)), id(motion.get(f + 1)))
-        if tag not in vectors:
-            vectors[tag] = with_background_motion(motion[f], motion.get(f - 1), motion.get(f + 1))
-        return vectors[tag]
-
-    g_t = guides(target)
-    spread_t = guide_spread(g_t)
-    a_t = g_t[..., 0:3]
-    first = keys[use[0]]
-    lights = [n for n in LIGHT_COLOR if n in first and LIGHT_COLOR[n] in first
-              and all(n in keys[k] for k in use) and LIGHT_COLOR[n] in target]
-    stacks, weights, guesses, valid = [], [], [], []
-    span = (max(use) - min(use)) or 1
-    for k in use:
-        kp = keys[k]
-        step = -1 if k < t else 1
-        *_, (_s, x, y, alive) = walk(vector, t, step, abs(k - t), max_roundtrip)
-        # Everything read from the key, sampled at once (one bilinear gather of all channels).
-        stack = _key_stack(k, kp, aux.get(k, kp), lights, demodulate, cache)
-        got, inside = bilinear(stack, x, y)
-        hg, hs = got[..., 0:7], got[..., 7:9]
-        ok = alive & inside & same_surface_within(g_t, hg, spread_t + hs, max_albedo, min_normal_dot, max_depth,
-                                                  guide_noise)
-        stacks.append(got[..., 9:])  # what is carried (image, then each light): mixed and filled at once
-        near = 1.0 - abs(k - t) / span if len(use) == 2 else 1.0
-        weights.append(np.where(ok, near, 0.0).astype(np.float32))
-        guesses.append(np.where(inside, near, 0.0).astype(np.float32))
-        valid.append(ok)
+    c = carry(t, keys, aux, max_roundtrip, max_albedo, min_normal_dot, max_depth, guide_noise, demodulate, cache)
+    if blend is not None and demodulate:
+        raise ValueError("a learned blend mixes the carried contributions: it does not go with demodulate")
+    target, lights, stacks, valid, a_t = c.target, c.lights, c.stacks, c.valid, c.guides[..., 0:3]
+    weights = c.base_weights(fill)
+    gain = None
+    if blend is not None:
+        weights, gain = blend(c, weights)
     wsum = sum(weights)
-    # Where no walk held (an occlusion, guides that disagree), the keys' pixels where the walks
-    # ended are still the best guess (measured: better than filling from the neighbours).
-    if fill:
-        weights = [np.where(wsum > 0, wt, gs) for wt, gs in zip(weights, guesses)]
-        wsum = sum(weights)
     reached = sum(v.astype(np.float32) for v in valid)
     norm = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-12), 0.0)[..., None]
-
     seen = reached > 0
     carried_px = wsum > 0
 
@@ -219,6 +287,13 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
 
     out: dict[str, np.ndarray] = {}
     mixed = mix(stacks)
+    if gain is not None:  # the direct light scaled, and Combined with it (the passes still add up)
+        g = gain[..., None].astype(np.float32)
+        for i, n in enumerate(lights):
+            if n in DIRECT:
+                sl = mixed[..., 3 + 3 * i:6 + 3 * i]
+                mixed[..., 0:3] += (g - 1.0) * sl
+                sl *= g
     combined = mixed[..., 0:3] * (a_t + ALBEDO_EPS) if demodulate else mixed[..., 0:3]
     for i, n in enumerate(lights):
         col = target.get(LIGHT_COLOR[n])[..., :3]
@@ -230,7 +305,7 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             out[n] = np.where(col > 1e-3, contrib / np.maximum(col, 1e-3), 0.0).astype(np.float32)
     # The keys' demodulated images, to see where they disagree.
     conf = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
-    if len(use) == 2:
+    if len(c.use) == 2:
         both = valid[0] & valid[1]
         if demodulate:
             demod = [st[..., 0:3] + sum(st[..., 3 + 3 * i:6 + 3 * i] * target.get(LIGHT_COLOR[n])[..., :3]

@@ -68,6 +68,9 @@ class InbetweenEvalConfig:
         "flag": "--max-flip", "metavar": "F,F,...",
         "parse": lambda text: [float(v) for v in text.split(",") if v.strip()]})
     """Quality targets the motion route is also run with (re-rendering tiles expected above them)."""
+    blend_weights: str = ""
+    """A key blend's .safetensors for the motion routes (default: the shipped one, if any; from
+    'neural-render train inbetween')."""
     frame_seconds: float = 10.0
     """A frame's render time the speed-up is also stated at (the time split's fixed costs against it)."""
 
@@ -253,7 +256,7 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
             r["long shot at T"] = every * (t_key + oidn_s) / per_n
             return r
 
-        for name, label, method, rerender, max_flip in _routes(cfg):
+        for name, label, method, rerender, max_flip, blend in _routes(cfg):
             if method == "flow":
                 seq = [refs[f - 1] for f in range(1, n + 1)]
                 t = time.perf_counter()
@@ -279,7 +282,8 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
             if method == "motion":
                 shutil.copytree(out / "aux", run_dir / "aux")
             icfg = inbetween.InbetweenConfig(directory=str(run_dir), first=1, last=n, every=every, spp=cfg.spp,
-                                             method=method, rerender=rerender, max_flip=max_flip)
+                                             method=method, rerender=rerender, max_flip=max_flip, blend=blend,
+                                             weights=cfg.blend_weights if method == "motion" else "")
             s = inbetween.run(scene, icfg, log=lambda m: None)
             written = [read_exr(run_dir / f"frame_{f:04d}.exr") for f in range(1, n + 1)]
             seq = [refs[f - 1] if f in keys else np.maximum(written[f - 1].color, 0.0) for f in range(1, n + 1)]
@@ -301,17 +305,28 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
 
 
 def _routes(cfg: InbetweenEvalConfig):
-    """(folder name, table label, inbetween method, re-render, max FLIP) of every route scored."""
+    """(folder name, table label, inbetween method, re-render, max FLIP, blend) of every route scored."""
     for method in cfg.methods:
         if method == "motion":
-            yield "motion", "ours: motion, re-rendering unreached tiles", "motion", True, None
-            yield "motion_norerender", "ours: motion, no re-render", "motion", False, None
+            yield "motion", "ours: motion, re-rendering unreached tiles", "motion", True, None, "auto"
+            yield "motion_norerender", "ours: motion, no re-render", "motion", False, None, "auto"
+            if _learned_blend(cfg):  # else the routes above blend linearly already
+                yield "motion_linear", "ours: motion, linear blend, no re-render", "motion", False, None, "linear"
             for target in cfg.max_flip:
-                yield f"motion_flip{target:g}", f"ours: motion, --max-flip {target:g}", "motion", True, target
+                yield f"motion_flip{target:g}", f"ours: motion, --max-flip {target:g}", "motion", True, target, "auto"
         elif method == "flow":
-            yield "flow", "flow (DIS) of the key frames", "flow", True, None
+            yield "flow", "flow (DIS) of the key frames", "flow", True, None, "auto"
         else:
-            yield method, {"ulr": "ULR (depth warp)", "learned": "learned blending (depth warp)"}[method], method, True, None
+            label = {"ulr": "ULR (depth warp)", "learned": "learned blending (depth warp)"}[method]
+            yield method, label, method, True, None, "auto"
+
+
+def _learned_blend(cfg: InbetweenEvalConfig):
+    """The key blend the motion routes use (None: linear, no model shipped or given)."""
+    from neural_ops.nn.weights import available_models
+    from neural_ops.novel_view.key_blend import load_key_blend
+
+    return load_key_blend(weights=cfg.blend_weights) if cfg.blend_weights or available_models("inbetween") else None
 
 
 #: Confidence bins of :func:`_by_confidence` (upper ends; 0 alone: pixels no key frame reached).
@@ -354,8 +369,8 @@ def table(shot: str, res: dict, cfg: InbetweenEvalConfig) -> str:
     return "\n".join(lines)
 
 
-def synthesis_seconds(shot_dir: Path, scale: int = 6, every: int = 4) -> dict[str, float]:
-    """Seconds :func:`neural_ops.novel_view.motion.interpolate` takes per frame when a shot's
+def synthesis_seconds(shot_dir: Path, scale: int = 6, every: int = 4, blend=None) -> dict[str, float]:
+    """Seconds :func:`neural_ops.novel_view.motion.interpolate` (with ``blend``) takes per frame when a shot's
     frames are blown up ``scale`` times (320x180 x 6 = 1920x1080: every pass, motion scaled):
     the first frame of a key interval (the two keys prepared) and the next ones (prepared keys
     reused), with the time to denoise a key frame."""
@@ -385,7 +400,7 @@ def synthesis_seconds(shot_dir: Path, scale: int = 6, every: int = 4) -> dict[st
         secs = []
         for f in range(2, every + 1):
             t = time.perf_counter()
-            motion.interpolate(f, keys, aux, fill=True, cache=cache)
+            motion.interpolate(f, keys, aux, fill=True, cache=cache, blend=blend)
             secs.append(time.perf_counter() - t)
     h, w = aux[1].shape
     return {"width": w, "height": h, "first frame of an interval": secs[0],
@@ -407,7 +422,7 @@ def run(cfg: InbetweenEvalConfig, log=print) -> dict:
         log(table(shot, results[shot], cfg))
         log("")
     first = out / f"{cfg.shots[0]}_{cfg.resolution}_{cfg.frames}f_{cfg.spp}spp"
-    syn = synthesis_seconds(first, scale=max(1, round(1920 / cfg.size[0])))
+    syn = synthesis_seconds(first, scale=max(1, round(1920 / cfg.size[0])), blend=_learned_blend(cfg))
     results["synthesis"] = syn
     line = (f"synthesis at {syn['width']}x{syn['height']} ({cfg.shots[0]}, frames blown up): "
             f"{syn['first frame of an interval']:.2f} s for the first frame of a key interval, "
