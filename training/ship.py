@@ -22,10 +22,11 @@ from .common import runs
 from .common.card import render_card
 from .denoise import card as denoise_card
 from .novel_view import card as novel_view_card
+from .novel_view import inbetween_card
 from .relight import card as relight_card
 
 #: kind (or alias, e.g. ``ibr``) -> the op's card section module.
-CARDS = {k: m for m in (denoise_card, cg2real_card, relight_card, novel_view_card) for k in (m.KIND, *m.ALIASES)}
+CARDS = {k: m for m in (denoise_card, cg2real_card, relight_card, novel_view_card, inbetween_card) for k in (m.KIND, *m.ALIASES)}
 
 
 def card_module(kind: str):

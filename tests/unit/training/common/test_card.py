@@ -33,6 +33,10 @@ CARDS_BY_KIND = {
             "validation": {"val_psnr": 28.0, "val_psnr_ulr": 26.0},
             "evaluation": [{"samples": 4, "targets": 12, "data": "held", "every": 4, "mean": {"ours": ROW},
                             "seconds": {"ours": 0.3}}]},
+    "inbetween": {"kind": "inbetween", "config": {"channels": [8, 16]}, "parameters": 5e4, "train": TRAIN,
+                  "data": {"train_frames": 40, "val_frames": 8, "every": [2, 4]},
+                  "validation": {"val_psnr": 30.0, "val_psnr_linear": 29.0},
+                  "evaluation": {"shots": {"objects": {"4": {"ours": {**ROW, "flicker": 0.01}}}}}},
 }
 
 
@@ -108,3 +112,17 @@ def test_ship_denoise_evaluation(tmp_path):
                                      "spp": {"4": {"mean": {"ours": ROW}, "s_per_mp": {"ours": 1.0}}}}
     with pytest.raises(NeuralRenderError, match="no exported model"):
         ship(tmp_path / "nothing", name="x", dest=tmp_path / "w")
+
+
+def test_the_inbetween_card_reads_eval_inbetween_results(tmp_path):
+    row = {"PSNR": 31.0, "FLIP": 0.06, "flicker": 0.008, "seconds": 9.0}
+    res = {"objects": {"every frame": {"seconds": 30.0},
+                       "N=4": {"ours: motion, no re-render": row, "flow (DIS) of the key frames": row,
+                               "ours: motion, --max-flip 0.05": row}},
+           "synthesis": {"later frames": 1.5}}
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    ev = card_module("inbetween").evaluation(tmp_path / "results.json", "ours")
+    assert ev["shots"] == {"objects": {"4": {"ours": {"PSNR": 31.0, "FLIP": 0.06, "flicker": 0.008},
+                                             "flow (DIS)": {"PSNR": 31.0, "FLIP": 0.06, "flicker": 0.008}}}}
+    md = render_kind("inbetween", "default", {**CARDS_BY_KIND["inbetween"], "evaluation": ev})
+    assert "| flow (DIS) | objects | 4 | 31.00 | 0.0600 | 0.0080 |" in md
