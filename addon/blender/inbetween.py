@@ -80,7 +80,7 @@ class InbetweenConfig:
         if self.blend not in ("auto", "learned", "linear"):
             raise export.ExportError(f"unknown blend '{self.blend}' (choose from auto, learned, linear)")
         if self.blend == "learned" and self.method != "motion":
-            raise export.ExportError("--blend learned is the key blend of --method motion")
+            raise export.ExportError("the learned blend is the key blend of the motion method: choose method motion (or blend auto)")
         if self.every < 1:
             raise export.ExportError(f"--every must be >= 1, got {self.every}")
         if self.last < self.first:
