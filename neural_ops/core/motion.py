@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .parallel import by_rows
 from .sampling import bilinear, box_filter
 
 
@@ -46,16 +47,23 @@ def walk(vectors, t: int, step: int, hops: int, max_roundtrip: float = 1.0
     x, y, alive = xx, yy, np.ones((h, w), bool)
     ch, sign = (0, 1.0) if step < 0 else (2, -1.0)
     back = 2 - ch
+    if hops <= 0:
+        return
     s, cur = t, first
-    for _ in range(hops):
-        v, _ = bilinear(cur[..., ch:ch + 2], x, y)
+    # A landed frame's motion both ways is read in one gather (the check back and the next hop).
+    here, _ = bilinear(cur[..., ch:ch + 2], x, y)
+    for hop in range(hops):
+        v = here[..., ch:ch + 2] if here.shape[2] == 4 else here
         x0, y0 = x, y
         x, y = x + sign * v[..., 0], y - sign * v[..., 1]
         s += step
         cur = get(s)
         alive = alive & (x > -0.5) & (x < w - 0.5) & (y > -0.5) & (y < h - 0.5)
+        more = hop + 1 < hops
+        if max_roundtrip > 0 or more:
+            here, _ = bilinear(cur[..., 0:4] if max_roundtrip > 0 else cur[..., ch:ch + 2], x, y)
         if max_roundtrip > 0:
-            vb, _ = bilinear(cur[..., back:back + 2], x, y)
+            vb = here[..., back:back + 2]
             alive &= np.hypot(x - sign * vb[..., 0] - x0, y + sign * vb[..., 1] - y0) <= max_roundtrip
         yield s, x.astype(np.float32), y.astype(np.float32), alive
 
@@ -86,12 +94,20 @@ def same_surface_within(g: np.ndarray, hg: np.ndarray, spread: np.ndarray, max_a
     (albedo (3), normal (3), log depth (1)): albedo within ``max_albedo``, normals' dot product at
     least ``min_normal_dot``, both widened by ``noise`` times the two pixels' summed
     :func:`guide_spread` ``spread``, and relative depth within ``max_depth``."""
-    ok = np.abs(hg[..., 0:3] - g[..., 0:3]).max(axis=2) <= max_albedo + noise * spread[..., 0]
-    # The background (no surface: Cycles writes a zero normal there) agrees with the background.
-    no_surface = ((g[..., 3:6] ** 2).sum(axis=2) < 0.01) & ((hg[..., 3:6] ** 2).sum(axis=2) < 0.01)
-    ok &= ((hg[..., 3:6] * g[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * spread[..., 1]) | no_surface
-    ok &= np.abs(hg[..., 6] - g[..., 6]) <= np.log1p(max_depth)
-    return ok
+    out = np.empty(g.shape[:2], bool)
+
+    def band(rows: slice) -> None:
+        gb, hb = g[rows], hg[rows]
+        sp = spread if spread.shape[0] == 1 else spread[rows]
+        ok = np.abs(hb[..., 0:3] - gb[..., 0:3]).max(axis=2) <= max_albedo + noise * sp[..., 0]
+        # The background (no surface: Cycles writes a zero normal there) agrees with the background.
+        no_surface = ((gb[..., 3:6] ** 2).sum(axis=2) < 0.01) & ((hb[..., 3:6] ** 2).sum(axis=2) < 0.01)
+        ok &= ((hb[..., 3:6] * gb[..., 3:6]).sum(axis=2) >= min_normal_dot - noise * sp[..., 1]) | no_surface
+        ok &= np.abs(hb[..., 6] - gb[..., 6]) <= np.log1p(max_depth)
+        out[rows] = ok
+
+    by_rows(band, g.shape[0], g.shape[1] * g.shape[2])
+    return out
 
 
 def background_motion(cam, prev=None, nxt=None) -> np.ndarray:

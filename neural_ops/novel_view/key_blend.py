@@ -50,8 +50,13 @@ FEATURES = 34
 PER_KEY = 12
 #: The gain's bound: exp(+-GAIN_LOG) (a shadow can at most quarter the direct light, a highlight quadruple it).
 GAIN_LOG = float(np.log(4.0))
+#: A key's logit offset is clipped to +-LOGIT_MAX (e^8: one key can outweigh the other fully).
+LOGIT_MAX = 8.0
 #: Added to frame t's albedo before dividing by it (as :data:`.motion.ALBEDO_EPS`).
 EPS = 0.02
+#: The largest frame (pixels) the model runs on whole; bigger frames are run strided
+#: (:meth:`KeyBlend._strided`: at 1920x1080, every 3rd pixel, 640x360).
+MAX_NET_PIXELS = 640 * 360
 
 
 def frame_scale(c) -> float:
@@ -99,8 +104,9 @@ class KeyBlend:
     """A learned key blend, run by ONNX Runtime (``graph``) or torch (``net``): the ``blend`` that
     :func:`neural_ops.novel_view.motion.interpolate` takes."""
 
-    def __init__(self, graph=None, net=None):
+    def __init__(self, graph=None, net=None, max_pixels: int | None = MAX_NET_PIXELS):
         self.graph, self.net = graph, net
+        self.max_pixels = max_pixels
         meta = graph.meta.get("config", {}) if graph is not None else net.cfg.to_dict()
         self.cfg = SimpleNamespace(**meta)
 
@@ -119,8 +125,49 @@ class KeyBlend:
     def __call__(self, c, base: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray | None]:
         if len(c.use) < 2:  # one key: nothing to choose between
             return base, None
-        y = self.predict(features(c, base))
-        return [y[0], y[1]], y[2] if c.lights else None
+        h, w = c.guides.shape[:2]
+        s = net_stride(h, w, self.max_pixels)
+        if s == 1:
+            y = self.predict(features(c, base))
+            return [y[0], y[1]], y[2] if c.lights else None
+        return self._strided(c, base, s)
+
+    def _strided(self, c, base: list[np.ndarray], s: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """The model run on every ``s``-th pixel of every ``s``-th row (a frame of the size it
+        learned on, its pixels as rendered: binary checks, 1-spp noise), its choice between the
+        keys (the logit difference, where both keys count there) and its gain spread back over
+        the frame bilinearly and applied to the frame's own linear weights: a key whose walk
+        failed at a pixel still gets 0 there."""
+        from ..core.sampling import bilinear
+        from .holes import push_pull
+
+        sub = c.strided(s)
+        bsub = [np.ascontiguousarray(b[::s, ::s]) for b in base]
+        y = self.predict(features(sub, bsub))
+        both = (bsub[0] > 0) & (bsub[1] > 0)
+        tiny = 1e-12
+        # w0 / w1 = (b0 / b1) exp(d): d is what the model adds to the linear blend's log ratio.
+        d = np.log(np.maximum(y[0], tiny) / np.maximum(y[1], tiny)) - np.log(np.maximum(bsub[0], tiny)
+                                                                              / np.maximum(bsub[1], tiny))
+        d = np.clip(np.where(both, d, 0.0), -2 * LOGIT_MAX, 2 * LOGIT_MAX).astype(np.float32)
+        low = np.stack([d, np.log(np.maximum(y[2], tiny)).astype(np.float32)], axis=2)
+        low[..., 0:1] = push_pull(low[..., 0:1], both) if both.any() else 0.0
+        h, w = c.guides.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        up, _ = bilinear(low, xx / s, yy / s)
+        e = np.exp(np.clip(up[..., 0], -2 * LOGIT_MAX, 2 * LOGIT_MAX))
+        w0, w1 = base[0] * e, base[1]
+        tot = w0 + w1
+        inv = np.where(tot > 0, 1.0 / np.maximum(tot, tiny), 0.0)
+        gain = np.exp(np.clip(up[..., 1], -GAIN_LOG, GAIN_LOG)).astype(np.float32) if c.lights else None
+        return [(w0 * inv).astype(np.float32), (w1 * inv).astype(np.float32)], gain
+
+
+def net_stride(h: int, w: int, max_pixels: int | None) -> int:
+    """Every how many pixels the model runs on an (h, w) frame: 1 up to ``max_pixels`` (None: always 1)."""
+    if not max_pixels or h * w <= max_pixels:
+        return 1
+    return int(np.ceil(np.sqrt(h * w / max_pixels)))
 
 
 def load_key_blend(weights: str = "", model: str = "", backend: str = "auto") -> KeyBlend:

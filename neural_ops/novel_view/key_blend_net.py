@@ -18,10 +18,7 @@ from torch import nn
 
 from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig
-from .key_blend import FEATURES, GAIN_LOG, PER_KEY
-
-#: A key's logit offset is clipped to +-LOGIT_MAX (e^8: one key can outweigh the other fully).
-LOGIT_MAX = 8.0
+from .key_blend import FEATURES, GAIN_LOG, LOGIT_MAX, PER_KEY
 
 
 @dataclass

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core.errors import PassSetError
 from ..core.motion import guide_spread, guides, same_surface_within, walk, with_background_motion
+from ..core.parallel import by_rows
 from ..core.passset import PassSet
 from ..core.sampling import bilinear
 from .holes import push_pull
@@ -89,18 +90,18 @@ def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
 
 
 def _key_stack(k: int, kp: PassSet, kaux: PassSet, lights: list[str], demodulate: bool,
-               cache: dict | None) -> np.ndarray:
+               cache: dict | None, spread: bool = True) -> np.ndarray:
     """(H, W, 12 + 3 x lights) float32 of a key frame: its guides as its own auxiliary render
     has them (7: same settings as frame t's; a 1-spp render's edges and specular-chained albedo
     differ from a full render's) and their spread (2), then what is carried: the image (3:
     ``Combined``, or with ``demodulate`` the rest demodulated) and each light pass (light x
     colour, or with ``demodulate`` the light). Kept in ``cache`` (the frames between two keys
-    share it)."""
-    tag = (k, id(kp), id(kaux), tuple(lights), demodulate)
+    share it). Without ``spread``, zeros for the spread (its tests are off: not computed)."""
+    tag = (k, id(kp), id(kaux), tuple(lights), demodulate, spread)
     if cache is not None and tag in cache:
         return cache[tag]
     g = guides(kaux)
-    parts = [g, guide_spread(g)]
+    parts = [g, guide_spread(g) if spread else np.zeros((*g.shape[:2], 2), np.float32)]
     if demodulate:
         parts.append(_illumination(_rest(kp, lights), kp.albedo))
     else:  # the whole image: a key's Combined is denoised whole, its light passes apart
@@ -156,6 +157,21 @@ class Carried:
             weights = [np.where(held, wt, np.where(ins, near, 0.0)).astype(np.float32)
                        for wt, ins, near in zip(weights, self.inside, self.near)]
         return weights
+
+    def strided(self, s: int) -> Carried:
+        """Every ``s``-th pixel of every ``s``-th row (views; what a learned blend runs on at big sizes)."""
+        import dataclasses
+
+        from ..core.passset import Pass
+
+        def sl(a):
+            return a[::s, ::s]
+
+        target = dataclasses.replace(self.target, passes={n: Pass(sl(p.pixels), p.channels, p.half)
+                                                          for n, p in self.target.passes.items()})
+        return dataclasses.replace(self, target=target, guides=sl(self.guides), stacks=[sl(a) for a in self.stacks],
+                                   carried_guides=[sl(a) for a in self.carried_guides],
+                                   valid=[sl(a) for a in self.valid], inside=[sl(a) for a in self.inside])
 
     def direct(self) -> list[np.ndarray]:
         """Per key, (H, W, 3) float32 the carried direct light (the sum of the direct light passes'
@@ -221,7 +237,7 @@ def carry(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtr
         step = -1 if k < t else 1
         *_, (_s, x, y, alive) = walk(vector, t, step, abs(k - t), max_roundtrip)
         # Everything read from the key, sampled at once (one bilinear gather of all channels).
-        stack = _key_stack(k, keys[k], aux.get(k, keys[k]), lights, demodulate, cache)
+        stack = _key_stack(k, keys[k], aux.get(k, keys[k]), lights, demodulate, cache, spread=bool(guide_noise))
         got, inside = bilinear(stack, x, y)
         hg, hs = got[..., 0:7], got[..., 7:9]
         spread = spread_t + hs if guide_noise else np.zeros((1, 1, 2), np.float32)
@@ -280,42 +296,59 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
     norm = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-12), 0.0)[..., None]
     seen = reached > 0
     carried_px = wsum > 0
+    h, w = c.guides.shape[:2]
+    depth = stacks[0].shape[2]
+    # Every per-pixel step runs on bands of rows on every core (the same arithmetic, band by band).
+    mixed = np.empty((h, w, depth), np.float32)
 
-    def mix(imgs):
-        img = (sum(im * wt[..., None] for im, wt in zip(imgs, weights)) * norm).astype(np.float32)
-        return push_pull(img, carried_px) if fill else img
+    def mix(rows: slice) -> None:
+        mixed[rows] = sum(st[rows] * wt[rows, :, None] for st, wt in zip(stacks, weights)) * norm[rows]
 
-    out: dict[str, np.ndarray] = {}
-    mixed = mix(stacks)
-    if gain is not None:  # the direct light scaled, and Combined with it (the passes still add up)
-        g = gain[..., None].astype(np.float32)
-        for i, n in enumerate(lights):
-            if n in DIRECT:
-                sl = mixed[..., 3 + 3 * i:6 + 3 * i]
-                mixed[..., 0:3] += (g - 1.0) * sl
-                sl *= g
-    combined = mixed[..., 0:3] * (a_t + ALBEDO_EPS) if demodulate else mixed[..., 0:3]
-    for i, n in enumerate(lights):
-        col = target.get(LIGHT_COLOR[n])[..., :3]
-        if demodulate:
-            out[n] = np.ascontiguousarray(mixed[..., 3 + 3 * i:6 + 3 * i])
-            combined = combined + out[n] * col
-        else:
-            contrib = mixed[..., 3 + 3 * i:6 + 3 * i]
-            out[n] = np.where(col > 1e-3, contrib / np.maximum(col, 1e-3), 0.0).astype(np.float32)
-    # The keys' demodulated images, to see where they disagree.
-    conf = np.where(reached > 0, 1.0, 0.0).astype(np.float32)
-    if len(c.use) == 2:
-        both = valid[0] & valid[1]
-        if demodulate:
-            demod = [st[..., 0:3] + sum(st[..., 3 + 3 * i:6 + 3 * i] * target.get(LIGHT_COLOR[n])[..., :3]
-                                        for i, n in enumerate(lights)) / (a_t + ALBEDO_EPS) for st in stacks]
-        else:
-            demod = [st[..., 0:3] / (a_t + ALBEDO_EPS) for st in stacks]
-        diff = np.abs(demod[0] - demod[1]).mean(axis=2) / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3)
-        conf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), conf * 0.5)
+    by_rows(mix, h, w * depth)
+    if fill:
+        push_pull(mixed, carried_px, inplace=True)
+    cols = [target.get(LIGHT_COLOR[n]) for n in lights]
+    out: dict[str, np.ndarray] = {n: np.empty((h, w, 3), np.float32) for n in lights}
+    combined_out = np.empty((h, w, 4), np.float32)
+    conf = np.empty((h, w), np.float32)
+    direct = [i for i, n in enumerate(lights) if n in DIRECT]
     alpha = np.where(seen | fill, 1.0, 0.0).astype(np.float32)
-    out["Combined"] = np.concatenate([np.maximum(combined, 0.0), alpha[..., None]], axis=2).astype(np.float32)
+
+    def finish(rows: slice) -> None:
+        mx, at = mixed[rows], a_t[rows]
+        if gain is not None:  # the direct light scaled, and Combined with it (the passes still add up)
+            g = gain[rows, :, None].astype(np.float32)
+            for i in direct:
+                sl = mx[..., 3 + 3 * i:6 + 3 * i]
+                mx[..., 0:3] += (g - 1.0) * sl
+                sl *= g
+        combined = mx[..., 0:3] * (at + ALBEDO_EPS) if demodulate else mx[..., 0:3]
+        for i, n in enumerate(lights):
+            col = cols[i][rows, :, :3]
+            if demodulate:
+                out[n][rows] = mx[..., 3 + 3 * i:6 + 3 * i]
+                combined = combined + out[n][rows] * col
+            else:
+                contrib = mx[..., 3 + 3 * i:6 + 3 * i]
+                out[n][rows] = np.where(col > 1e-3, contrib / np.maximum(col, 1e-3), 0.0)
+        # The keys' demodulated images, to see where they disagree.
+        cf = np.where(reached[rows] > 0, 1.0, 0.0).astype(np.float32)
+        if len(c.use) == 2:
+            both = valid[0][rows] & valid[1][rows]
+            if demodulate:
+                demod = [st[rows, :, 0:3] + sum(st[rows, :, 3 + 3 * i:6 + 3 * i] * cols[i][rows, :, :3]
+                                                for i in range(len(lights))) / (at + ALBEDO_EPS) for st in stacks]
+            else:
+                demod = [st[rows, :, 0:3] / (at + ALBEDO_EPS) for st in stacks]
+            diff = (np.abs(demod[0] - demod[1]).mean(axis=2)
+                    / (0.5 * np.abs(demod[0] + demod[1]).mean(axis=2) + 1e-3))
+            cf = np.where(both, np.clip(1.0 - diff / disagree, 0.0, 1.0), cf * 0.5)
+        conf[rows] = cf
+        combined_out[rows, :, 0:3] = np.maximum(combined, 0.0)
+        combined_out[rows, :, 3] = alpha[rows]
+
+    by_rows(finish, h, w * depth)
+    out["Combined"] = combined_out
     # Frame t's own colour and data passes, exact from its auxiliary render.
     for name, px in target.passes.items():
         if name not in out and name not in LIGHT_COLOR and name != "Combined":

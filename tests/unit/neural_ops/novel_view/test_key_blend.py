@@ -101,3 +101,26 @@ def test_the_onnx_graph_equals_torch(tmp_path):
     tv = key_blend.KeyBlend(net=net).predict(x)
     assert on.shape == tv.shape == (3, 16, 40)
     np.testing.assert_allclose(on, tv, atol=1e-5)
+
+
+def test_a_big_frame_runs_the_model_strided_and_keeps_the_frames_own_checks():
+    """Above ``max_pixels`` the model sees every s-th pixel; an untrained one is still the linear
+    blend, and a trained one's weights stay convex and 0 where a key's walk failed at full size."""
+    keys, aux = _shot()
+    torch.manual_seed(0)
+    untrained = key_blend.KeyBlend(net=KeyBlendNet(KeyBlendConfig([8, 8])).eval(), max_pixels=100)
+    assert key_blend.net_stride(16, 40, 100) == 3 and key_blend.net_stride(16, 40, None) == 1
+    got = interpolate(2, keys, aux, fill=True, blend=untrained)
+    lin = interpolate(2, keys, aux, fill=True)
+    for name in lin.passes:
+        np.testing.assert_allclose(got.passes[name], lin.passes[name], atol=1e-5, err_msg=name)
+    net = KeyBlendNet(KeyBlendConfig([8, 8])).eval()
+    torch.nn.init.normal_(net.out.weight, std=2.0)
+    c = carry(2, keys, aux)
+    base = c.base_weights(True)
+    (w0, w1), gain = key_blend.KeyBlend(net=net, max_pixels=100)(c, base)
+    counts = (base[0] + base[1]) > 0
+    np.testing.assert_allclose((w0 + w1)[counts], 1.0, atol=1e-5)
+    assert (w0[base[0] == 0] == 0).all() and (w1[base[1] == 0] == 0).all()
+    assert w0.shape == gain.shape == (16, 40) and (gain >= 0.25 - 1e-6).all() and (gain <= 4 + 1e-5).all()
+    assert not np.allclose(w0[counts], (base[0] / np.maximum(base[0] + base[1], 1e-12))[counts])
