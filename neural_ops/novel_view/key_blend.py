@@ -35,7 +35,12 @@ Feature layout, (FEATURES, H, W) float32 (:func:`features`), images divided by f
 27:30   frame t's albedo
 30:33   frame t's normal
 33      no surface (the world)
+34:37   with ``key_aux``: key 0's own auxiliary render (its 1-spp direct light) carried
+37:40   with ``key_aux``: the same for key 1
 ======  =================================================================
+
+``key_aux`` (a model's config): beside frame t's 1-spp direct light, each key's own, read where
+the walk ended: the same noise, so where they differ the light moved (a shadow, a highlight).
 
 Output (3, H, W): the two keys' weights (summing to 1 where any key counts, else 0) and the gain.
 """
@@ -48,6 +53,14 @@ import numpy as np
 
 FEATURES = 34
 PER_KEY = 12
+#: Channels added by ``key_aux`` (each key's carried auxiliary ``Combined``).
+KEY_AUX = 6
+
+
+def n_features(key_aux: bool = False) -> int:
+    """The feature channels of a model with or without ``key_aux``."""
+    return FEATURES + (KEY_AUX if key_aux else 0)
+
 #: The gain's bound: exp(+-GAIN_LOG) (a shadow can at most quarter the direct light, a highlight quadruple it).
 GAIN_LOG = float(np.log(4.0))
 #: A key's logit offset is clipped to +-LOGIT_MAX (e^8: one key can outweigh the other fully).
@@ -69,14 +82,17 @@ def frame_scale(c) -> float:
     return max(num / max(float(w.sum()), 1.0), 1e-4)
 
 
-def features(c, base: list[np.ndarray]) -> np.ndarray:
-    """(FEATURES, H, W) float32 of a :class:`~neural_ops.novel_view.motion.Carried` frame and its
-    linear weights ``base`` (see the module for the layout)."""
+def features(c, base: list[np.ndarray], key_aux: bool = False) -> np.ndarray:
+    """(n_features(key_aux), H, W) float32 of a :class:`~neural_ops.novel_view.motion.Carried`
+    frame and its linear weights ``base`` (see the module for the layout; ``key_aux`` needs the
+    frame carried with ``key_aux``)."""
     g = c.guides
     h, w = g.shape[:2]
     a = g[..., 0:3] + EPS
     s = frame_scale(c)
-    out = np.zeros((FEATURES, h, w), np.float32)
+    out = np.zeros((n_features(key_aux), h, w), np.float32)
+    if key_aux and not c.carried_aux:
+        raise ValueError("features(key_aux=True) needs the frame carried with key_aux=True")
 
     def img(x):
         return np.log1p(np.maximum(x, 0.0) / (a * s)).transpose(2, 0, 1)
@@ -97,6 +113,9 @@ def features(c, base: list[np.ndarray]) -> np.ndarray:
     out[27:30] = g[..., 0:3].transpose(2, 0, 1)
     out[30:33] = g[..., 3:6].transpose(2, 0, 1)
     out[33] = g[..., 6] >= 29.0  # guides() puts log depth 30 where no surface was hit
+    if key_aux:
+        for j in range(len(c.use)):
+            out[FEATURES + 3 * j:FEATURES + 3 * j + 3] = img(c.carried_aux[j])
     return out
 
 
@@ -109,9 +128,11 @@ class KeyBlend:
         self.max_pixels = max_pixels
         meta = graph.meta.get("config", {}) if graph is not None else net.cfg.to_dict()
         self.cfg = SimpleNamespace(**meta)
+        #: Whether the frame must be carried with each key's auxiliary render (``carry(key_aux=)``).
+        self.key_aux = bool(meta.get("key_aux", False))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """(3, H, W) float32 of features (FEATURES, H, W): the two weights and the gain."""
+        """(3, H, W) float32 of features (n_features, H, W): the two weights and the gain."""
         if self.graph is not None:
             from ..nn.onnx_backend import pad_to
 
@@ -128,7 +149,7 @@ class KeyBlend:
         h, w = c.guides.shape[:2]
         s = net_stride(h, w, self.max_pixels)
         if s == 1:
-            y = self.predict(features(c, base))
+            y = self.predict(features(c, base, self.key_aux))
             return [y[0], y[1]], y[2] if c.lights else None
         return self._strided(c, base, s)
 
@@ -143,7 +164,7 @@ class KeyBlend:
 
         sub = c.strided(s)
         bsub = [np.ascontiguousarray(b[::s, ::s]) for b in base]
-        y = self.predict(features(sub, bsub))
+        y = self.predict(features(sub, bsub, self.key_aux))
         both = (bsub[0] > 0) & (bsub[1] > 0)
         tiny = 1e-12
         # w0 / w1 = (b0 / b1) exp(d): d is what the model adds to the linear blend's log ratio.

@@ -2,7 +2,7 @@
 layout and the torch-free runner).
 
 Shape:
-    forward: (B, FEATURES, H, W) -> (B, 3, H, W): the two keys' weights and the direct-light gain,
+    forward: (B, n_features(key_aux), H, W) -> (B, 3, H, W): the two keys' weights and the direct-light gain,
     any H, W (padded inside to a multiple of 2^(levels-1)).
 
 The output convolution starts at zero: an untrained model is the linear blend, gain 1.
@@ -18,7 +18,7 @@ from torch import nn
 
 from ..nn.blocks import UNet, double_conv, unet_levels, zero_init_
 from ..nn.config import ModelConfig
-from .key_blend import FEATURES, GAIN_LOG, LOGIT_MAX, PER_KEY
+from .key_blend import GAIN_LOG, LOGIT_MAX, PER_KEY, n_features
 
 
 @dataclass
@@ -27,9 +27,11 @@ class KeyBlendConfig(ModelConfig):
 
     Attributes:
         channels: U-Net channels per level, finest first (>= 2 levels).
+        key_aux: the model also sees each key's own auxiliary render (its 1-spp direct light) carried.
     """
 
     channels: list[int] = field(default_factory=lambda: [16, 32, 48])
+    key_aux: bool = False
 
     def check(self) -> None:
         if len(self.channels) < 2 or min(self.channels) < 4:
@@ -44,13 +46,14 @@ class KeyBlendNet(UNet):
         self.cfg = cfg = cfg or KeyBlendConfig()
         cfg.check()
         self.levels = len(cfg.channels)
-        self.enc, self.dec = unet_levels(FEATURES, cfg.channels, double_conv)
+        self.features = n_features(cfg.key_aux)
+        self.enc, self.dec = unet_levels(self.features, cfg.channels, double_conv)
         self.out = nn.Conv2d(cfg.channels[0], 3, 3, padding=1)
         zero_init_(self.out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != FEATURES:
-            raise ValueError(f"features must be (B, {FEATURES}, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != self.features:
+            raise ValueError(f"features must be (B, {self.features}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
@@ -83,7 +86,7 @@ def onnx_graph(net: KeyBlendNet):
     from ..nn.onnx_export import OnnxSpec, image_axes
 
     m = net.multiple
-    x = torch.rand(1, FEATURES, 6 * m, 8 * m)
+    x = torch.rand(1, net.features, 6 * m, 8 * m)
     return OnnxSpec(net, {"raw": x}, {"raw": image_axes()}, m, {"kind": "inbetween", "config": net.cfg.to_dict()})
 
 

@@ -27,7 +27,7 @@ keys disagree about the same pixel (a moving highlight, a shadow that moved).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -90,18 +90,21 @@ def _rest(ps: PassSet, lights: list[str]) -> np.ndarray:
 
 
 def _key_stack(k: int, kp: PassSet, kaux: PassSet, lights: list[str], demodulate: bool,
-               cache: dict | None, spread: bool = True) -> np.ndarray:
+               cache: dict | None, spread: bool = True, key_aux: bool = False) -> np.ndarray:
     """(H, W, 12 + 3 x lights) float32 of a key frame: its guides as its own auxiliary render
     has them (7: same settings as frame t's; a 1-spp render's edges and specular-chained albedo
     differ from a full render's) and their spread (2), then what is carried: the image (3:
     ``Combined``, or with ``demodulate`` the rest demodulated) and each light pass (light x
     colour, or with ``demodulate`` the light). Kept in ``cache`` (the frames between two keys
-    share it). Without ``spread``, zeros for the spread (its tests are off: not computed)."""
-    tag = (k, id(kp), id(kaux), tuple(lights), demodulate, spread)
+    share it). Without ``spread``, zeros for the spread (its tests are off: not computed). With
+    ``key_aux``, the auxiliary render's ``Combined`` (3) after the spread."""
+    tag = (k, id(kp), id(kaux), tuple(lights), demodulate, spread, key_aux)
     if cache is not None and tag in cache:
         return cache[tag]
     g = guides(kaux)
     parts = [g, guide_spread(g) if spread else np.zeros((*g.shape[:2], 2), np.float32)]
+    if key_aux:
+        parts.append(kaux.get("Combined")[..., :3].astype(np.float32))
     if demodulate:
         parts.append(_illumination(_rest(kp, lights), kp.albedo))
     else:  # the whole image: a key's Combined is denoised whole, its light passes apart
@@ -129,6 +132,8 @@ class Carried:
             walk ended: the image (``Combined``, or with ``demodulate`` the rest demodulated),
             then each light (its contribution light x colour, or with ``demodulate`` the light).
         carried_guides: per key, (H, W, 7) its guides read there.
+        carried_aux: per key, (H, W, 3) its own auxiliary render's ``Combined`` read there (with
+            ``carry(key_aux=True)``; else empty).
         valid: per key, (H, W) bool: the walk held and the guides match (the same surface).
         inside: per key, (H, W) bool: the walk ended inside the key frame.
         near: per key, its weight by closeness in time (linear between two keys).
@@ -146,6 +151,7 @@ class Carried:
     inside: list[np.ndarray]
     near: list[float]
     demodulate: bool = False
+    carried_aux: list[np.ndarray] = field(default_factory=list)
 
     def base_weights(self, fill: bool) -> list[np.ndarray]:
         """Per key, (H, W) float32 the linear blend's weight: its closeness in time where its walk
@@ -171,7 +177,8 @@ class Carried:
                                                           for n, p in self.target.passes.items()})
         return dataclasses.replace(self, target=target, guides=sl(self.guides), stacks=[sl(a) for a in self.stacks],
                                    carried_guides=[sl(a) for a in self.carried_guides],
-                                   valid=[sl(a) for a in self.valid], inside=[sl(a) for a in self.inside])
+                                   valid=[sl(a) for a in self.valid], inside=[sl(a) for a in self.inside],
+                                   carried_aux=[sl(a) for a in self.carried_aux])
 
     def direct(self) -> list[np.ndarray]:
         """Per key, (H, W, 3) float32 the carried direct light (the sum of the direct light passes'
@@ -188,9 +195,11 @@ DIRECT = ("Diffuse Direct", "Glossy Direct", "Transmission Direct")
 
 def carry(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtrip: float = 1.0,
           max_albedo: float = 0.1, min_normal_dot: float = 0.8, max_depth: float = 0.3,
-          guide_noise: float = 0.0, demodulate: bool = False, cache: dict | None = None) -> Carried:
+          guide_noise: float = 0.0, demodulate: bool = False, cache: dict | None = None,
+          key_aux: bool = False) -> Carried:
     """Frame ``t``'s pixels followed to the key frames around it, and what is read there (the
-    arguments are :func:`interpolate`'s)."""
+    arguments are :func:`interpolate`'s; ``key_aux``: each key's own auxiliary ``Combined`` too,
+    :attr:`Carried.carried_aux`, where the key has an auxiliary render with one)."""
     before = [k for k in keys if k < t]
     after = [k for k in keys if k > t]
     use = ([max(before)] if before else []) + ([min(after)] if after else [])
@@ -237,13 +246,17 @@ def carry(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_roundtr
         step = -1 if k < t else 1
         *_, (_s, x, y, alive) = walk(vector, t, step, abs(k - t), max_roundtrip)
         # Everything read from the key, sampled at once (one bilinear gather of all channels).
-        stack = _key_stack(k, keys[k], aux.get(k, keys[k]), lights, demodulate, cache, spread=bool(guide_noise))
+        kaux = aux.get(k, keys[k])
+        with_aux = key_aux and "Combined" in kaux
+        stack = _key_stack(k, keys[k], kaux, lights, demodulate, cache, spread=bool(guide_noise), key_aux=with_aux)
         got, inside = bilinear(stack, x, y)
         hg, hs = got[..., 0:7], got[..., 7:9]
+        if key_aux:
+            out.carried_aux.append(got[..., 9:12] if with_aux else np.zeros((*x.shape, 3), np.float32))
         spread = spread_t + hs if guide_noise else np.zeros((1, 1, 2), np.float32)
         out.valid.append(alive & inside & same_surface_within(g_t, hg, spread, max_albedo, min_normal_dot,
                                                               max_depth, guide_noise))
-        out.stacks.append(got[..., 9:])
+        out.stacks.append(got[..., 12:] if with_aux else got[..., 9:])
         out.carried_guides.append(hg)
         out.inside.append(inside)
         out.near.append(1.0 - abs(k - t) / span if len(use) == 2 else 1.0)
@@ -283,7 +296,8 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
             gain (H, W) on the direct light (None: the linear blend by closeness in time). The
             same weights mix every pass, so the passes still add up.
     """
-    c = carry(t, keys, aux, max_roundtrip, max_albedo, min_normal_dot, max_depth, guide_noise, demodulate, cache)
+    c = carry(t, keys, aux, max_roundtrip, max_albedo, min_normal_dot, max_depth, guide_noise, demodulate, cache,
+              key_aux=bool(getattr(blend, "key_aux", False)))
     if blend is not None and demodulate:
         raise ValueError("a learned blend mixes the carried contributions: it does not go with demodulate")
     target, lights, stacks, valid, a_t = c.target, c.lights, c.stacks, c.valid, c.guides[..., 0:3]

@@ -25,14 +25,20 @@ import torch
 from neural_ops.core.errors import NeuralRenderError
 from neural_ops.nn.blocks import count_parameters
 from neural_ops.nn.weights import save_model
-from neural_ops.novel_view.key_blend import FEATURES
+from neural_ops.novel_view.key_blend import n_features
 from neural_ops.novel_view.key_blend_net import KeyBlendConfig, KeyBlendNet
 
 from ..common import loop, runs
 from ..common.losses import display_loss
 
-#: Channels of a stored example: features, then key 0's and key 1's carried image and direct light, the reference.
-STORED = FEATURES + 12 + 3
+#: Channels of a stored example after its features: key 0's and key 1's carried image and direct
+#: light, then the reference.
+CANDIDATES = 12 + 3
+
+
+def stored(key_aux: bool = False) -> int:
+    """Channels of a stored example (features, candidates, reference)."""
+    return n_features(key_aux) + CANDIDATES
 
 
 @dataclass(kw_only=True)
@@ -77,8 +83,8 @@ def list_shots(root: Path) -> list[Path]:
     return shots
 
 
-def shot_examples(shot: Path, every: list[int]) -> np.ndarray:
-    """(E, STORED, H, W) float16: every synthesised frame of ``shot`` for each N of ``every``."""
+def shot_examples(shot: Path, every: list[int], key_aux: bool = False) -> np.ndarray:
+    """(E, stored(key_aux), H, W) float16: every synthesised frame of ``shot`` for each N of ``every``."""
     from neural_ops import read_exr
     from neural_ops.core.notes import quiet
     from neural_ops.novel_view import key_blend, motion
@@ -97,10 +103,10 @@ def shot_examples(shot: Path, every: list[int]) -> np.ndarray:
             if t in keys:
                 continue
             lo, hi = max(k for k in keys if k < t), min(k for k in keys if k > t)
-            c = motion.carry(t, {lo: done[lo], hi: done[hi]}, aux, cache=cache)
+            c = motion.carry(t, {lo: done[lo], hi: done[hi]}, aux, cache=cache, key_aux=key_aux)
             base = c.base_weights(True)
             direct = c.direct()
-            parts = [key_blend.features(c, base)]
+            parts = [key_blend.features(c, base, key_aux)]
             for j in range(2):
                 parts += [c.stacks[j][..., 0:3].transpose(2, 0, 1), direct[j].transpose(2, 0, 1)]
             parts.append(np.maximum(done[t].color, 0.0).transpose(2, 0, 1))
@@ -108,20 +114,22 @@ def shot_examples(shot: Path, every: list[int]) -> np.ndarray:
     return np.stack(out)
 
 
-def load_examples(shots: list[Path], every: list[int], cache_dir: Path, log=print) -> list[np.ndarray]:
-    """Each shot's examples, built once and kept in ``cache_dir`` (a half-written file never lies there)."""
+def load_examples(shots: list[Path], every: list[int], cache_dir: Path, log=print,
+                  key_aux: bool = False) -> list[np.ndarray]:
+    """Each shot's examples, built once and kept in ``cache_dir`` (a half-written file never lies
+    there), memory-mapped (read as the batches need them)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = "_".join(str(n) for n in every)
+    tag = "_".join(str(n) for n in every) + ("_keyaux" if key_aux else "")
     arrays = []
     for i, shot in enumerate(shots):
         path = cache_dir / f"{shot.name}_N{tag}.npy"
         if not path.exists():
-            ex = shot_examples(shot, every)
+            ex = shot_examples(shot, every, key_aux)
             tmp = path.with_name(path.name + ".tmp.npy")
             np.save(tmp, ex)
             tmp.replace(path)
             log(f"[{i + 1}/{len(shots)}] {shot.name}: {len(ex)} examples")
-        arrays.append(np.load(path, mmap_mode=None))
+        arrays.append(np.load(path, mmap_mode="r"))
     return arrays
 
 
@@ -129,7 +137,7 @@ def blend(y: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) the synthesised image from the model's output ``y`` (weights, gain) and the
     stored candidates of examples ``ex`` (what :func:`neural_ops.novel_view.motion.interpolate`
     does with them: one mix, then the direct light scaled)."""
-    f = FEATURES
+    f = ex.shape[1] - CANDIDATES
     c0, d0, c1, d1 = ex[:, f:f + 3], ex[:, f + 3:f + 6], ex[:, f + 6:f + 9], ex[:, f + 9:f + 12]
     w0, w1, g = y[:, 0:1], y[:, 1:2], y[:, 2:3]
     return (w0 * c0 + w1 * c1 + (g - 1.0) * (w0 * d0 + w1 * d1)).clamp(min=0)
@@ -142,7 +150,7 @@ def loss_of(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tor
 
 
 def make_batch(arrays: list[np.ndarray], rng: np.random.Generator, batch: int, crop: int) -> torch.Tensor:
-    """(B, STORED, crop, crop) float32 random crops, flipped left-right at random (the features
+    """(B, stored, crop, crop) float32 random crops, flipped left-right at random (the features
     have no left or right: the normal's x component flips with them)."""
     out = []
     for _ in range(batch):
@@ -167,7 +175,7 @@ def validate(net: KeyBlendNet, arrays: list[np.ndarray]) -> dict:
         for a in arrays:
             for e in a:
                 ex = torch.from_numpy(e.astype(np.float32))[None]
-                y = net(ex[:, :FEATURES])
+                y = net(ex[:, :net.features])
                 base = torch.cat([ex[:, 6:7], ex[:, 18:19]], dim=1)
                 base = base / base.sum(dim=1, keepdim=True).clamp(min=1e-12)
                 lin = torch.cat([base, torch.ones_like(base[:, :1])], dim=1)
@@ -194,7 +202,7 @@ def train(cfg: InbetweenTrainConfig, log=print) -> dict:
         train_shots = train_shots[:cfg.max_samples]
     runs.write_config(out, cfg, train_shots=[s.name for s in train_shots], val_shots=[s.name for s in val_shots])
     log(f"building examples of {len(shots)} shots (kept in {out / 'examples'})...")
-    arrays = load_examples(shots, cfg.every, out / "examples", log)
+    arrays = load_examples(shots, cfg.every, out / "examples", log, key_aux=cfg.model.key_aux)
     train_a, val_a = arrays[:len(train_shots)], arrays[-cfg.val_count:]
     net = KeyBlendNet(cfg.model)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -206,7 +214,7 @@ def train(cfg: InbetweenTrainConfig, log=print) -> dict:
 
     def step(lr: float) -> dict:
         ex = make_batch(train_a, rng, cfg.batch, cfg.crop)
-        y = net(ex[:, :FEATURES])
+        y = net(ex[:, :net.features])
         mask = ((ex[:, 6:7] + ex[:, 18:19]) > 0).float()
         loss = loss_of(blend(y, ex), ex[:, -3:], mask)
         loop.descend(opt, net, loss)

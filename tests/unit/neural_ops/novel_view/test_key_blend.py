@@ -124,3 +124,24 @@ def test_a_big_frame_runs_the_model_strided_and_keeps_the_frames_own_checks():
     assert (w0[base[0] == 0] == 0).all() and (w1[base[1] == 0] == 0).all()
     assert w0.shape == gain.shape == (16, 40) and (gain >= 0.25 - 1e-6).all() and (gain <= 4 + 1e-5).all()
     assert not np.allclose(w0[counts], (base[0] / np.maximum(base[0] + base[1], 1e-12))[counts])
+
+
+def test_a_key_aux_model_sees_each_keys_auxiliary_render_and_starts_linear():
+    keys, aux = _shot()
+    c = carry(2, keys, aux, key_aux=True)
+    assert len(c.carried_aux) == 2 and c.carried_aux[0].shape == (16, 40, 3)
+    plain = carry(2, keys, aux)
+    for a, b in zip(c.stacks, plain.stacks):
+        np.testing.assert_array_equal(a, b)
+    x = key_blend.features(c, c.base_weights(True), key_aux=True)
+    assert x.shape == (key_blend.n_features(True), 16, 40)
+    np.testing.assert_array_equal(x[:key_blend.FEATURES], key_blend.features(plain, plain.base_weights(True)))
+    with pytest.raises(ValueError, match="key_aux"):
+        key_blend.features(plain, plain.base_weights(True), key_aux=True)
+    torch.manual_seed(0)
+    blend = key_blend.KeyBlend(net=KeyBlendNet(KeyBlendConfig([8, 8], key_aux=True)).eval())
+    assert blend.key_aux
+    got = interpolate(2, keys, aux, fill=True, blend=blend)
+    lin = interpolate(2, keys, aux, fill=True)
+    for name in lin.passes:
+        np.testing.assert_allclose(got.passes[name], lin.passes[name], atol=1e-5, err_msg=name)

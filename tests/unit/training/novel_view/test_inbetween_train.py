@@ -31,7 +31,7 @@ def test_examples_train_export_and_resume(tmp_path):
     (data / "shot_3" / "full").mkdir(parents=True)  # unfinished: left out
     assert [p.name for p in it.list_shots(data)] == ["shot_1", "shot_2"]
     ex = it.shot_examples(data / "shot_1", [2, 4])
-    assert ex.shape == (2 + 3, it.STORED, 16, 40) and ex.dtype == np.float16  # N=2: frames 2, 4; N=4: 2, 3, 4
+    assert ex.shape == (2 + 3, it.stored(), 16, 40) and ex.dtype == np.float16  # N=2: frames 2, 4; N=4: 2, 3, 4
     # An untrained model's image is the linear blend's: the candidates stored are what is mixed.
     net = it.KeyBlendNet(it.KeyBlendConfig([8, 8])).eval()
     e = torch.from_numpy(ex.astype(np.float32))
@@ -50,3 +50,21 @@ def test_examples_train_export_and_resume(tmp_path):
     lines = []
     it.train(cfg, log=lines.append)
     assert any("resumed at step 4" in m for m in lines)
+
+
+def test_key_aux_examples_carry_each_keys_own_auxiliary_render(tmp_path):
+    data = tmp_path / "shots"
+    for s in ("shot_1", "shot_2"):
+        _shot(data, s)
+    ex = it.shot_examples(data / "shot_1", [4], key_aux=True)
+    assert ex.shape == (3, it.stored(True), 16, 40)
+    plain = it.shot_examples(data / "shot_1", [4])
+    # The first FEATURES channels and the candidates are those of a plain example.
+    np.testing.assert_array_equal(ex[:, :FEATURES], plain[:, :FEATURES])
+    np.testing.assert_array_equal(ex[:, -it.CANDIDATES:], plain[:, -it.CANDIDATES:])
+    assert np.abs(ex[:, FEATURES:FEATURES + 6].astype(np.float32)).sum() > 0
+    cfg = it.InbetweenTrainConfig(data=str(data), out=str(tmp_path / "run"), val_count=1, steps=2, val_every=2,
+                                  ckpt_every=2, batch=2, crop=16, every=["4"],
+                                  model=it.KeyBlendConfig([8, 8], key_aux=True))
+    it.train(cfg, log=lambda m: None)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["config"]["key_aux"] is True
