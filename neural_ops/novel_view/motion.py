@@ -375,6 +375,18 @@ def interpolate(t: int, keys: dict[int, PassSet], aux: dict[int, PassSet], max_r
 #: means placed at their centres): what ``inbetween --max-flip`` predicts a tile's error from.
 EXPECTED_FLIP = ((0.0, 0.23), (0.5, 0.15), (0.625, 0.075), (0.825, 0.045), (0.95, 0.021), (1.0, 0.01))
 
+#: Measured mean FLIP of a frame after its worst tiles were re-rendered, per FLIP expected from
+#: the confidence of what is left (0.82-0.85 on the objects and thin shots, N = 4, targets
+#: 0.05-0.065): a re-rendered tile also lowers its neighbours' FLIP, whose filters see across
+#: it. ``inbetween --max-flip F`` aims the expected mean at F divided by this.
+FLIP_AFTER_RERENDER = 0.85
+
+
+def rerender_target(max_flip: float) -> float:
+    """The mean expected FLIP (:func:`expected_flip`) a frame's re-renders aim at so that its
+    measured FLIP meets ``max_flip``."""
+    return max_flip / FLIP_AFTER_RERENDER
+
 
 def expected_flip(confidence: np.ndarray) -> np.ndarray:
     """(H, W) float32: the FLIP error a synthesised pixel of this confidence is expected to have

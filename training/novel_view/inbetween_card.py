@@ -16,6 +16,12 @@ ROUTES = {"ours: motion, no re-render": "ours", "ours: motion, linear blend, no 
           "ours: motion, re-rendering unreached tiles": "ours, unreached tiles re-rendered",
           "flow (DIS) of the key frames": "flow (DIS)"}
 
+#: The label prefix of the route that renders every frame at fewer samples (kept as it is named).
+LOW_SPP_ROUTE = "every frame at "
+
+#: How a card names the inputs of a model trained with ``--key-aux``.
+KEY_AUX_TEXT = " (and each key's own, carried with it)"
+
 
 def evaluation(eval_json: Path | str, label: str) -> dict:
     """The card's ``evaluation``: per shot and N, PSNR, FLIP and flicker of the routes in :data:`ROUTES`
@@ -25,8 +31,8 @@ def evaluation(eval_json: Path | str, label: str) -> dict:
     for shot, per in res.items():
         if shot == "synthesis":
             continue
-        shots[shot] = {key[2:]: {ROUTES[r]: {m: row[m] for m in ("PSNR", "FLIP", "flicker")}
-                                 for r, row in rows.items() if r in ROUTES}
+        shots[shot] = {key[2:]: {ROUTES.get(r, r): {m: row[m] for m in ("PSNR", "FLIP", "flicker")}
+                                 for r, row in rows.items() if r in ROUTES or r.startswith(LOW_SPP_ROUTE)}
                        for key, rows in per.items() if key.startswith("N=")}
     return {"source": str(eval_json), "shots": shots, "synthesis": res.get("synthesis", {}), "label_in_eval": "ours"}
 
@@ -47,7 +53,8 @@ def section(name: str, card: dict) -> CardSection:
     return CardSection(
         title=f"inbetween `{name}` (Render 1 in N's learned key blend)",
         architecture=f"U-Net, channels {cfg.get('channels')}, on the two key frames carried along the render's "
-                     "motion and the frame's own 1-spp data render: per-pixel convex weights of the two keys "
+                     "motion and the frame's own 1-spp data render"
+                     f"{KEY_AUX_TEXT if cfg.get('key_aux') else ''}: per-pixel convex weights of the two keys "
                      "(a logit on each linear weight) and a gain on the direct light passes; "
                      f"{card.get('parameters', 0) / 1e3:.0f} k parameters",
         training=f"loss `{card.get('train', {}).get('loss')}`, {batch_text(card)}",

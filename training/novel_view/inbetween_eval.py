@@ -43,6 +43,13 @@ from pathlib import Path
 import numpy as np
 
 SHOTS = ("objects", "window", "thin")
+METHODS = ("motion", "ulr", "learned", "flow", "lowspp")
+
+
+def low_spp(spp: int) -> int:
+    """The samples of the ``lowspp`` route: a quarter of the keys' (rendering every frame at it
+    costs about what render 1 in 4 does)."""
+    return max(1, spp // 4)
 
 
 @dataclass
@@ -61,9 +68,10 @@ class InbetweenEvalConfig:
     """WxH."""
     spp: int = 64
     """Cycles samples per pixel of every rendered frame."""
-    methods: list[str] = field(default_factory=lambda: ["motion", "ulr", "learned", "flow"],
+    methods: list[str] = field(default_factory=lambda: ["motion", "ulr", "learned", "flow", "lowspp"],
                                metadata={"flag": "--method"})
-    """Routes to score: motion, ulr, learned, flow."""
+    """Routes to score: motion, ulr, learned, flow, lowspp (every frame rendered at a quarter of
+    the samples, through OIDN: the other way a user makes a shot cheaper)."""
     max_flip: list[float] = field(default_factory=lambda: [0.05], metadata={
         "flag": "--max-flip", "metavar": "F,F,...",
         "parse": lambda text: [float(v) for v in text.split(",") if v.strip()]})
@@ -82,9 +90,9 @@ class InbetweenEvalConfig:
         bad = [s for s in self.shots if s not in SHOTS]
         if bad or not self.shots:
             raise ValueError(f"unknown --shot {', '.join(bad) or '(none)'} (choose from {', '.join(SHOTS)})")
-        bad = [m for m in self.methods if m not in ("motion", "ulr", "learned", "flow")]
+        bad = [m for m in self.methods if m not in METHODS]
         if bad:
-            raise ValueError(f"unknown --method {', '.join(bad)} (choose from motion, ulr, learned, flow)")
+            raise ValueError(f"unknown --method {', '.join(bad)} (choose from {', '.join(METHODS)})")
         if any(n < 2 or n >= self.frames for n in self.every):
             raise ValueError(f"--every must be between 2 and --frames - 1 ({self.frames - 1})")
         w, _, h = self.resolution.lower().partition("x")
@@ -175,9 +183,12 @@ def build_shot(shot: str, frames: int, size: tuple[int, int], cache: Path):
     return scene
 
 
-def render_shot(out: Path, shot: str, frames: int, size: tuple[int, int], spp: int, log=print) -> Path:
+def render_shot(out: Path, shot: str, frames: int, size: tuple[int, int], spp: int, log=print,
+                low: bool = False) -> Path:
     """Build (or reuse) the shot's ``.blend`` and render every frame at ``spp`` into ``out/full`` and
-    its auxiliary renders into ``out/aux`` (each resumed; seconds per frame in ``times.json``)."""
+    its auxiliary renders into ``out/aux``; with ``low``, every frame at :func:`low_spp` into
+    ``out/low`` too (another seed: not the first samples of the reference's). Each resumed;
+    seconds per frame in ``times.json``."""
     import bpy
 
     from addon.blender import batch, export, inbetween
@@ -188,16 +199,17 @@ def render_shot(out: Path, shot: str, frames: int, size: tuple[int, int], spp: i
         build_shot(shot, frames, size, out / "textures")
         bpy.ops.wm.save_as_mainfile(filepath=str(blend.resolve()))
     scene = batch.open_blend(blend)
-    for folder, aux in (("full", False), ("aux", True)):
+    for folder, aux in (("full", False), ("aux", True)) + ((("low", False),) if low else ()):
         d = out / folder
         todo = [f for f in range(1, frames + 1) if not (d / f"frame_{f:04d}.exr").exists()]
         if not todo:
             continue
-        log(f"{shot}: rendering {len(todo)} {'auxiliary' if aux else 'full'} frames...")
+        log(f"{shot}: rendering {len(todo)} {dict(full='full', aux='auxiliary', low='low-spp')[folder]} frames...")
         times = inbetween._read_times(d / "times.json")
         # What inbetween renders: the same seed in every frame, 1 spp data passes for aux.
-        ecfg = export.ExportConfig(directory=str(d), spp=1 if aux else spp, frames=todo, half=False,
-                                   overwrite=True, seed=0, aux=aux)
+        ecfg = export.ExportConfig(directory=str(d), spp=1 if aux else low_spp(spp) if folder == "low" else spp,
+                                   frames=todo, half=False, overwrite=True, seed=1 if folder == "low" else 0,
+                                   aux=aux)
         for _ in inbetween._timed_renders(scene, ecfg, times, d / "times.json"):
             pass
     return blend
@@ -231,6 +243,7 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
     results = {"every frame": {"seconds": all_s, "render_seconds_per_frame": float(np.mean(render_s)),
                                "oidn_seconds_per_frame": oidn_s}}
     scene = batch.open_blend(blend)
+    low_seq, low_oidn = [], []
     for every in cfg.every:
         keys = key_frames(1, n, every)
         synth = [f for f in range(1, n + 1) if f not in keys]
@@ -257,6 +270,20 @@ def score_shot(out: Path, blend: Path, cfg: InbetweenEvalConfig, log=print) -> d
             return r
 
         for name, label, method, rerender, max_flip, blend in _routes(cfg):
+            if method == "lowspp":  # the same frames for every N: denoised once
+                low_times = inbetween._read_times(out / "low" / "times.json")
+                if not low_seq:
+                    t = time.perf_counter()
+                    low_seq.extend(np.maximum(denoise_key(read_exr(out / "low" / f"frame_{f:04d}.exr")).color, 0.0)
+                                   for f in range(1, n + 1))
+                    low_oidn.append(time.perf_counter() - t)
+                renders = sum(low_times[str(f)] for f in range(1, n + 1))
+                r = row(low_seq, renders + low_oidn[0],
+                        {"key renders": renders, "denoise": low_oidn[0], "synthesis": 0.0}, 0.0)
+                r["long shot at T"] = r["speed-up at T"]  # no keys: a long shot is the same per frame
+                rows[label] = r
+                log(f"  N={every} {name} done")
+                continue
             if method == "flow":
                 seq = [refs[f - 1] for f in range(1, n + 1)]
                 t = time.perf_counter()
@@ -316,6 +343,8 @@ def _routes(cfg: InbetweenEvalConfig):
                 yield f"motion_flip{target:g}", f"ours: motion, --max-flip {target:g}", "motion", True, target, "auto"
         elif method == "flow":
             yield "flow", "flow (DIS) of the key frames", "flow", True, None, "auto"
+        elif method == "lowspp":
+            yield "lowspp", f"every frame at {low_spp(cfg.spp)} spp", "lowspp", True, None, "auto"
         else:
             label = {"ulr": "ULR (depth warp)", "learned": "learned blending (depth warp)"}[method]
             yield method, label, method, True, None, "auto"
@@ -415,7 +444,7 @@ def run(cfg: InbetweenEvalConfig, log=print) -> dict:
     results = {}
     for shot in cfg.shots:
         d = out / f"{shot}_{cfg.resolution}_{cfg.frames}f_{cfg.spp}spp"
-        blend = render_shot(d, shot, cfg.frames, cfg.size, cfg.spp, log=log)
+        blend = render_shot(d, shot, cfg.frames, cfg.size, cfg.spp, log=log, low="lowspp" in cfg.methods)
         with quiet():  # the clamped-albedo notes of every key frame of every run say nothing new
             results[shot] = score_shot(d, blend, cfg, log=log)
         log("")

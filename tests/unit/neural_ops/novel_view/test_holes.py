@@ -45,6 +45,32 @@ def test_a_quality_target_rerenders_the_fewest_tiles_that_meet_it():
     assert rerender_boxes(none) == []
     assert rerender_boxes(none, error=err, max_error=mean + 1e-6) == []  # already met
     assert rerender_boxes(none, error=err, max_error=mean - 0.001, rendered_error=floor) == [(32, 0, 64, 32)]
-    # both tiles (touching at a corner: one box)
-    assert rerender_boxes(none, error=err, max_error=floor + 0.001, rendered_error=floor) == [(0, 0, 64, 64)]
+    # both tiles, touching at a corner: two boxes (their bounding box would re-render two more tiles)
+    assert rerender_boxes(none, error=err, max_error=floor + 0.001, rendered_error=floor) == [(32, 0, 64, 32),
+                                                                                              (0, 32, 32, 64)]
     assert rerender_boxes(none, error=err, max_error=0.0, rendered_error=floor) == [(0, 0, 96, 64)]  # all: one box
+
+
+def test_rerendered_boxes_cover_the_marked_tiles_exactly():
+    """An L-shaped patch of bad tiles becomes rectangles covering just those tiles (runs of a
+    row, merged with the rows below spanning the same columns), clipped to the frame."""
+    bad = np.zeros((70, 100), bool)
+    bad[0:64, 0:32] = True  # a column of two tiles
+    bad[32:64, 32:96] = True  # and a run of two more beside the lower one
+    bad[64:70, 0:100] = True  # the last, partial row of tiles, whole
+    boxes = rerender_boxes(bad, tile=32, min_fraction=0.5)
+    covered = np.zeros_like(bad)
+    for x0, y0, x1, y1 in boxes:
+        assert not covered[y0:y1, x0:x1].any()  # no pixel twice
+        covered[y0:y1, x0:x1] = True
+    tiles = np.zeros_like(bad)
+    tiles[0:64, 0:32] = tiles[32:64, 32:96] = tiles[64:70, :] = True
+    assert np.array_equal(covered, tiles)
+    assert boxes == [(0, 0, 32, 32), (0, 32, 96, 64), (0, 64, 100, 70)]
+
+
+def test_a_quality_target_is_aimed_at_through_the_measured_spill_of_a_rerender():
+    from neural_ops.novel_view.motion import FLIP_AFTER_RERENDER, rerender_target
+
+    assert 0 < FLIP_AFTER_RERENDER <= 1
+    assert rerender_target(0.05) >= 0.05 and rerender_target(0.0) == 0.0  # 0 still re-renders everything

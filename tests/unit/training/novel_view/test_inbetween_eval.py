@@ -18,6 +18,15 @@ def test_options_are_checked_and_lists_split():
             InbetweenEvalConfig(**bad).check()
 
 
+def test_the_low_spp_route_renders_every_frame_at_a_quarter_of_the_samples():
+    from training.novel_view.inbetween_eval import _routes, low_spp
+
+    cfg = InbetweenEvalConfig(methods=["lowspp"], spp=64)
+    cfg.check()
+    assert low_spp(64) == 16 and low_spp(2) == 1
+    assert [r[:3] for r in _routes(cfg)] == [("lowspp", "every frame at 16 spp", "lowspp")]
+
+
 @pytest.mark.bpy
 def test_a_training_shot_moves_its_camera_and_objects(tmp_path):
     bpy = pytest.importorskip("bpy", reason="builds a Blender scene: needs the bpy module (make env)")
