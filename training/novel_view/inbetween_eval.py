@@ -199,17 +199,19 @@ def render_shot(out: Path, shot: str, frames: int, size: tuple[int, int], spp: i
         build_shot(shot, frames, size, out / "textures")
         bpy.ops.wm.save_as_mainfile(filepath=str(blend.resolve()))
     scene = batch.open_blend(blend)
-    for folder, aux in (("full", False), ("aux", True)) + ((("low", False),) if low else ()):
+    # What inbetween renders: the same seed in every frame, 1 spp data passes for aux.
+    renders = [("full", "full", spp, 0, False), ("aux", "auxiliary", 1, 0, True)]
+    if low:
+        renders.append(("low", "low-spp", low_spp(spp), 1, False))
+    for folder, what, samples, seed, aux in renders:
         d = out / folder
         todo = [f for f in range(1, frames + 1) if not (d / f"frame_{f:04d}.exr").exists()]
         if not todo:
             continue
-        log(f"{shot}: rendering {len(todo)} {dict(full='full', aux='auxiliary', low='low-spp')[folder]} frames...")
+        log(f"{shot}: rendering {len(todo)} {what} frames...")
         times = inbetween._read_times(d / "times.json")
-        # What inbetween renders: the same seed in every frame, 1 spp data passes for aux.
-        ecfg = export.ExportConfig(directory=str(d), spp=1 if aux else low_spp(spp) if folder == "low" else spp,
-                                   frames=todo, half=False, overwrite=True, seed=1 if folder == "low" else 0,
-                                   aux=aux)
+        ecfg = export.ExportConfig(directory=str(d), spp=samples, frames=todo, half=False, overwrite=True,
+                                   seed=seed, aux=aux)
         for _ in inbetween._timed_renders(scene, ecfg, times, d / "times.json"):
             pass
     return blend
